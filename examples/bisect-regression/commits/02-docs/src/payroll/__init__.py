@@ -1,0 +1,1 @@
+"""Payroll: weekly pay with overtime above 40 hours."""

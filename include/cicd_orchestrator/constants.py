@@ -1,0 +1,114 @@
+"""Closed vocabularies of the orchestrator."""
+
+from __future__ import annotations
+
+import enum
+
+
+class FailureCategory(str, enum.Enum):
+    """What kind of failure a failed job shows."""
+
+    BUILD = "build"
+    TEST = "test"
+    QUALITY = "quality"
+    DEPLOYMENT = "deployment"
+    CONFIGURATION = "configuration"
+    INFRASTRUCTURE = "infrastructure"
+    FLAKY = "flaky"
+    UNKNOWN = "unknown"
+
+
+class Outcome(str, enum.Enum):
+    """How a session ended (or that it has not ended yet)."""
+
+    PENDING = "pending"
+    FIXED = "fixed"
+    RERUN_GREEN = "rerun_green"
+    ESCALATED = "escalated"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    ALREADY_GREEN = "already_green"
+
+
+FINAL_OUTCOMES = frozenset(o for o in Outcome if o is not Outcome.PENDING)
+
+
+class Strategy(str, enum.Enum):
+    """The five escalation strategies, in the seed's order."""
+
+    STANDARD_PARALLEL_FIXING = "standard-parallel-fixing"
+    EXTENDED_ANALYSIS = "extended-analysis-with-context"
+    SEQUENTIAL_FIXING = "sequential-fixing-with-validation"
+    MANUAL_INTERVENTION = "manual-intervention-preparation"
+    EMERGENCY_ROLLBACK = "emergency-rollback-preparation"
+
+
+class SessionStatus(str, enum.Enum):
+    """Where a session is in its life."""
+
+    OPEN = "open"
+    RUNNING_ATTEMPT = "running_attempt"
+    WAITING_FOR_CI = "waiting_for_ci"
+    WAITING_TO_ESCALATE = "waiting_to_escalate"
+    CLOSED = "closed"
+
+
+class Conclusion(str, enum.Enum):
+    """Conclusion of a CI run, job or step (GitHub's vocabulary)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    TIMED_OUT = "timed_out"
+    NEUTRAL = "neutral"
+
+
+class RunStatus(str, enum.Enum):
+    """Status of a CI run or job (GitHub's vocabulary)."""
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class CombinedState(str, enum.Enum):
+    """Combined CI state of a ref."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NONE = "none"
+
+
+class RepairKind(str, enum.Enum):
+    """What a repair does to make CI green."""
+
+    CHANGE = "change"  # a patch on a fix branch
+    RERUN = "rerun"  # re-run the failed jobs, no code change
+    REVERT = "revert"  # revert the culprit commit(s) on a fix branch
+    ISSUE = "issue"  # hand over to a person
+    NONE = "none"
+
+
+class Priority(str, enum.Enum):
+    """Order of sessions, from the failing branch."""
+
+    URGENT = "urgent"
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+PRIORITY_WEIGHT = {
+    Priority.URGENT: 5,
+    Priority.CRITICAL: 4,
+    Priority.HIGH: 3,
+    Priority.MEDIUM: 2,
+    Priority.LOW: 1,
+}
+
+FIX_BRANCH_PREFIX = "cicd-fix/"
+STATUS_CONTEXT = "cicd-orchestrator"
+MARKER_PREFIX = "<!-- cicd-orchestrator:"

@@ -1,0 +1,43 @@
+"""One exception base, one-line subclasses."""
+
+from __future__ import annotations
+
+
+class CicdError(Exception):
+    """Base of every error the orchestrator raises on purpose."""
+
+
+class ConfigError(CicdError):
+    """The configuration (Variable, params or conf) is invalid."""
+
+
+class ConfError(CicdError):
+    """A DAG run conf or webhook payload is malformed."""
+
+
+class ProviderError(CicdError):
+    """A CI provider call failed."""
+
+
+class UnknownRepositoryError(ProviderError):
+    """The repository is not known to the provider."""
+
+
+class UnknownRunError(ProviderError):
+    """The run is not known to the provider."""
+
+
+class WorkflowError(CicdError):
+    """A workflow file does not parse or is invalid."""
+
+
+class SafetyError(CicdError):
+    """An action would break a safety rule (protected branch, force push, ...)."""
+
+
+class WorkspaceError(CicdError):
+    """A git worktree or sandboxed command failed."""
+
+
+class RepairError(CicdError):
+    """A repair could not be produced or applied."""

@@ -1,0 +1,43 @@
+"""Infrastructure and flaky failures: re-run the failed jobs (no code change)."""
+
+from __future__ import annotations
+
+from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.models import FixerResult, Repair
+from cicd_orchestrator.repair.base import Fixer, RepairContext
+
+
+class RerunFixer(Fixer):
+    """Proposes a CI re-run of the failed jobs unless the same error already survived one."""
+
+    name = "rerun"
+    categories = frozenset({FailureCategory.INFRASTRUCTURE, FailureCategory.FLAKY})
+
+    def propose(self, ctx: RepairContext) -> FixerResult:
+        relevant = [f for f in self.relevant(ctx.failures) if f.recipe in (None, "rerun",
+                                                                            "quarantine-test")]
+        result = FixerResult(fixer=self.name, applicable=bool(relevant))
+        if not relevant or "rerun" not in ctx.config.enabled_fixers:
+            return result
+        repeated = [f for f in relevant if "repeated-after-rerun" in f.notes]
+        if repeated:
+            result.unrepaired.extend(
+                f"{f.job}: the same error repeated after {ctx.config.max_ci_reruns} re-run(s); "
+                "not re-running again" for f in repeated
+            )
+            return result
+        flaky = [t for f in relevant for t in f.tests if f.category is FailureCategory.FLAKY]
+        result.repairs.append(
+            Repair(
+                fixer=self.name,
+                kind=RepairKind.RERUN,
+                category=relevant[0].category,
+                description="re-run the failed jobs: "
+                + ", ".join(sorted({f.job for f in relevant}))
+                + (f" (flaky tests: {', '.join(flaky)})" if flaky else ""),
+                jobs=sorted({f.job for f in relevant}),
+                confidence=max(f.confidence for f in relevant),
+                evidence=[e for f in relevant for e in f.evidence[:3]],
+            )
+        )
+        return result

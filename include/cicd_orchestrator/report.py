@@ -1,0 +1,135 @@
+"""The markdown report of a session (the seed's report: summary, stages, fixes, validation,
+next steps), rebuilt from the session state whenever it changes."""
+
+from __future__ import annotations
+
+from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus
+from cicd_orchestrator.models import AttemptRecord, SessionState
+from cicd_orchestrator.redact import redact
+from cicd_orchestrator.session import STAGES, primary_category
+
+_NEXT_STEPS = {
+    Outcome.FIXED: "Review and merge the pull request; CI is green on the fix branch.",
+    Outcome.RERUN_GREEN: "Nothing to merge: the failed jobs passed when re-run on the same commit.",
+    Outcome.ROLLED_BACK: "Merge the revert pull request, then fix the reverted change and land "
+    "it again.",
+    Outcome.ESCALATED: "A person must act: see the issue, which has the full context.",
+    Outcome.FAILED: "No repair turned CI green; investigate with the excerpts below.",
+    Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
+}
+
+
+def _fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}s"
+
+
+def _attempt_lines(rec: AttemptRecord) -> list[str]:
+    lines = [f"### Attempt {rec.attempt}: {rec.strategy.value} ({rec.status})", ""]
+    for stage in STAGES:
+        if stage in rec.stage_timings:
+            lines.append(f"- {stage}: {_fmt_seconds(rec.stage_timings[stage])}")
+    for repair in rec.repairs:
+        mark = {True: "validated", False: "failed validation", None: "not validated"}[
+            repair.validated
+        ]
+        lines.append(f"- repair `{repair.fixer}` ({repair.kind.value}, {mark}): {repair.description}")
+    lines.extend(f"- not repaired: {item}" for item in rec.unrepaired)
+    if rec.validation:
+        v = rec.validation
+        lines.append(
+            f"- validation: reproduced={v.reproduced} passed={v.passed} "
+            f"regression={v.regression_passed}"
+        )
+        lines.extend(f"  - {note}" for note in v.notes)
+    pub = rec.published
+    if pub:
+        if pub.pull_request:
+            lines.append(f"- pull request: {pub.pull_request.url} (branch `{pub.branch}`)")
+        if pub.rerun_run_id:
+            lines.append(f"- re-run: run {pub.rerun_run_id} attempt {pub.rerun_attempt}")
+        if pub.issue:
+            lines.append(f"- issue: {pub.issue.url}")
+        lines.extend(f"- {note}" for note in pub.notes)
+    if rec.ci_conclusion:
+        lines.append(f"- CI after this attempt: {rec.ci_conclusion}")
+    lines.extend(f"- {note}" for note in rec.notes)
+    lines.append("")
+    return lines
+
+
+def render_report(state: SessionState) -> str:
+    """Markdown report; every secret the redactor knows is masked."""
+    category = primary_category(state)
+    fixes = [r for rec in state.attempt_history for r in rec.repairs if r.validated]
+    outcome = state.outcome.value if state.status is SessionStatus.CLOSED else "in progress"
+    lines = [
+        "# CI/CD orchestration report",
+        "",
+        f"- Session: `{state.session_id}`",
+        f"- Pipeline: {state.repository} run {state.pipeline_id} on `{state.branch}` "
+        f"({state.head_sha[:12]})",
+        f"- Priority: {state.priority.value}",
+        f"- Outcome: **{outcome}** after {state.current_attempt} attempt(s)",
+        f"- Strategy: {state.current_strategy.value if state.current_strategy else '-'}",
+        f"- Category: {category.value}",
+        "",
+        "## Summary",
+        "",
+        f"- Started: {state.start_time or '-'}; ended: {state.end_time or '-'}",
+        f"- Failures: {state.total_failures} CI failure(s) after repairs; "
+        f"{len(fixes)} validated fix(es)",
+        f"- Links: failed run {state.links.failed_run or '-'}; pull requests "
+        f"{', '.join(state.links.pull_requests) or '-'}; issues "
+        f"{', '.join(state.links.issues) or '-'}",
+        "",
+        "## Failures",
+        "",
+    ]
+    for f in state.failures:
+        role = "root cause" if f.root_cause else f"symptom of {f.symptom_of}"
+        lines.append(
+            f"- **{f.job}** ({role}): {f.category.value}, confidence {f.confidence:.2f}, "
+            f"pattern `{f.pattern or '-'}`, signature `{f.signature[:12]}`"
+        )
+        if f.message:
+            lines.append(f"  - {f.message}")
+        if f.excerpts:
+            ex = f.excerpts[0]
+            lines.extend(["", f"  Excerpt (lines {ex.start}-{ex.end}):", "", "  ```"])
+            lines.extend(f"  {t}" for t in ex.text.splitlines()[:15])
+            lines.extend(["  ```", ""])
+    if not state.failures:
+        lines.append("- (not analysed yet)")
+    ctx = state.context
+    lines.extend(["", "## Context", ""])
+    if ctx:
+        lines.append(f"- Last green commit: {ctx.last_green_sha or 'unknown'}")
+        lines.append(f"- Commits since: {len(ctx.commits)}")
+        if ctx.culprit_sha:
+            lines.append(f"- Culprit: `{ctx.culprit_sha}` ({ctx.culprit_reason})")
+        for change in ctx.dependency_changes:
+            lines.append(f"- Dependency {change.name}: {change.before} -> {change.after}")
+        lines.extend(f"- {n}" for n in ctx.notes)
+    if state.dependency_map and state.dependency_map.symptoms:
+        for job, root in state.dependency_map.symptoms.items():
+            lines.append(f"- {job} is a symptom of {root}")
+    lines.extend(["", "## Stage breakdown and fixes", ""])
+    for rec in state.attempt_history:
+        lines.extend(_attempt_lines(rec))
+    if state.errors:
+        lines.extend(["## Errors", ""])
+        lines.extend(f"- {e}" for e in state.errors)
+        lines.append("")
+    lines.extend(["## Next steps", ""])
+    if state.status is SessionStatus.CLOSED:
+        lines.append(_NEXT_STEPS.get(state.outcome, "-"))
+    else:
+        lines.append("The session is still running; this report is updated after every stage.")
+    published_kinds = {
+        r.published.kind for r in state.attempt_history if r.published is not None
+    }
+    if RepairKind.ISSUE in published_kinds and state.outcome is not Outcome.ESCALATED:
+        lines.append("An escalation issue was opened during the session; close it once resolved.")
+    return redact("\n".join(lines) + "\n")

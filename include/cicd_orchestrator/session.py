@@ -1,0 +1,285 @@
+"""The session state model's transitions (pure: no I/O, no clock of its own)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from cicd_orchestrator.config import OrchestratorConfig
+from cicd_orchestrator.constants import (
+    FailureCategory,
+    Outcome,
+    Priority,
+    RepairKind,
+    SessionStatus,
+    Strategy,
+)
+from cicd_orchestrator.models import (
+    AttemptRecord,
+    Failure,
+    LearnedPattern,
+    Published,
+    Run,
+    SessionState,
+)
+
+STAGES = ("discovery", "classification", "fixing", "validation", "publish")
+
+
+def session_id_for(provider: str, repository: str, run_id: int) -> str:
+    """One session per (provider, repository, failed run): the id is derived from them."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", repository).strip("-").lower()[:80]
+    digest = hashlib.sha1(f"{provider}:{repository}:{run_id}".encode()).hexdigest()[:8]
+    return f"cicd-{provider}-{slug}-{run_id}-{digest}"
+
+
+def branch_priority(branch: str, default_branch: str) -> Priority:
+    """The seed's priority mapping: default critical, release high, hotfix urgent, else medium."""
+    lowered = branch.lower()
+    if lowered.startswith(("hotfix/", "hotfix-")) or lowered == "hotfix":
+        return Priority.URGENT
+    if branch == default_branch:
+        return Priority.CRITICAL
+    if lowered.startswith(("release/", "release-", "releases/")) or lowered == "release":
+        return Priority.HIGH
+    return Priority.MEDIUM
+
+
+def new_session(
+    provider: str,
+    run: Run,
+    config: OrchestratorConfig,
+    now: str,
+    priority: Priority = Priority.MEDIUM,
+) -> SessionState:
+    state = SessionState(
+        session_id=session_id_for(provider, run.repository, run.id),
+        provider=provider,
+        repository=run.repository,
+        pipeline_id=run.id,
+        branch=run.head_branch,
+        head_sha=run.head_sha,
+        priority=priority,
+        persistence_mode=config.persistence_mode,
+        max_attempts=config.max_attempts,
+        start_time=now,
+    )
+    state.links.failed_run = run.html_url
+    return state
+
+
+def start_attempt(
+    state: SessionState,
+    attempt: int,
+    strategy: Strategy,
+    now: str,
+    dag_id: str = "",
+    dag_run_id: str = "",
+) -> SessionState:
+    """Mark attempt ``attempt`` as running (idempotent: a retried task finds its record)."""
+    record = state.attempt_record(attempt)
+    if record is None:
+        record = AttemptRecord(attempt=attempt, strategy=strategy, started_at=now)
+        state.attempt_history.append(record)
+    record.dag_id = dag_id or record.dag_id
+    record.dag_run_id = dag_run_id or record.dag_run_id
+    record.status = "running"
+    state.current_attempt = attempt
+    state.current_strategy = strategy
+    state.escalation_level = attempt - 1
+    state.status = SessionStatus.RUNNING_ATTEMPT
+    state.next_retry_time = None
+    return state
+
+
+def record_stage(
+    state: SessionState, attempt: int, stage: str, seconds: float, ok: bool = True
+) -> SessionState:
+    record = _require_attempt(state, attempt)
+    record.stage_timings[stage] = round(seconds, 3)
+    key = f"attempt_{attempt}.{stage}"
+    state.stage_timings[key] = round(seconds, 3)
+    target = state.completed_stages if ok else state.failed_stages
+    if key not in target:
+        target.append(key)
+    return state
+
+
+def record_published(
+    state: SessionState, attempt: int, published: Published, now: str
+) -> SessionState:
+    record = _require_attempt(state, attempt)
+    record.published = published
+    record.finished_at = now
+    record.status = "published" if published.kind is not RepairKind.NONE else "nothing_published"
+    if published.pull_request and published.pull_request.url not in state.links.pull_requests:
+        state.links.pull_requests.append(published.pull_request.url)
+    if published.issue and published.issue.url not in state.links.issues:
+        state.links.issues.append(published.issue.url)
+    state.status = SessionStatus.WAITING_FOR_CI
+    return state
+
+
+def learn(state: SessionState, failures: list[Failure], repair: str | None, worked: bool) -> None:
+    """Fold what an attempt taught into the session's learned patterns."""
+    known = {p.signature: p for p in state.learned_patterns}
+    for failure in failures:
+        entry = known.get(failure.signature)
+        if entry is None:
+            entry = LearnedPattern(
+                signature=failure.signature, category=failure.category, pattern=failure.pattern
+            )
+            state.learned_patterns.append(entry)
+            known[failure.signature] = entry
+        else:
+            entry.seen += 1
+        if repair:
+            entry.repair = repair
+            entry.worked = worked
+
+
+@dataclass
+class Decision:
+    """What the monitor does after the CI result of an attempt."""
+
+    action: str  # "close" | "escalate"
+    outcome: Outcome = Outcome.PENDING
+    next_attempt: int | None = None
+    next_strategy: Strategy | None = None
+    delay_seconds: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+_GREEN_OUTCOME = {
+    RepairKind.CHANGE: Outcome.FIXED,
+    RepairKind.RERUN: Outcome.RERUN_GREEN,
+    RepairKind.REVERT: Outcome.ROLLED_BACK,
+}
+
+
+def needs_person(state: SessionState) -> bool:
+    """True when every root failure is one only a person can fix (a secret, a permission)."""
+    roots = [f for f in state.failures if f.root_cause] or state.failures
+    return bool(roots) and all(f.recipe and f.recipe.startswith("escalate") for f in roots)
+
+
+def issue_opened(state: SessionState) -> bool:
+    return any(r.published and r.published.issue for r in state.attempt_history)
+
+
+def decide(  # noqa: C901 - the escalation table reads best in one place
+    state: SessionState, attempt: int, ci_green: bool, config: OrchestratorConfig
+) -> Decision:
+    """Green closes the session; red escalates to the next attempt or closes it."""
+    record = _require_attempt(state, attempt)
+    published = record.published or Published()
+    if ci_green and published.kind in _GREEN_OUTCOME:
+        return Decision("close", _GREEN_OUTCOME[published.kind], reasons=["CI is green"])
+    if ci_green and published.kind in (RepairKind.NONE, RepairKind.ISSUE):
+        return Decision(
+            "close", Outcome.ALREADY_GREEN, reasons=["CI turned green without a repair"]
+        )
+    reasons = [f"attempt {attempt} ({record.strategy.value}) did not turn CI green"]
+    if published.kind is RepairKind.ISSUE and (
+        needs_person(state) or config.rollback_policy == "plan" or not _culprit(state)
+    ):
+        why = (
+            "only a person can fix the cause"
+            if needs_person(state)
+            else "no culprit commit to roll back"
+            if not _culprit(state)
+            else "rollbacks are prepared as a plan only (rollback_policy=plan)"
+        )
+        return Decision("close", Outcome.ESCALATED, reasons=[*reasons, f"escalated: {why}"])
+    if attempt >= state.max_attempts:
+        outcome = Outcome.ESCALATED if issue_opened(state) else Outcome.FAILED
+        return Decision("close", outcome, reasons=[*reasons, "no attempts left"])
+    next_attempt = attempt + 1
+    strategy = (
+        config.strategy_for_attempt(next_attempt)
+        if config.strategy_escalation
+        else config.strategy_for_attempt(1)
+    )
+    if needs_person(state) and not issue_opened(state):
+        strategy = Strategy.MANUAL_INTERVENTION
+        reasons.append("only a person can fix the cause: going straight to manual intervention")
+    if strategy is Strategy.EMERGENCY_ROLLBACK and not issue_opened(state):
+        strategy = Strategy.MANUAL_INTERVENTION
+        reasons.append("a rollback is preceded by the escalation issue")
+    return Decision(
+        "escalate",
+        next_attempt=next_attempt,
+        next_strategy=strategy,
+        delay_seconds=config.delay_after_attempt(attempt),
+        reasons=reasons,
+    )
+
+
+def record_ci_result(
+    state: SessionState,
+    attempt: int,
+    conclusion: str,
+    signatures: list[str],
+    now: str,
+) -> SessionState:
+    record = _require_attempt(state, attempt)
+    record.ci_conclusion = conclusion
+    record.ci_failure_signatures = list(signatures)
+    if conclusion != "success":
+        state.total_failures += 1
+        state.consecutive_failures += 1
+        state.last_failure_time = now
+        record.status = "ci_failed"
+    else:
+        state.consecutive_failures = 0
+        state.green_threshold_met = True
+        record.status = "ci_green"
+    return state
+
+
+def apply_decision(state: SessionState, decision: Decision, now: str, retry_at: str | None) -> None:
+    if decision.action == "close":
+        close(state, decision.outcome, now, decision.reasons)
+    else:
+        state.status = SessionStatus.WAITING_TO_ESCALATE
+        state.next_retry_time = retry_at
+        record = state.attempt_record(state.current_attempt)
+        if record is not None:
+            record.notes.extend(decision.reasons)
+
+
+def close(state: SessionState, outcome: Outcome, now: str, reasons: list[str]) -> SessionState:
+    state.status = SessionStatus.CLOSED
+    state.outcome = outcome
+    state.end_time = now
+    state.monitoring_active = False
+    state.next_retry_time = None
+    state.green_threshold_met = outcome in (
+        Outcome.FIXED,
+        Outcome.RERUN_GREEN,
+        Outcome.ROLLED_BACK,
+        Outcome.ALREADY_GREEN,
+    )
+    record = state.attempt_record(state.current_attempt)
+    if record is not None:
+        record.notes.extend(r for r in reasons if r not in record.notes)
+    return state
+
+
+def _culprit(state: SessionState) -> str | None:
+    return state.context.culprit_sha if state.context else None
+
+
+def _require_attempt(state: SessionState, attempt: int) -> AttemptRecord:
+    record = state.attempt_record(attempt)
+    if record is None:
+        raise ValueError(f"session {state.session_id} has no attempt {attempt}")
+    return record
+
+
+def primary_category(state: SessionState) -> FailureCategory:
+    roots = [f for f in state.failures if f.root_cause] or state.failures
+    if not roots:
+        return FailureCategory.UNKNOWN
+    return max(roots, key=lambda f: f.confidence).category

@@ -1,0 +1,113 @@
+"""Every DAG imports without error, the shape of the design card holds, nothing runs at import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+EXPECTED = {
+    "cicd_attempt_1_standard_parallel_fixing",
+    "cicd_attempt_2_extended_analysis",
+    "cicd_attempt_3_sequential_fixing",
+    "cicd_attempt_4_manual_intervention",
+    "cicd_attempt_5_emergency_rollback",
+    "cicd_monitor",
+    "cicd_sweep",
+}
+GROUPS = ("discovery", "classification", "fixing", "validation")
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow-home")
+    os.environ.setdefault("AIRFLOW_HOME", str(home))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors_and_seven_dags(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == EXPECTED
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_tags_retries_docs(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert "cicd-orchestrator" in dag.tags
+    assert dag.doc_md and len(dag.doc_md) > 80
+    for task in dag.tasks:
+        assert task.retries >= 0
+    assert any(task.retries >= 1 for task in dag.tasks)
+
+
+@pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if "attempt" in d))
+def test_attempt_dags_have_four_groups_with_parallel_tasks(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    groups = dag.task_group.children
+    for name in GROUPS:
+        assert name in groups, f"{dag_id} lacks the {name} TaskGroup"
+        tasks = [t for t in dag.tasks if t.task_id.startswith(f"{name}.")]
+        gate = [t for t in tasks if t.task_id.split(".")[1] in ("gate", "merge",
+                                                                 "apply_sequentially")]
+        parallel = [t for t in tasks if t not in gate]
+        assert len(parallel) >= 2, f"{dag_id}.{name} has no parallel tasks"
+        # the parallel tasks do not depend on each other
+        ids = {t.task_id for t in parallel}
+        for task in parallel:
+            assert not (task.upstream_task_ids & ids)
+    order = ["open_session", "discovery.gate", "classification.gate", "validation.gate",
+             "publish", "handoff_to_monitor"]
+    for before, after in zip(order, order[1:], strict=False):
+        assert before in dag.get_task(after).get_flat_relative_ids(upstream=True)
+
+
+def test_attempt_params_have_a_schema_for_the_trigger_form(dagbag):
+    dag = dagbag.dags["cicd_attempt_1_standard_parallel_fixing"]
+    params = dag.params
+    for name in ("repository", "run_id", "provider", "attempt", "config"):
+        assert name in params
+    assert params.get_param("run_id").schema["type"] == ["null", "integer"]
+
+
+def test_monitor_waits_deferred(dagbag):
+    from cicd_orchestrator.airflow.operators import CIStatusSensor, EscalationDelayOperator
+
+    dag = dagbag.dags["cicd_monitor"]
+    kinds = {type(t) for t in dag.tasks}
+    assert CIStatusSensor in kinds and EscalationDelayOperator in kinds
+
+
+def test_trigger_is_importable_and_serialises():
+    from cicd_orchestrator.airflow.triggers import CIStatusTrigger
+
+    trigger = CIStatusTrigger("local", {}, "acme/shop", "a" * 40, {"kind": "none"}, 1, 5)
+    path, kwargs = trigger.serialize()
+    module, _, name = path.rpartition(".")
+    cls = getattr(__import__(module, fromlist=[name]), name)
+    assert cls(**kwargs).serialize() == (path, kwargs)
+
+
+def test_dag_files_do_nothing_at_import(tmp_path):
+    """Importing the DAG files touches no Variable, connection, network or provider state."""
+    code = (
+        "import sys, socket, runpy, glob\n"
+        "def deny(*a, **k): raise SystemExit('network at import')\n"
+        "socket.socket.connect = deny\n"
+        "from airflow.sdk import Variable\n"
+        "Variable.get = staticmethod(lambda *a, **k: (_ for _ in ()).throw(SystemExit('var')))\n"
+        f"for f in sorted(glob.glob('{DAGS}/*.py')): runpy.run_path(f)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path), CICD_LOCAL_ROOT=str(tmp_path / "ci"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+    assert not (tmp_path / "ci").exists()

@@ -1,0 +1,73 @@
+"""A real Airflow (standalone: scheduler, dag-processor, triggerer, API server) on a temporary
+AIRFLOW_HOME for the whole test session, and the example repositories materialised in its
+local CI provider."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cicd_orchestrator.ci.local.provider import LocalProvider
+from cicd_orchestrator.constants import Conclusion
+from cicd_orchestrator.scenarios import MaterializedScenario, fail_head_until_red, materialize
+from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
+from cicd_orchestrator.tools import sessions
+from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack
+
+EXAMPLES = PROJECT_ROOT / "examples"
+TEST_CONFIG = {
+    "delay_scale": 0.02,
+    "ci_poll_interval": 50.0,  # x delay_scale: polls every second
+    "job_timeout_minutes": 5,
+}
+
+
+class Env:
+    def __init__(self, stack: AirflowStack, provider: LocalProvider) -> None:
+        self.stack = stack
+        self.client = stack.client()
+        self.provider = provider
+        self.made: dict[str, MaterializedScenario] = {}
+        self.failed_runs: dict[str, int] = {}
+
+    def scenario(self, name: str) -> MaterializedScenario:
+        """Materialise an example (once) and return it with its failed head run."""
+        if name not in self.made:
+            repo = f"it/{name}"
+            made = materialize(EXAMPLES / name, self.provider, repo)
+            run = made.head_run
+            if run is None or run.conclusion is Conclusion.SUCCESS:
+                run = fail_head_until_red(self.provider, repo, made.head_sha)
+            self.made[name] = made
+            self.failed_runs[name] = run.id
+        return self.made[name]
+
+    def open(self, name: str) -> str:
+        made = self.scenario(name)
+        sid, status = sessions.open_session(self.client, made.repo, self.failed_runs[name])
+        assert status in (200, 201), status
+        return sid
+
+    def wait(self, session_id: str, timeout: float = 900):
+        final = sessions.follow(self.client, [session_id], timeout, poll=3)
+        assert session_id in final, f"session {session_id} was never created"
+        return final[session_id]
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory) -> Env:
+    home: Path = tmp_path_factory.mktemp("airflow")
+    stack = AirflowStack(home)
+    stack.start()
+    try:
+        dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID,
+                                                                    SWEEP_DAG_ID]
+        client = stack.wait_ready(dag_ids, timeout=300)
+        sessions.configure(client, TEST_CONFIG)
+        env = Env(stack, LocalProvider(home / "local-ci"))
+        yield env
+    finally:
+        stack.stop()
+        time.sleep(1)

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from cicd_orchestrator.config import load_config
+from cicd_orchestrator.constants import (
+    Conclusion,
+    FailureCategory,
+    Outcome,
+    Priority,
+    RepairKind,
+    RunStatus,
+    SessionStatus,
+    Strategy,
+)
+from cicd_orchestrator.models import Context, Failure, Issue, Published, Run, SessionState
+from cicd_orchestrator.report import render_report
+from cicd_orchestrator.serde import from_json_obj, to_json_obj
+from cicd_orchestrator import session
+
+NOW = "2026-01-01T00:00:00+00:00"
+
+
+def make_run(run_id: int = 7) -> Run:
+    return Run(id=run_id, repository="acme/shop", workflow="CI",
+               workflow_path=".github/workflows/ci.yml", head_branch="main", head_sha="a" * 40,
+               event="push", status=RunStatus.COMPLETED, conclusion=Conclusion.FAILURE,
+               run_number=3)
+
+
+def failure(recipe: str | None = None, category=FailureCategory.TEST) -> Failure:
+    return Failure(job="test", job_id=1, run_id=7, step="Unit tests", category=category,
+                   confidence=0.9, signature="sig", recipe=recipe)
+
+
+def new_state(config=None) -> SessionState:
+    config = config or load_config()
+    state = session.new_session("local", make_run(), config, NOW, Priority.CRITICAL)
+    return state
+
+
+def test_session_id_is_stable_and_unique_per_run():
+    a = session.session_id_for("local", "acme/shop", 7)
+    assert a == session.session_id_for("local", "acme/shop", 7)
+    assert a != session.session_id_for("local", "acme/shop", 8)
+    assert a != session.session_id_for("github", "acme/shop", 7)
+    assert len(a) < 250
+
+
+def test_priorities():
+    assert session.branch_priority("main", "main") is Priority.CRITICAL
+    assert session.branch_priority("release/2.0", "main") is Priority.HIGH
+    assert session.branch_priority("hotfix/x", "main") is Priority.URGENT
+    assert session.branch_priority("feature/x", "main") is Priority.MEDIUM
+
+
+def _attempt(state, n, strategy, kind, green, config):
+    session.start_attempt(state, n, strategy, NOW)
+    published = Published(kind=kind)
+    if kind is RepairKind.ISSUE:
+        published.issue = Issue(number=1, title="t", url="local://acme/shop/issues/1")
+    session.record_published(state, n, published, NOW)
+    session.record_ci_result(state, n, "success" if green else "failure", [], NOW)
+    return session.decide(state, n, green, config)
+
+
+def test_green_fix_closes_fixed():
+    config = load_config()
+    state = new_state(config)
+    decision = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, True,
+                        config)
+    assert decision.action == "close" and decision.outcome is Outcome.FIXED
+    session.apply_decision(state, decision, NOW, None)
+    assert state.status is SessionStatus.CLOSED and state.green_threshold_met
+
+
+def test_red_escalates_through_the_strategies_with_growing_delays():
+    config = load_config({"delay_scale": 0.5})
+    state = new_state(config)
+    state.failures = [failure()]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert (d1.action, d1.next_attempt, d1.next_strategy) == (
+        "escalate", 2, Strategy.EXTENDED_ANALYSIS)
+    assert d1.delay_seconds == 15
+    d2 = _attempt(state, 2, Strategy.EXTENDED_ANALYSIS, RepairKind.NONE, False, config)
+    assert d2.next_strategy is Strategy.SEQUENTIAL_FIXING and d2.delay_seconds == 22.5
+    d3 = _attempt(state, 3, Strategy.SEQUENTIAL_FIXING, RepairKind.NONE, False, config)
+    assert d3.next_strategy is Strategy.MANUAL_INTERVENTION
+    d4 = _attempt(state, 4, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d4.next_strategy is Strategy.EMERGENCY_ROLLBACK
+    d5 = _attempt(state, 5, Strategy.EMERGENCY_ROLLBACK, RepairKind.REVERT, True, config)
+    assert d5.outcome is Outcome.ROLLED_BACK
+    assert state.total_failures == 4 and state.consecutive_failures == 0
+
+
+def test_a_cause_only_a_person_can_fix_goes_straight_to_the_issue_and_ends_there():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure("escalate-secret", FailureCategory.CONFIGURATION)]
+    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert d1.next_strategy is Strategy.MANUAL_INTERVENTION
+    d2 = _attempt(state, 2, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d2.action == "close" and d2.outcome is Outcome.ESCALATED
+
+
+def test_no_rollback_without_a_culprit_or_when_policy_is_plan():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure()]
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d.outcome is Outcome.ESCALATED
+    plan = load_config({"rollback_policy": "plan"})
+    state = new_state(plan)
+    state.failures = [failure()]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, plan)
+    assert d.outcome is Outcome.ESCALATED
+
+
+def test_last_attempt_closes_failed():
+    config = load_config({"max_attempts": 1})
+    state = new_state(config)
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, False, config)
+    assert d.action == "close" and d.outcome is Outcome.FAILED
+
+
+def test_rollback_is_preceded_by_the_issue():
+    config = load_config({"retry_strategy": {"attempt_1": Strategy.EMERGENCY_ROLLBACK.value,
+                                             "attempt_2": Strategy.EMERGENCY_ROLLBACK.value}})
+    state = new_state(config)
+    state.failures = [failure()]
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert d.next_strategy is Strategy.MANUAL_INTERVENTION
+
+
+def test_state_round_trips_through_json_and_report_renders():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure()]
+    _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.RERUN, True, config)
+    session.learn(state, state.failures, "rerun", True)
+    again = from_json_obj(SessionState, to_json_obj(state))
+    assert again == state
+    report = render_report(state)
+    for heading in ("## Summary", "## Failures", "## Stage breakdown and fixes", "## Next steps"):
+        assert heading in report
