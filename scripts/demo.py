@@ -4,6 +4,7 @@ each opened through the REST API, followed until every session is closed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -27,9 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", default=str(PROJECT_ROOT / "examples"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "0")))
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--keep", type=float, default=None,
-                        help="seconds to keep Airflow up at the end (default: until Ctrl-C "
-                        "on a terminal, 0 otherwise)")
+    parser.add_argument(
+        "--keep",
+        type=float,
+        default=None,
+        help="seconds to keep Airflow up at the end (default: until Ctrl-C "
+        "on a terminal, 0 otherwise)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     home = Path(args.home)
@@ -50,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             run = made.head_run
             if run is None or run.conclusion is None or run.conclusion.value == "success":
                 run = fail_head_until_red(provider, repo, made.head_sha)
-            print(f"  CI failed: run {run.id}, jobs "
-                  f"{', '.join(j.name for j in run.failed_jobs)}")
+            print(f"  CI failed: run {run.id}, jobs {', '.join(j.name for j in run.failed_jobs)}")
             sid, status = sessions.open_session(client, repo, run.id)
             print(f"  session {sid} opened through the REST API (HTTP {status})")
             opened.append(sid)
@@ -100,12 +104,13 @@ def _linger(keep: float | None) -> None:
         keep = float("inf") if sys.stdin.isatty() else 0
     if keep <= 0:
         return
-    print("Airflow keeps running; press Ctrl-C to stop." if keep == float("inf")
-          else f"Airflow keeps running for {keep:.0f}s.")
-    try:
+    print(
+        "Airflow keeps running; press Ctrl-C to stop."
+        if keep == float("inf")
+        else f"Airflow keeps running for {keep:.0f}s."
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         time.sleep(keep if keep != float("inf") else 10**9)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

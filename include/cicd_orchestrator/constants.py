@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class FailureCategory(str, enum.Enum):
+class FailureCategory(enum.StrEnum):
     """What kind of failure a failed job shows."""
 
     BUILD = "build"
@@ -18,7 +18,7 @@ class FailureCategory(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How a session ended (or that it has not ended yet)."""
 
     PENDING = "pending"
@@ -33,7 +33,7 @@ class Outcome(str, enum.Enum):
 FINAL_OUTCOMES = frozenset(o for o in Outcome if o is not Outcome.PENDING)
 
 
-class Strategy(str, enum.Enum):
+class Strategy(enum.StrEnum):
     """The five escalation strategies, in the seed's order."""
 
     STANDARD_PARALLEL_FIXING = "standard-parallel-fixing"
@@ -43,7 +43,7 @@ class Strategy(str, enum.Enum):
     EMERGENCY_ROLLBACK = "emergency-rollback-preparation"
 
 
-class SessionStatus(str, enum.Enum):
+class SessionStatus(enum.StrEnum):
     """Where a session is in its life."""
 
     OPEN = "open"
@@ -53,7 +53,7 @@ class SessionStatus(str, enum.Enum):
     CLOSED = "closed"
 
 
-class Conclusion(str, enum.Enum):
+class Conclusion(enum.StrEnum):
     """Conclusion of a CI run, job or step (GitHub's vocabulary)."""
 
     SUCCESS = "success"
@@ -64,7 +64,7 @@ class Conclusion(str, enum.Enum):
     NEUTRAL = "neutral"
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Status of a CI run or job (GitHub's vocabulary)."""
 
     QUEUED = "queued"
@@ -72,7 +72,7 @@ class RunStatus(str, enum.Enum):
     COMPLETED = "completed"
 
 
-class CombinedState(str, enum.Enum):
+class CombinedState(enum.StrEnum):
     """Combined CI state of a ref."""
 
     PENDING = "pending"
@@ -81,7 +81,7 @@ class CombinedState(str, enum.Enum):
     NONE = "none"
 
 
-class RepairKind(str, enum.Enum):
+class RepairKind(enum.StrEnum):
     """What a repair does to make CI green."""
 
     CHANGE = "change"  # a patch on a fix branch
@@ -91,7 +91,7 @@ class RepairKind(str, enum.Enum):
     NONE = "none"
 
 
-class Priority(str, enum.Enum):
+class Priority(enum.StrEnum):
     """Order of sessions, from the failing branch."""
 
     URGENT = "urgent"

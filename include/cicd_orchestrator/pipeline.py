@@ -152,8 +152,11 @@ def detect_failures(
                 continue
             analysis = analyze_log(stream, baseline=baseline)  # type: ignore[arg-type]
         failed_step = next(
-            (s.name for s in job.steps if s.conclusion in (Conclusion.FAILURE,
-                                                           Conclusion.TIMED_OUT)),
+            (
+                s.name
+                for s in job.steps
+                if s.conclusion in (Conclusion.FAILURE, Conclusion.TIMED_OUT)
+            ),
             None,
         )
         failure = classify(job.name, failed_step, analysis, learned=learned)
@@ -167,8 +170,13 @@ def detect_failures(
 
 def _unreadable(job: Job, run: Run) -> Failure:
     return Failure(
-        job=job.name, job_id=job.id, run_id=run.id, step=None,
-        category=FailureCategory.UNKNOWN, confidence=0.0, signature=f"unreadable-{job.name}",
+        job=job.name,
+        job_id=job.id,
+        run_id=run.id,
+        step=None,
+        category=FailureCategory.UNKNOWN,
+        confidence=0.0,
+        signature=f"unreadable-{job.name}",
         message="the job's log could not be read",
     )
 
@@ -182,8 +190,9 @@ def analyse_context(
     run = failed_run(provider, state)
     green = last_green_run(provider, state.repository, state.branch, run)
     green_sha = green.head_sha if green else None
-    mirror = mirror_for(provider, config, state.repository, run.head_sha,
-                        *([green_sha] if green_sha else []))
+    mirror = mirror_for(
+        provider, config, state.repository, run.head_sha, *([green_sha] if green_sha else [])
+    )
     green_text = _first_job_log_text(provider, state.repository, green) if green else None
     fail_text = _first_job_log_text(provider, state.repository, run, failed_only=True)
     ctx = build_context(mirror, green_sha, run.head_sha, green_text, fail_text)
@@ -202,8 +211,11 @@ def _first_job_log_text(
     for job in jobs:
         with _job_log(provider, repo, job) as stream:
             if stream is not None:
-                parts.append(stream.read(MAX_LOG_BYTES_FOR_TEXT).decode(  # type: ignore[attr-defined]
-                    "utf-8", errors="replace"))
+                parts.append(
+                    stream.read(MAX_LOG_BYTES_FOR_TEXT).decode(  # type: ignore[attr-defined]
+                        "utf-8", errors="replace"
+                    )
+                )
     return "\n".join(parts) if parts else None
 
 
@@ -223,8 +235,14 @@ def bisect_culprit(
         return None, "no green run of this branch to bisect from", []
     roots = [f.job for f in failures if f.root_cause] or [j.name for j in run.failed_jobs]
     mirror = mirror_for(provider, config, state.repository, run.head_sha, green.head_sha)
-    result = bisect(make_runner(config), mirror, green.head_sha, run.head_sha,
-                    failing_targets(run, roots), state.repository)
+    result = bisect(
+        make_runner(config),
+        mirror,
+        green.head_sha,
+        run.head_sha,
+        failing_targets(run, roots),
+        state.repository,
+    )
     return result.culprit_sha, result.reason, result.log
 
 
@@ -268,8 +286,11 @@ def run_fixers(
         try:
             results.append(fixer.propose(ctx))
         except WorkspaceError as exc:
-            results.append(FixerResult(fixer=fixer.name, applicable=True,
-                                       unrepaired=[f"{fixer.name} failed: {exc}"]))
+            results.append(
+                FixerResult(
+                    fixer=fixer.name, applicable=True, unrepaired=[f"{fixer.name} failed: {exc}"]
+                )
+            )
     return results
 
 
@@ -290,15 +311,17 @@ def merge_repairs(
         return actions[:1], []
     kept: list[Repair] = []
     conflicts: list[str] = []
-    with workspace_factory(provider, config, state.repository, state.head_sha,
-                           state.start_time) as ws:
+    with workspace_factory(
+        provider, config, state.repository, state.head_sha, state.start_time
+    ) as ws:
         for repair in changes:
             if ws.apply(repair.patch):
                 ws.commit(repair.commit_message or repair.description)
                 kept.append(repair)
             else:
-                conflicts.append(f"{repair.fixer}: its change conflicts with "
-                                 f"{', '.join(k.fixer for k in kept)}")
+                conflicts.append(
+                    f"{repair.fixer}: its change conflicts with {', '.join(k.fixer for k in kept)}"
+                )
     return kept, conflicts
 
 
@@ -308,8 +331,9 @@ def fixed_workspace(
     provider: CIProvider, config: OrchestratorConfig, state: SessionState, repairs: list[Repair]
 ) -> Iterator[Workspace]:
     """A workspace at the failing head with the repairs committed, one commit per repair."""
-    with workspace_factory(provider, config, state.repository, state.head_sha,
-                           state.start_time) as ws:
+    with workspace_factory(
+        provider, config, state.repository, state.head_sha, state.start_time
+    ) as ws:
         for repair in repairs:
             if repair.kind not in (RepairKind.CHANGE, RepairKind.REVERT):
                 continue
@@ -333,16 +357,29 @@ def validate_fixes(
     runner = make_runner(config)
     mirror = mirror_for(provider, config, state.repository, state.head_sha)
     rerun = [r for r in repairs if r.kind is RepairKind.RERUN]
-    before = run_jobs(runner, mirror, state.head_sha, targets, repository=state.repository,
-                      run_attempt=run.run_attempt)
+    before = run_jobs(
+        runner,
+        mirror,
+        state.head_sha,
+        targets,
+        repository=state.repository,
+        run_attempt=run.run_attempt,
+    )
     result.failing_before = before
     result.reproduced = not all_passed(before)
     if not result.reproduced:
-        result.notes.append("the failure does not reproduce locally: a sign of flakiness or of "
-                            "the CI environment")
+        result.notes.append(
+            "the failure does not reproduce locally: a sign of flakiness or of the CI environment"
+        )
     if rerun:
-        after = run_jobs(runner, mirror, state.head_sha, targets, repository=state.repository,
-                         run_attempt=run.run_attempt + 1)
+        after = run_jobs(
+            runner,
+            mirror,
+            state.head_sha,
+            targets,
+            repository=state.repository,
+            run_attempt=run.run_attempt + 1,
+        )
         result.after = after
         result.passed = True
         result.notes.append(
@@ -374,8 +411,13 @@ def regression_run(
         result.notes.append("every job of the workflow was already validated")
         return result
     with fixed_workspace(provider, config, state, changes) as ws:
-        regression = run_jobs(make_runner(config), ws.path, ws.head(),
-                              failing_targets(run, others), repository=state.repository)
+        regression = run_jobs(
+            make_runner(config),
+            ws.path,
+            ws.head(),
+            failing_targets(run, others),
+            repository=state.repository,
+        )
     result.regression = regression
     result.regression_passed = all_passed(regression)
     return result
@@ -387,8 +429,9 @@ def fix_branch_name(config: OrchestratorConfig, state: SessionState, attempt: in
     return f"{config.fix_branch_prefix}{base}-run{state.pipeline_id}-attempt{attempt}"
 
 
-def check_branch_safe(provider: CIProvider, config: OrchestratorConfig, repo: str,
-                      branch: str, failing_branch: str) -> None:
+def check_branch_safe(
+    provider: CIProvider, config: OrchestratorConfig, repo: str, branch: str, failing_branch: str
+) -> None:
     if branch == provider.default_branch(repo):
         raise SafetyError(f"refusing to push to the default branch {branch!r}")
     if config.is_protected(branch, provider.protected_branches(repo)):
@@ -407,8 +450,11 @@ def publish_change(
 ) -> Published:
     branch = fix_branch_name(config, state, attempt)
     check_branch_safe(provider, config, state.repository, branch, state.branch)
-    kind = RepairKind.REVERT if any(r.kind is RepairKind.REVERT for r in repairs) \
+    kind = (
+        RepairKind.REVERT
+        if any(r.kind is RepairKind.REVERT for r in repairs)
         else RepairKind.CHANGE
+    )
     with fixed_workspace(provider, config, state, repairs) as ws:
         sha = provider.push_branch(state.repository, str(ws.path), branch)
     title_kind = "Revert the culprit" if kind is RepairKind.REVERT else "Fix CI"
@@ -421,14 +467,25 @@ def publish_change(
         *[f"- {r.description} ({r.fixer}, confidence {r.confidence:.2f})" for r in repairs],
     ]
     pr = provider.open_or_update_pull_request(
-        state.repository, branch, state.branch, title, "\n".join(body_lines),
+        state.repository,
+        branch,
+        state.branch,
+        title,
+        "\n".join(body_lines),
         marker(state.session_id, "pull-request", attempt),
     )
-    provider.set_commit_status(state.repository, sha, CombinedState.PENDING,
-                               f"attempt {attempt}: waiting for CI on the fix")
-    provider.comment(state.repository, pr.number,
-                     marker(state.session_id, "report", attempt) + "\n" + report,
-                     marker(state.session_id, "report", attempt))
+    provider.set_commit_status(
+        state.repository,
+        sha,
+        CombinedState.PENDING,
+        f"attempt {attempt}: waiting for CI on the fix",
+    )
+    provider.comment(
+        state.repository,
+        pr.number,
+        marker(state.session_id, "report", attempt) + "\n" + report,
+        marker(state.session_id, "report", attempt),
+    )
     return Published(kind=kind, branch=branch, sha=sha, pull_request=pr)
 
 
@@ -436,8 +493,12 @@ def publish_rerun(provider: CIProvider, state: SessionState) -> Published:
     """Re-run the failed jobs; idempotent: a retried task does not re-run twice."""
     run = provider.get_run(state.repository, state.pipeline_id)
     if run.status is not RunStatus.COMPLETED:
-        return Published(kind=RepairKind.RERUN, rerun_run_id=run.id, rerun_attempt=run.run_attempt,
-                         notes=["a re-run is already in progress"])
+        return Published(
+            kind=RepairKind.RERUN,
+            rerun_run_id=run.id,
+            rerun_attempt=run.run_attempt,
+            notes=["a re-run is already in progress"],
+        )
     new_attempt = provider.rerun_failed_jobs(state.repository, state.pipeline_id)
     return Published(kind=RepairKind.RERUN, rerun_run_id=run.id, rerun_attempt=new_attempt)
 
@@ -457,8 +518,9 @@ def publish_issue(
     run = failed_run(provider, state)
     mark = marker(state.session_id, "issue")
     body = mark + "\n" + issue_body(state, diff, [run.workflow_path])
-    issue = provider.open_issue(state.repository, issue_title(state), body, mark,
-                                labels=["ci-failure", "automated"])
+    issue = provider.open_issue(
+        state.repository, issue_title(state), body, mark, labels=["ci-failure", "automated"]
+    )
     return Published(kind=RepairKind.ISSUE, issue=issue)
 
 
@@ -478,20 +540,29 @@ def ci_state(provider: CIProvider, repo: str, head_sha: str, published: Publishe
         if run.status is not RunStatus.COMPLETED:
             return CIState(False, False, f"re-run attempt {run.run_attempt} is {run.status.value}")
         green = run.conclusion is Conclusion.SUCCESS
-        return CIState(True, green, f"re-run attempt {run.run_attempt}: {run.conclusion}",
-                       [j.name for j in run.failed_jobs])
+        return CIState(
+            True,
+            green,
+            f"re-run attempt {run.run_attempt}: {run.conclusion}",
+            [j.name for j in run.failed_jobs],
+        )
     sha = published.sha if published.kind in (RepairKind.CHANGE, RepairKind.REVERT) else None
     if sha is None:
         status = provider.ref_status(repo, head_sha)
         green = status.state is CombinedState.SUCCESS
-        return CIState(True, green, "nothing was published to watch; the failing head is "
-                       f"{status.state.value}")
+        return CIState(
+            True, green, f"nothing was published to watch; the failing head is {status.state.value}"
+        )
     status = provider.ref_status(repo, sha)
     if status.state in (CombinedState.PENDING, CombinedState.NONE):
         return CIState(False, False, f"CI on {sha[:12]} is {status.state.value}")
     failed = [j.name for r in status.runs for j in r.failed_jobs]
-    return CIState(True, status.state is CombinedState.SUCCESS,
-                   f"CI on {sha[:12]}: {status.state.value}", failed)
+    return CIState(
+        True,
+        status.state is CombinedState.SUCCESS,
+        f"CI on {sha[:12]}: {status.state.value}",
+        failed,
+    )
 
 
 def elapsed(start: float) -> float:
@@ -510,11 +581,17 @@ def classify_failures(
     for run in provider.list_runs(state.repository, head_sha=state.head_sha):
         full = provider.get_run(state.repository, run.id)
         for attempt in range(1, full.run_attempt + 1):
-            snapshot = full if attempt == full.run_attempt else provider.get_run(
-                state.repository, run.id, attempt=attempt)
+            snapshot = (
+                full
+                if attempt == full.run_attempt
+                else provider.get_run(state.repository, run.id, attempt=attempt)
+            )
             passed_jobs |= {j.name for j in snapshot.jobs if j.conclusion is Conclusion.SUCCESS}
-    reruns = [r for r in state.attempt_history
-              if r.published is not None and r.published.kind is RepairKind.RERUN]
+    reruns = [
+        r
+        for r in state.attempt_history
+        if r.published is not None and r.published.kind is RepairKind.RERUN
+    ]
     seen_after_rerun = {sig for r in reruns for sig in r.ci_failure_signatures}
     out: list[Failure] = []
     for failure in state.failures:
@@ -523,8 +600,11 @@ def classify_failures(
             failure.category = FailureCategory(str(entry["category"]))
             failure.notes.append("category learned from earlier sessions of this repository")
         if failure.job in passed_jobs:
-            failure = mark_flaky(failure, f"job {failure.job} passed on the same commit "
-                                 f"{state.head_sha[:12]} in another run or attempt")
+            failure = mark_flaky(
+                failure,
+                f"job {failure.job} passed on the same commit "
+                f"{state.head_sha[:12]} in another run or attempt",
+            )
         if reruns and (failure.job in seen_after_rerun or failure.signature in seen_after_rerun):
             flaky = failure.category is FailureCategory.FLAKY
             if not flaky or len(reruns) >= config_max_reruns(state):
@@ -579,9 +659,13 @@ def sequential_repairs(
     for repair in (r for r in repairs if r.kind in (RepairKind.CHANGE, RepairKind.REVERT)):
         try:
             with fixed_workspace(provider, config, state, [*kept, repair]) as ws:
-                results_after = run_jobs(runner, ws.path, ws.head(),
-                                         failing_targets(run, repair.jobs),
-                                         repository=state.repository)
+                results_after = run_jobs(
+                    runner,
+                    ws.path,
+                    ws.head(),
+                    failing_targets(run, repair.jobs),
+                    repository=state.repository,
+                )
         except WorkspaceError as exc:
             notes.append(f"{repair.fixer}: does not apply on top of the previous fixes: {exc}")
             continue
@@ -589,8 +673,10 @@ def sequential_repairs(
         if repair.validated:
             kept.append(repair)
         else:
-            notes.append(f"{repair.fixer}: {', '.join(repair.jobs)} still fail with this fix "
-                         "alone; not committed")
+            notes.append(
+                f"{repair.fixer}: {', '.join(repair.jobs)} still fail with this fix "
+                "alone; not committed"
+            )
     if not kept and actions:
         return actions[:1], notes
     return kept, notes
@@ -607,8 +693,10 @@ def context_package(
     else:
         notes.append("no culprit commit is known")
     run = failed_run(provider, state)
-    notes.append(f"reproduce: check out {state.head_sha[:12]} and run the jobs of "
-                 f"{run.workflow_path}: {', '.join(j.name for j in run.failed_jobs)}")
+    notes.append(
+        f"reproduce: check out {state.head_sha[:12]} and run the jobs of "
+        f"{run.workflow_path}: {', '.join(j.name for j in run.failed_jobs)}"
+    )
     return {"notes": notes}
 
 

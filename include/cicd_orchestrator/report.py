@@ -34,7 +34,9 @@ def _attempt_lines(rec: AttemptRecord) -> list[str]:
         mark = {True: "validated", False: "failed validation", None: "not validated"}[
             repair.validated
         ]
-        lines.append(f"- repair `{repair.fixer}` ({repair.kind.value}, {mark}): {repair.description}")
+        lines.append(
+            f"- repair `{repair.fixer}` ({repair.kind.value}, {mark}): {repair.description}"
+        )
     lines.extend(f"- not repaired: {item}" for item in rec.unrepaired)
     if rec.validation:
         v = rec.validation
@@ -102,8 +104,18 @@ def render_report(state: SessionState) -> str:
             lines.extend(["  ```", ""])
     if not state.failures:
         lines.append("- (not analysed yet)")
-    ctx = state.context
     lines.extend(["", "## Context", ""])
+    lines.extend(_context_lines(state))
+    lines.extend(["", "## Stage breakdown and fixes", ""])
+    for rec in state.attempt_history:
+        lines.extend(_attempt_lines(rec))
+    lines.extend(_closing_lines(state))
+    return redact("\n".join(lines) + "\n")
+
+
+def _context_lines(state: SessionState) -> list[str]:
+    lines: list[str] = []
+    ctx = state.context
     if ctx:
         lines.append(f"- Last green commit: {ctx.last_green_sha or 'unknown'}")
         lines.append(f"- Commits since: {len(ctx.commits)}")
@@ -115,9 +127,11 @@ def render_report(state: SessionState) -> str:
     if state.dependency_map and state.dependency_map.symptoms:
         for job, root in state.dependency_map.symptoms.items():
             lines.append(f"- {job} is a symptom of {root}")
-    lines.extend(["", "## Stage breakdown and fixes", ""])
-    for rec in state.attempt_history:
-        lines.extend(_attempt_lines(rec))
+    return lines
+
+
+def _closing_lines(state: SessionState) -> list[str]:
+    lines: list[str] = []
     if state.errors:
         lines.extend(["## Errors", ""])
         lines.extend(f"- {e}" for e in state.errors)
@@ -127,9 +141,7 @@ def render_report(state: SessionState) -> str:
         lines.append(_NEXT_STEPS.get(state.outcome, "-"))
     else:
         lines.append("The session is still running; this report is updated after every stage.")
-    published_kinds = {
-        r.published.kind for r in state.attempt_history if r.published is not None
-    }
+    published_kinds = {r.published.kind for r in state.attempt_history if r.published is not None}
     if RepairKind.ISSUE in published_kinds and state.outcome is not Outcome.ESCALATED:
         lines.append("An escalation issue was opened during the session; close it once resolved.")
-    return redact("\n".join(lines) + "\n")
+    return lines

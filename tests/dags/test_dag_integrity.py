@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -54,17 +55,24 @@ def test_attempt_dags_have_four_groups_with_parallel_tasks(dagbag, dag_id):
     for name in GROUPS:
         assert name in groups, f"{dag_id} lacks the {name} TaskGroup"
         tasks = [t for t in dag.tasks if t.task_id.startswith(f"{name}.")]
-        gate = [t for t in tasks if t.task_id.split(".")[1] in ("gate", "merge",
-                                                                 "apply_sequentially")]
+        gate = [
+            t for t in tasks if t.task_id.split(".")[1] in ("gate", "merge", "apply_sequentially")
+        ]
         parallel = [t for t in tasks if t not in gate]
         assert len(parallel) >= 2, f"{dag_id}.{name} has no parallel tasks"
         # the parallel tasks do not depend on each other
         ids = {t.task_id for t in parallel}
         for task in parallel:
             assert not (task.upstream_task_ids & ids)
-    order = ["open_session", "discovery.gate", "classification.gate", "validation.gate",
-             "publish", "handoff_to_monitor"]
-    for before, after in zip(order, order[1:], strict=False):
+    order = [
+        "open_session",
+        "discovery.gate",
+        "classification.gate",
+        "validation.gate",
+        "publish",
+        "handoff_to_monitor",
+    ]
+    for before, after in itertools.pairwise(order):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True)
 
 
@@ -106,8 +114,9 @@ def test_dag_files_do_nothing_at_import(tmp_path):
         "print('ok')\n"
     )
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path), CICD_LOCAL_ROOT=str(tmp_path / "ci"))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
     assert not (tmp_path / "ci").exists()

@@ -62,8 +62,7 @@ def airflow_env(tmp_path_factory) -> Env:
     stack = AirflowStack(home)
     stack.start()
     try:
-        dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID,
-                                                                    SWEEP_DAG_ID]
+        dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID, SWEEP_DAG_ID]
         client = stack.wait_ready(dag_ids, timeout=300)
         sessions.configure(client, TEST_CONFIG)
         env = Env(stack, LocalProvider(home / "local-ci"))

@@ -58,8 +58,9 @@ def test_regression_escalates_to_issue_then_revert(airflow_env, opened):
     assert state.context.culprit_sha == culprit
     issues = airflow_env.provider.list_issues(state.repository)
     assert len(issues) == 1 and culprit in issues[0].body
-    issue_attempt = next(r.attempt for r in state.attempt_history
-                         if r.published and r.published.issue)
+    issue_attempt = next(
+        r.attempt for r in state.attempt_history if r.published and r.published.issue
+    )
     assert issue_attempt <= 4
     record = state.attempt_record(5)
     assert record.published.kind is RepairKind.REVERT
@@ -71,19 +72,28 @@ def test_regression_escalates_to_issue_then_revert(airflow_env, opened):
 def test_duplicate_request_is_answered_by_the_existing_session(airflow_env, opened):
     sid = opened["lint-failure"]
     again, status = sessions.open_session(
-        airflow_env.client, airflow_env.made["lint-failure"].repo,
-        airflow_env.failed_runs["lint-failure"])
+        airflow_env.client,
+        airflow_env.made["lint-failure"].repo,
+        airflow_env.failed_runs["lint-failure"],
+    )
     assert again == sid and status in (200, 201)
     airflow_env.wait(sid)
     runs = airflow_env.client.dag_runs(sessions.FIRST_DAG)
-    mine = [r for r in runs if r["conf"].get("run_id") == airflow_env.failed_runs["lint-failure"]
-            and r["conf"].get("repository") == airflow_env.made["lint-failure"].repo]
+    mine = [
+        r
+        for r in runs
+        if r["conf"].get("run_id") == airflow_env.failed_runs["lint-failure"]
+        and r["conf"].get("repository") == airflow_env.made["lint-failure"].repo
+    ]
     assert len(mine) == 2
     states = {r["dag_run_id"]: r["state"] for r in mine}
     assert "success" in states.values()
     # the duplicate run skipped everything after open_session
-    dup = [r for r in mine if r["dag_run_id"] not in
-           {rec.dag_run_id for rec in airflow_env.wait(sid).attempt_history}]
+    dup = [
+        r
+        for r in mine
+        if r["dag_run_id"] not in {rec.dag_run_id for rec in airflow_env.wait(sid).attempt_history}
+    ]
     assert len(dup) == 1
     tis = airflow_env.client.task_instances(sessions.FIRST_DAG, dup[0]["dag_run_id"])
     assert {t["state"] for t in tis} == {"skipped"}
@@ -91,11 +101,14 @@ def test_duplicate_request_is_answered_by_the_existing_session(airflow_env, open
     assert len(prs) == 1
 
 
-@pytest.mark.parametrize("conf", [
-    {"repository": "acme/shop", "run_id": "not-a-number"},
-    {"repository": "no-slash", "run_id": 3},
-    {"repository": "acme/shop", "run_id": -4},
-])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"repository": "acme/shop", "run_id": "not-a-number"},
+        {"repository": "no-slash", "run_id": 3},
+        {"repository": "acme/shop", "run_id": -4},
+    ],
+)
 def test_malformed_conf_is_rejected_with_400(airflow_env, conf):
     resp = airflow_env.client.trigger(sessions.FIRST_DAG, conf)
     assert resp.status_code == 400, resp.text
@@ -105,15 +118,19 @@ def test_malformed_conf_is_rejected_with_400(airflow_env, conf):
 def test_unknown_repository_fails_clearly_without_a_session(airflow_env):
     import time
 
-    resp = airflow_env.client.trigger(sessions.FIRST_DAG,
-                                      {"repository": "nobody/nothing", "run_id": 99})
+    resp = airflow_env.client.trigger(
+        sessions.FIRST_DAG, {"repository": "nobody/nothing", "run_id": 99}
+    )
     assert resp.status_code in (200, 201)
     run_id = resp.json()["dag_run_id"]
     deadline = time.monotonic() + 180
     state = None
     while time.monotonic() < deadline:
-        state = next(r["state"] for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
-                     if r["dag_run_id"] == run_id)
+        state = next(
+            r["state"]
+            for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
+            if r["dag_run_id"] == run_id
+        )
         if state in ("failed", "success"):
             break
         time.sleep(2)

@@ -17,9 +17,8 @@ from airflow.task.trigger_rule import TriggerRule
 
 from cicd_orchestrator.airflow import tasks
 from cicd_orchestrator.airflow.operators import CIStatusSensor, EscalationDelayOperator
-from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, \
-    load_strategies
 from cicd_orchestrator.constants import Strategy
+from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 TAGS = ["cicd-orchestrator"]
@@ -37,16 +36,28 @@ def _default_args(retries: int = 1) -> dict[str, Any]:
 def session_params() -> dict[str, Param]:
     """The trigger form: a new session (repository + run) or a later attempt (session id)."""
     return {
-        "repository": Param(None, type=["null", "string"], pattern=r"^[^/\s]+/[^/\s]+$",
-                            title="Repository", description="owner/name of the failed run"),
+        "repository": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[^/\s]+/[^/\s]+$",
+            title="Repository",
+            description="owner/name of the failed run",
+        ),
         "run_id": Param(None, type=["null", "integer"], minimum=1, title="Failed run id"),
-        "provider": Param("local", type="string", enum=["local", "github"],
-                          title="CI provider"),
-        "session_id": Param(None, type=["null", "string"], title="Session id",
-                            description="set by the monitor for attempts after the first"),
+        "provider": Param("local", type="string", enum=["local", "github"], title="CI provider"),
+        "session_id": Param(
+            None,
+            type=["null", "string"],
+            title="Session id",
+            description="set by the monitor for attempts after the first",
+        ),
         "attempt": Param(1, type="integer", minimum=1, maximum=10, title="Attempt"),
-        "config": Param({}, type="object", title="Configuration overrides",
-                        description="keys of the cicd_orchestrator_config Variable"),
+        "config": Param(
+            {},
+            type="object",
+            title="Configuration overrides",
+            description="keys of the cicd_orchestrator_config Variable",
+        ),
     }
 
 
@@ -56,7 +67,6 @@ def _task(task_id: str, fn: Any, **kwargs: Any) -> PythonOperator:
 
 def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
     """One attempt DAG: open, four TaskGroups (each with parallel tasks), publish, hand-off."""
-    timeout = datetime.timedelta(seconds=max(spec.timeout_seconds, 60) * 2)
     with DAG(
         dag_id=spec.dag_id,
         description=f"Attempt strategy: {spec.title}",
@@ -70,26 +80,35 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
         max_active_runs=16,
         render_template_as_native_obj=True,
     ) as dag:
-        opened = _task(tasks.OPEN_TASK, partial(tasks.open_session, spec.dag_id,
-                                                spec.strategy.value),
-                       max_active_tis_per_dag=1, retries=0)
+        opened = _task(
+            tasks.OPEN_TASK,
+            partial(tasks.open_session, spec.dag_id, spec.strategy.value),
+            max_active_tis_per_dag=1,
+            retries=0,
+        )
         with TaskGroup("discovery", tooltip="detect failures | analyse context") as discovery:
-            found = [_task("detect_failures", tasks.detect_failures),
-                     _task("analyse_context", tasks.analyse_context)]
-            extras = {"bisect_culprit": tasks.bisect_culprit,
-                      "compare_environment": tasks.compare_environment}
+            found = [
+                _task("detect_failures", tasks.detect_failures),
+                _task("analyse_context", tasks.analyse_context),
+            ]
+            extras = {
+                "bisect_culprit": tasks.bisect_culprit,
+                "compare_environment": tasks.compare_environment,
+            }
             found += [_task(name, extras[name]) for name in spec.discovery_extras]
             found >> _task("gate", tasks.discovery_gate)
         with TaskGroup("classification", tooltip="classify patterns | map dependencies") as cls:
-            [_task("classify_patterns", tasks.classify_patterns),
-             _task("map_dependencies", tasks.map_dependencies)] >> _task(
-                "gate", tasks.classification_gate)
+            [
+                _task("classify_patterns", tasks.classify_patterns),
+                _task("map_dependencies", tasks.map_dependencies),
+            ] >> _task("gate", tasks.classification_gate)
         with TaskGroup("fixing", tooltip=f"{spec.fixing} fixing") as fixing:
             _fixing_tasks(spec)
         with TaskGroup("validation", tooltip="validate fixes | regression run") as validation:
-            [_task("validate_fixes", tasks.validate_fixes),
-             _task("regression_run", tasks.regression_run)] >> _task(
-                "gate", tasks.validation_gate)
+            [
+                _task("validate_fixes", tasks.validate_fixes),
+                _task("regression_run", tasks.regression_run),
+            ] >> _task("gate", tasks.validation_gate)
         published = _task("publish", tasks.publish, trigger_rule=TriggerRule.ALL_DONE)
         handoff = TriggerDagRunOperator(
             task_id="handoff_to_monitor",
@@ -111,21 +130,22 @@ def _fixing_tasks(spec: StrategySpec) -> None:
     exec_timeout = datetime.timedelta(seconds=max(spec.timeout_seconds, 120))
     if spec.fixing in ("parallel", "sequential"):
         fixers = [
-            _task(f"fix_{group}", partial(tasks.fix_group, group),
-                  execution_timeout=exec_timeout)
+            _task(f"fix_{group}", partial(tasks.fix_group, group), execution_timeout=exec_timeout)
             for group in spec.fixers
         ]
         gate_fn = tasks.merge_fixes if spec.fixing == "parallel" else tasks.sequential_fixes
         gate_id = "merge" if spec.fixing == "parallel" else "apply_sequentially"
         fixers >> _task(gate_id, partial(gate_fn, tuple(spec.fixers)))
     elif spec.fixing == "issue":
-        [_task("prepare_issue", tasks.prepare_issue),
-         _task("package_context", tasks.package_context)] >> _task(
-            "gate", partial(tasks.handover_gate, "issue"))
+        [
+            _task("prepare_issue", tasks.prepare_issue),
+            _task("package_context", tasks.package_context),
+        ] >> _task("gate", partial(tasks.handover_gate, "issue"))
     else:
-        [_task("prepare_rollback", tasks.prepare_rollback, execution_timeout=exec_timeout),
-         _task("preserve_state", tasks.preserve_state)] >> _task(
-            "gate", partial(tasks.handover_gate, "rollback"))
+        [
+            _task("prepare_rollback", tasks.prepare_rollback, execution_timeout=exec_timeout),
+            _task("preserve_state", tasks.preserve_state),
+        ] >> _task("gate", partial(tasks.handover_gate, "rollback"))
 
 
 def build_attempt_dags() -> dict[str, DAG]:
@@ -186,6 +206,8 @@ def build_sweep_dag(doc_md: str | None = None, schedule: str = "*/10 * * * *") -
     ) as dag:
         found = _task("find_failed_runs", tasks.sweep)
         TriggerDagRunOperator.partial(
-            task_id="open_sessions", trigger_dag_id=first, skip_when_already_exists=True,
+            task_id="open_sessions",
+            trigger_dag_id=first,
+            skip_when_already_exists=True,
         ).expand_kwargs(found.output)
     return dag

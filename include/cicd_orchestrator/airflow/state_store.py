@@ -16,7 +16,6 @@ from cicd_orchestrator.serde import from_json_obj, to_json_obj
 log = logging.getLogger(__name__)
 
 
-
 def _variable() -> Any:
     from airflow.sdk import Variable
 
@@ -50,8 +49,11 @@ def load_session(session_id: str) -> SessionState:
 
 def save_session(state: SessionState) -> None:
     text = redact(json.dumps(to_json_obj(state), sort_keys=True))
-    _variable().set(session_key(state.session_id), text,
-                    description=f"CI/CD orchestration session of {state.repository}")
+    _variable().set(
+        session_key(state.session_id),
+        text,
+        description=f"CI/CD orchestration session of {state.repository}",
+    )
 
 
 def load_learned(repository: str) -> dict[str, Any]:
@@ -60,5 +62,8 @@ def load_learned(repository: str) -> dict[str, Any]:
 
 
 def save_learned(repository: str, store: dict[str, Any]) -> None:
-    _variable().set(learned_key(repository), redact(json.dumps(store, sort_keys=True)),
-                    description=f"failure signatures learned for {repository}")
+    _variable().set(
+        learned_key(repository),
+        redact(json.dumps(store, sort_keys=True)),
+        description=f"failure signatures learned for {repository}",
+    )

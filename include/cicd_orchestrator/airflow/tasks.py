@@ -68,8 +68,11 @@ class Ref:
 
 
 def _wrap(started: float, data: Any) -> dict[str, Any]:
-    return {"started": started, "seconds": round(time.time() - started, 3),
-            "data": to_json_obj(data)}
+    return {
+        "started": started,
+        "seconds": round(time.time() - started, 3),
+        "data": to_json_obj(data),
+    }
 
 
 def _pull(context: Any, task_id: str) -> dict[str, Any] | None:
@@ -112,9 +115,13 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     session_id = session.session_id_for(request.provider, request.repository, request.run_id)
     if state_store.session_exists(session_id):
         existing = state_store.load_session(session_id)
-        log.warning("duplicate request: session %s already exists (%s, attempt %s, %s)",
-                    session_id, existing.status.value, existing.current_attempt,
-                    existing.outcome.value)
+        log.warning(
+            "duplicate request: session %s already exists (%s, attempt %s, %s)",
+            session_id,
+            existing.status.value,
+            existing.current_attempt,
+            existing.outcome.value,
+        )
         raise AirflowSkipException(f"duplicate: answered by the existing session {session_id}")
     priority = session.branch_priority(run.head_branch, provider.default_branch(run.repository))
     state = session.new_session(request.provider, run, config, now_iso(), priority)
@@ -126,7 +133,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     return {"session_id": session_id, "attempt": 1, "config": overrides}
 
 
-def _FAILED(config: OrchestratorConfig) -> set[Conclusion]:  # noqa: N802 - reads as a constant
+def _FAILED(config: OrchestratorConfig) -> set[Conclusion]:
     bad = {Conclusion.FAILURE, Conclusion.TIMED_OUT}
     if config.cancelled_is_failure:
         bad.add(Conclusion.CANCELLED)
@@ -134,7 +141,11 @@ def _FAILED(config: OrchestratorConfig) -> set[Conclusion]:  # noqa: N802 - read
 
 
 def _continue_session(
-    session_id: str, attempt: int, strategy: str, dag_id: str, run_id: str,
+    session_id: str,
+    attempt: int,
+    strategy: str,
+    dag_id: str,
+    run_id: str,
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
     try:
@@ -171,10 +182,17 @@ def bisect_culprit(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
     if ref.state.context and ref.state.context.culprit_sha:
-        return _wrap(started, {"culprit": ref.state.context.culprit_sha,
-                               "reason": ref.state.context.culprit_reason, "log": []})
-    culprit, reason, lines = pipeline.bisect_culprit(ref.provider, ref.config, ref.state,
-                                                     ref.state.failures)
+        return _wrap(
+            started,
+            {
+                "culprit": ref.state.context.culprit_sha,
+                "reason": ref.state.context.culprit_reason,
+                "log": [],
+            },
+        )
+    culprit, reason, lines = pipeline.bisect_culprit(
+        ref.provider, ref.config, ref.state, ref.state.failures
+    )
     return _wrap(started, {"culprit": culprit, "reason": reason, "log": lines})
 
 
@@ -245,8 +263,9 @@ def classification_gate(**context: Any) -> dict[str, Any]:
     record = state.attempt_record(ref.attempt)
     if record is not None:
         record.categories = sorted({f.category.value for f in state.failures})
-    session.record_stage(state, ref.attempt, "classification",
-                         _stage_seconds([classified, mapping]))
+    session.record_stage(
+        state, ref.attempt, "classification", _stage_seconds([classified, mapping])
+    )
     state.report = render_report(state)
     state_store.save_session(state)
     return {"categories": record.categories if record else []}
@@ -263,8 +282,9 @@ def fix_group(group: str, **context: Any) -> dict[str, Any]:
     failures = [f for f in ref.state.failures if f.category in categories]
     if not failures:
         return _wrap(started, [])
-    results = pipeline.run_fixers(fixers_for_group(group), ref.provider, ref.config, ref.state,
-                                  failures)
+    results = pipeline.run_fixers(
+        fixers_for_group(group), ref.provider, ref.config, ref.state, failures
+    )
     return _wrap(started, results)
 
 
@@ -291,7 +311,10 @@ def sequential_fixes(groups: tuple[str, ...], **context: Any) -> dict[str, Any]:
 
 
 def _record_fixing(
-    ref: Ref, repairs: list[Repair], results: list[FixerResult], notes: list[str],
+    ref: Ref,
+    repairs: list[Repair],
+    results: list[FixerResult],
+    notes: list[str],
     pulled: list[Any],
 ) -> dict[str, Any]:
     state = ref.state
@@ -314,7 +337,8 @@ def prepare_issue(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
     repair = Repair(
-        fixer="issue", kind=RepairKind.ISSUE,
+        fixer="issue",
+        kind=RepairKind.ISSUE,
         category=session.primary_category(ref.state),
         description="hand over to a person with the full context package",
         jobs=sorted({f.job for f in ref.state.failures}),
@@ -396,8 +420,11 @@ def validation_gate(**context: Any) -> dict[str, Any]:
     ref = Ref(context)
     validate = _pull(context, "validation.validate_fixes")
     regression = _pull(context, "validation.regression_run")
-    result = from_json_obj(ValidationResult, validate["data"]) if validate else ValidationResult(
-        notes=["validation did not run (see its task log)"])
+    result = (
+        from_json_obj(ValidationResult, validate["data"])
+        if validate
+        else ValidationResult(notes=["validation did not run (see its task log)"])
+    )
     if regression:
         reg = from_json_obj(ValidationResult, regression["data"])
         result.regression = reg.regression
@@ -429,8 +456,7 @@ def publish(**context: Any) -> dict[str, Any]:
     session.record_stage(state, ref.attempt, "publish", round(time.time() - started, 3))
     state.report = render_report(state)
     state_store.save_session(state)
-    return {"session_id": state.session_id, "attempt": ref.attempt,
-            "kind": published.kind.value}
+    return {"session_id": state.session_id, "attempt": ref.attempt, "kind": published.kind.value}
 
 
 def record_stage_errors(**context: Any) -> None:
@@ -467,11 +493,15 @@ def load_target(**context: Any) -> dict[str, Any]:
     config = state_store.load_orchestrator_config(params.get("config") or {})
     record = state.attempt_record(attempt)
     published = (record.published if record else None) or Published(
-        notes=["the attempt published nothing"])
+        notes=["the attempt published nothing"]
+    )
     target: dict[str, Any] = {
-        "session_id": session_id, "attempt": attempt, "provider": state.provider,
+        "session_id": session_id,
+        "attempt": attempt,
+        "provider": state.provider,
         "config": {k: v for k, v in to_mapping(config).items() if k != "local_ci_secrets"},
-        "repository": state.repository, "head_sha": state.head_sha,
+        "repository": state.repository,
+        "head_sha": state.head_sha,
         "published": to_json_obj(published),
         "poll_interval": max(0.5, config.ci_poll_interval * config.delay_scale),
         "timeout": config.ci_timeout,
@@ -479,7 +509,8 @@ def load_target(**context: Any) -> dict[str, Any]:
     if published.kind in (RepairKind.NONE, RepairKind.ISSUE):
         provider = make_provider(state.provider, config)
         target["immediate"] = to_json_obj(
-            pipeline.ci_state(provider, state.repository, state.head_sha, published))
+            pipeline.ci_state(provider, state.repository, state.head_sha, published)
+        )
     return target
 
 
@@ -494,8 +525,9 @@ def decide(**context: Any) -> dict[str, Any]:
     config = state_store.load_orchestrator_config(context["params"].get("config") or {})
     green = bool(event.get("green"))
     now = now_iso()
-    session.record_ci_result(state, attempt, "success" if green else "failure",
-                             list(event.get("signatures") or []), now)
+    session.record_ci_result(
+        state, attempt, "success" if green else "failure", list(event.get("signatures") or []), now
+    )
     record = state.attempt_record(attempt)
     if record is not None and event.get("detail"):
         record.notes.append(str(event["detail"]))
@@ -504,20 +536,27 @@ def decide(**context: Any) -> dict[str, Any]:
     retry_at = None
     if decision.action == "escalate":
         moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
-            seconds=decision.delay_seconds)
+            seconds=decision.delay_seconds
+        )
         retry_at = moment.isoformat()
     session.apply_decision(state, decision, now, retry_at)
     _final_status(state, record, config)
     state.report = render_report(state)
     state_store.save_session(state)
-    out: dict[str, Any] = {"action": decision.action, "outcome": decision.outcome.value,
-                           "reasons": decision.reasons}
+    out: dict[str, Any] = {
+        "action": decision.action,
+        "outcome": decision.outcome.value,
+        "reasons": decision.reasons,
+    }
     if decision.action == "escalate":
         assert decision.next_strategy is not None
-        out.update(next_attempt=decision.next_attempt, retry_at=retry_at,
-                   next_dag_id=dag_id_for(decision.next_strategy),
-                   session_id=state.session_id,
-                   run_id=f"{state.session_id}__attempt{decision.next_attempt}")
+        out.update(
+            next_attempt=decision.next_attempt,
+            retry_at=retry_at,
+            next_dag_id=dag_id_for(decision.next_strategy),
+            session_id=state.session_id,
+            run_id=f"{state.session_id}__attempt{decision.next_attempt}",
+        )
     return out
 
 
@@ -530,8 +569,14 @@ def _learn(state: SessionState, record: Any, green: bool) -> None:
     session.learn(state, state.failures, repair, green)
     store = state_store.load_learned(state.repository)
     for failure in state.failures:
-        learn_record(store, failure.signature, failure.category.value, failure.pattern,
-                     repair, green if repair else None)
+        learn_record(
+            store,
+            failure.signature,
+            failure.category.value,
+            failure.pattern,
+            repair,
+            green if repair else None,
+        )
     state_store.save_learned(state.repository, store)
 
 
@@ -543,9 +588,11 @@ def _final_status(state: SessionState, record: Any, config: OrchestratorConfig) 
         provider = make_provider(state.provider, config)
         green = record.ci_conclusion == "success"
         provider.set_commit_status(
-            state.repository, record.published.sha,
+            state.repository,
+            record.published.sha,
             CombinedState.SUCCESS if green else CombinedState.FAILURE,
-            f"attempt {record.attempt}: CI {'green' if green else 'red'} on the fix")
+            f"attempt {record.attempt}: CI {'green' if green else 'red'} on the fix",
+        )
     except CicdError as exc:
         log.warning("could not set the commit status: %s", exc)
 
@@ -573,11 +620,19 @@ def sweep(**context: Any) -> list[dict[str, Any]]:
                 if state_store.session_exists(sid):
                     continue
                 weight = PRIORITY_WEIGHT[session.branch_priority(branch, default)]
-                found.append((weight, {
-                    "trigger_run_id": f"{sid}__attempt1",
-                    "conf": {"repository": run.repository, "run_id": run.id,
-                             "provider": watched.provider},
-                }))
+                found.append(
+                    (
+                        weight,
+                        {
+                            "trigger_run_id": f"{sid}__attempt1",
+                            "conf": {
+                                "repository": run.repository,
+                                "run_id": run.id,
+                                "provider": watched.provider,
+                            },
+                        },
+                    )
+                )
     found.sort(key=lambda item: -item[0])
     log.info("sweep: %d new failed run(s)", len(found))
     return [item for _, item in found]

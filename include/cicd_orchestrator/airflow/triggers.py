@@ -77,8 +77,15 @@ class CIStatusTrigger(BaseTrigger):
                 yield TriggerEvent({**result, "polls": polls})
                 return
             if time.monotonic() >= deadline:
-                yield TriggerEvent({"done": True, "green": False, "timed_out": True,
-                                    "detail": f"CI did not finish within {self.timeout:.0f}s",
-                                    "signatures": [], "polls": polls})
+                yield TriggerEvent(
+                    {
+                        "done": True,
+                        "green": False,
+                        "timed_out": True,
+                        "detail": f"CI did not finish within {self.timeout:.0f}s",
+                        "signatures": [],
+                        "polls": polls,
+                    }
+                )
                 return
             await asyncio.sleep(self.poll_interval)

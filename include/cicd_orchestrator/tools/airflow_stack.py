@@ -31,32 +31,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stack_env(home: Path, port: int, password_file: Path, extra: dict[str, str] | None = None
-              ) -> dict[str, str]:
+def stack_env(
+    home: Path, port: int, password_file: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """Environment of the Airflow processes: everything under ``home``, DAGs from the project."""
     venv_bin = str(Path(sys.executable).parent)
     env = dict(os.environ)
-    env.update({
-        "PATH": venv_bin + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "CICD_LOCAL_ROOT": str(home / "local-ci"),
-        "CICD_CACHE_DIR": str(home / "cicd-cache"),
-        "PYTHONPATH": str(PROJECT_ROOT / "include"),
-    })
+    env.update(
+        {
+            "PATH": venv_bin + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
+            "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS":
+            "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS",
+            "CICD_LOCAL_ROOT": str(home / "local-ci"),
+            "CICD_CACHE_DIR": str(home / "cicd-cache"),
+            "PYTHONPATH": str(PROJECT_ROOT / "include"),
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -64,8 +71,12 @@ def stack_env(home: Path, port: int, password_file: Path, extra: dict[str, str] 
 class AirflowStack:
     """``airflow standalone`` on a home directory of its own and a free port."""
 
-    def __init__(self, home: str | os.PathLike[str], port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: str | os.PathLike[str],
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.home = Path(home).resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -88,7 +99,10 @@ class AirflowStack:
         out = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process' life
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("airflow")), "standalone"],
-            cwd=self.home, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self.home,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -127,8 +141,9 @@ class AirflowStack:
 
 
 @contextlib.contextmanager
-def running_stack(home: str | os.PathLike[str], dag_ids: list[str],
-                  extra_env: dict[str, str] | None = None) -> Iterator[AirflowStack]:
+def running_stack(
+    home: str | os.PathLike[str], dag_ids: list[str], extra_env: dict[str, str] | None = None
+) -> Iterator[AirflowStack]:
     stack = AirflowStack(home, extra_env=extra_env)
     stack.start()
     try:
@@ -144,14 +159,25 @@ class ApiClient:
     def __init__(self, url: str, username: str, password: str) -> None:
         self.url = url.rstrip("/")
         self.http = requests.Session()
-        resp = self.http.post(f"{self.url}/auth/token",
-                              json={"username": username, "password": password}, timeout=30)
+        resp = self.http.post(
+            f"{self.url}/auth/token", json={"username": username, "password": password}, timeout=30
+        )
         if resp.status_code >= 300:
             raise RuntimeError(f"login failed: {resp.status_code} {resp.text[:200]}")
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call, retried a few times on 5xx answers (a busy SQLite database)."""
+        for attempt in range(5):
+            resp = self.http.request(method, f"{self.url}{path}", timeout=60, **kwargs)
+            if resp.status_code < 500:
+                return resp
+            log.warning("%s %s: %s, retrying", method, path, resp.status_code)
+            time.sleep(1 + attempt)
+        return resp
+
     def get(self, path: str, **params: Any) -> Any:
-        resp = self.http.get(f"{self.url}/api/v2{path}", params=params, timeout=30)
+        resp = self.request("GET", f"/api/v2{path}", params=params)
         resp.raise_for_status()
         return resp.json()
 
@@ -161,12 +187,13 @@ class ApiClient:
     def import_errors(self) -> list[dict[str, Any]]:
         return list(self.get("/importErrors")["import_errors"])
 
-    def trigger(self, dag_id: str, conf: dict[str, Any], run_id: str | None = None
-                ) -> requests.Response:
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any], run_id: str | None = None
+    ) -> requests.Response:
         body: dict[str, Any] = {"conf": conf, "logical_date": None}
         if run_id:
             body["dag_run_id"] = run_id
-        return self.http.post(f"{self.url}/api/v2/dags/{dag_id}/dagRuns", json=body, timeout=30)
+        return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"])
@@ -177,17 +204,18 @@ class ApiClient:
 
     def set_variable(self, key: str, value: str, description: str = "") -> None:
         body = {"key": key, "value": value, "description": description}
-        resp = self.http.patch(f"{self.url}/api/v2/variables/{key}", json=body, timeout=30)
+        resp = self.request("PATCH", f"/api/v2/variables/{key}", json=body)
         if resp.status_code == 404:
-            resp = self.http.post(f"{self.url}/api/v2/variables", json=body, timeout=30)
+            resp = self.request("POST", "/api/v2/variables", json=body)
         resp.raise_for_status()
 
     def variables(self, prefix: str) -> dict[str, str]:
         out: dict[str, str] = {}
         offset = 0
         while True:
-            data = self.get("/variables", limit=100, offset=offset,
-                            variable_key_prefix_pattern=prefix)
+            data = self.get(
+                "/variables", limit=100, offset=offset, variable_key_prefix_pattern=prefix
+            )
             for item in data["variables"]:
                 out[item["key"]] = item["value"]
             offset += len(data["variables"])

@@ -19,21 +19,26 @@ FIRST_DAG = dag_id_for(Strategy.STANDARD_PARALLEL_FIXING)
 
 
 def configure(client: ApiClient, config: dict[str, Any]) -> None:
-    client.set_variable(CONFIG_VARIABLE, json.dumps(config),
-                        "CI/CD orchestrator configuration (overrides the defaults)")
+    client.set_variable(
+        CONFIG_VARIABLE,
+        json.dumps(config),
+        "CI/CD orchestrator configuration (overrides the defaults)",
+    )
 
 
-def open_session(client: ApiClient, repository: str, run_id: int, provider: str = "local"
-                 ) -> tuple[str, int]:
+def open_session(
+    client: ApiClient, repository: str, run_id: int, provider: str = "local"
+) -> tuple[str, int]:
     """Trigger attempt 1 for a failed run; returns (session id, HTTP status)."""
-    resp = client.trigger(FIRST_DAG, {"repository": repository, "run_id": run_id,
-                                      "provider": provider})
+    resp = client.trigger(
+        FIRST_DAG, {"repository": repository, "run_id": run_id, "provider": provider}
+    )
     return session_id_for(provider, repository, run_id), resp.status_code
 
 
 def sessions(client: ApiClient) -> dict[str, SessionState]:
     out = {}
-    for key, value in client.variables(SESSION_PREFIX).items():
+    for value in client.variables(SESSION_PREFIX).values():
         state = from_json_obj(SessionState, json.loads(value))
         out[state.session_id] = state
     return out
@@ -41,8 +46,10 @@ def sessions(client: ApiClient) -> dict[str, SessionState]:
 
 def describe(state: SessionState) -> str:
     strategy = state.current_strategy.value if state.current_strategy else "-"
-    return (f"{state.repository:<32} attempt {state.current_attempt}/{state.max_attempts} "
-            f"{strategy:<34} {state.status.value:<20} {state.outcome.value}")
+    return (
+        f"{state.repository:<32} attempt {state.current_attempt}/{state.max_attempts} "
+        f"{strategy:<34} {state.status.value:<20} {state.outcome.value}"
+    )
 
 
 def follow(

@@ -43,8 +43,9 @@ def test_invalid_overrides_are_clear_errors(bad):
 
 
 def test_round_trip_through_the_variable_shape():
-    config = load_config({"watched_repositories": ["acme/shop", {"repository": "acme/api",
-                                                                 "branches": "dev"}]})
+    config = load_config(
+        {"watched_repositories": ["acme/shop", {"repository": "acme/api", "branches": "dev"}]}
+    )
     again = load_config(to_mapping(config))
     assert again == config
     assert again.watched_repositories[1].branches == ("dev",)

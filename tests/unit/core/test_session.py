@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from cicd_orchestrator import session
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import (
     Conclusion,
@@ -14,21 +15,36 @@ from cicd_orchestrator.constants import (
 from cicd_orchestrator.models import Context, Failure, Issue, Published, Run, SessionState
 from cicd_orchestrator.report import render_report
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
-from cicd_orchestrator import session
 
 NOW = "2026-01-01T00:00:00+00:00"
 
 
 def make_run(run_id: int = 7) -> Run:
-    return Run(id=run_id, repository="acme/shop", workflow="CI",
-               workflow_path=".github/workflows/ci.yml", head_branch="main", head_sha="a" * 40,
-               event="push", status=RunStatus.COMPLETED, conclusion=Conclusion.FAILURE,
-               run_number=3)
+    return Run(
+        id=run_id,
+        repository="acme/shop",
+        workflow="CI",
+        workflow_path=".github/workflows/ci.yml",
+        head_branch="main",
+        head_sha="a" * 40,
+        event="push",
+        status=RunStatus.COMPLETED,
+        conclusion=Conclusion.FAILURE,
+        run_number=3,
+    )
 
 
 def failure(recipe: str | None = None, category=FailureCategory.TEST) -> Failure:
-    return Failure(job="test", job_id=1, run_id=7, step="Unit tests", category=category,
-                   confidence=0.9, signature="sig", recipe=recipe)
+    return Failure(
+        job="test",
+        job_id=1,
+        run_id=7,
+        step="Unit tests",
+        category=category,
+        confidence=0.9,
+        signature="sig",
+        recipe=recipe,
+    )
 
 
 def new_state(config=None) -> SessionState:
@@ -65,8 +81,9 @@ def _attempt(state, n, strategy, kind, green, config):
 def test_green_fix_closes_fixed():
     config = load_config()
     state = new_state(config)
-    decision = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, True,
-                        config)
+    decision = _attempt(
+        state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, True, config
+    )
     assert decision.action == "close" and decision.outcome is Outcome.FIXED
     session.apply_decision(state, decision, NOW, None)
     assert state.status is SessionStatus.CLOSED and state.green_threshold_met
@@ -79,7 +96,10 @@ def test_red_escalates_through_the_strategies_with_growing_delays():
     state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
     d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
     assert (d1.action, d1.next_attempt, d1.next_strategy) == (
-        "escalate", 2, Strategy.EXTENDED_ANALYSIS)
+        "escalate",
+        2,
+        Strategy.EXTENDED_ANALYSIS,
+    )
     assert d1.delay_seconds == 15
     d2 = _attempt(state, 2, Strategy.EXTENDED_ANALYSIS, RepairKind.NONE, False, config)
     assert d2.next_strategy is Strategy.SEQUENTIAL_FIXING and d2.delay_seconds == 22.5
@@ -124,8 +144,14 @@ def test_last_attempt_closes_failed():
 
 
 def test_rollback_is_preceded_by_the_issue():
-    config = load_config({"retry_strategy": {"attempt_1": Strategy.EMERGENCY_ROLLBACK.value,
-                                             "attempt_2": Strategy.EMERGENCY_ROLLBACK.value}})
+    config = load_config(
+        {
+            "retry_strategy": {
+                "attempt_1": Strategy.EMERGENCY_ROLLBACK.value,
+                "attempt_2": Strategy.EMERGENCY_ROLLBACK.value,
+            }
+        }
+    )
     state = new_state(config)
     state.failures = [failure()]
     d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
