@@ -294,6 +294,19 @@ def run_fixers(
     return results
 
 
+def ordered_repairs(state: SessionState, results: list[FixerResult]) -> list[Repair]:
+    """Repairs in the dependency mapping's order (root causes first); the repairs of one
+    fixer keep their own order, since each patch may build on the one before it."""
+    order = state.dependency_map.repair_order if state.dependency_map else []
+
+    def rank(result: FixerResult) -> int:
+        jobs = [j for r in result.repairs for j in r.jobs if j in order]
+        return min((order.index(j) for j in jobs), default=len(order))
+
+    ranked = sorted(results, key=rank)
+    return [r for res in ranked for r in res.repairs]
+
+
 def merge_repairs(
     provider: CIProvider,
     config: OrchestratorConfig,
@@ -302,9 +315,7 @@ def merge_repairs(
 ) -> tuple[list[Repair], list[str]]:
     """Apply every proposed patch in order on one workspace; a patch that does not apply
     over the others is a conflict and is dropped."""
-    repairs = [r for res in results for r in res.repairs]
-    order = state.dependency_map.repair_order if state.dependency_map else []
-    repairs.sort(key=lambda r: min((order.index(j) for j in r.jobs if j in order), default=99))
+    repairs = ordered_repairs(state, results)
     actions = [r for r in repairs if r.kind is RepairKind.RERUN]
     changes = [r for r in repairs if r.kind in (RepairKind.CHANGE, RepairKind.REVERT)]
     if not changes:
@@ -648,9 +659,7 @@ def sequential_repairs(
     results: list[FixerResult],
 ) -> tuple[list[Repair], list[str]]:
     """One fix per commit in dependency order, each validated alone on top of the previous."""
-    repairs = [r for res in results for r in res.repairs]
-    order = state.dependency_map.repair_order if state.dependency_map else []
-    repairs.sort(key=lambda r: min((order.index(j) for j in r.jobs if j in order), default=99))
+    repairs = ordered_repairs(state, results)
     actions = [r for r in repairs if r.kind is RepairKind.RERUN]
     kept: list[Repair] = []
     notes: list[str] = []

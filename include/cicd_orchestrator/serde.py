@@ -43,7 +43,7 @@ def from_json_obj(cls: type[T], data: Any) -> T:
     return typing.cast(T, _convert(cls, data))
 
 
-def _convert(tp: Any, data: Any) -> Any:  # noqa: C901 - one branch per kind of type
+def _convert(tp: Any, data: Any) -> Any:
     if data is None:
         return None
     origin = typing.get_origin(tp)

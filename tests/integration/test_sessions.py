@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pytest
 
 from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus
@@ -22,8 +25,15 @@ def opened(airflow_env):
 def _main_untouched(env, name):
     made = env.made[name]
     assert env.provider.branch_sha(made.repo, "main") == made.head_sha
-    branches = env.provider.branches(made.repo) if hasattr(env.provider, "branches") else []
-    assert all(b == "main" or b.startswith("cicd-fix/") for b in branches)
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads"],
+        cwd=env.provider.repo_path(made.repo),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "main" in out
+    assert all(b == "main" or b.startswith("cicd-fix/") for b in out), out
 
 
 def test_quality_fix_goes_green(airflow_env, opened):
@@ -69,36 +79,33 @@ def test_regression_escalates_to_issue_then_revert(airflow_env, opened):
     _main_untouched(airflow_env, "bisect-regression")
 
 
+def _wait_dag_run(env, dag_id, run_id, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = next(r for r in env.client.dag_runs(dag_id) if r["dag_run_id"] == run_id)
+        if run["state"] in ("success", "failed"):
+            return run
+        time.sleep(2)
+    raise AssertionError(f"{dag_id} {run_id} did not finish")
+
+
 def test_duplicate_request_is_answered_by_the_existing_session(airflow_env, opened):
     sid = opened["lint-failure"]
-    again, status = sessions.open_session(
-        airflow_env.client,
-        airflow_env.made["lint-failure"].repo,
-        airflow_env.failed_runs["lint-failure"],
-    )
-    assert again == sid and status in (200, 201)
-    airflow_env.wait(sid)
-    runs = airflow_env.client.dag_runs(sessions.FIRST_DAG)
-    mine = [
-        r
-        for r in runs
-        if r["conf"].get("run_id") == airflow_env.failed_runs["lint-failure"]
-        and r["conf"].get("repository") == airflow_env.made["lint-failure"].repo
-    ]
-    assert len(mine) == 2
-    states = {r["dag_run_id"]: r["state"] for r in mine}
-    assert "success" in states.values()
-    # the duplicate run skipped everything after open_session
-    dup = [
-        r
-        for r in mine
-        if r["dag_run_id"] not in {rec.dag_run_id for rec in airflow_env.wait(sid).attempt_history}
-    ]
-    assert len(dup) == 1
-    tis = airflow_env.client.task_instances(sessions.FIRST_DAG, dup[0]["dag_run_id"])
-    assert {t["state"] for t in tis} == {"skipped"}
-    prs = airflow_env.provider.list_pull_requests(airflow_env.made["lint-failure"].repo)
-    assert len(prs) == 1
+    made = airflow_env.made["lint-failure"]
+    conf = {"repository": made.repo, "run_id": airflow_env.failed_runs["lint-failure"]}
+    resp = airflow_env.client.trigger(sessions.FIRST_DAG, conf)
+    assert resp.status_code in (200, 201)
+    dup = _wait_dag_run(airflow_env, sessions.FIRST_DAG, resp.json()["dag_run_id"])
+    tis = {
+        t["task_id"]: t["state"]
+        for t in airflow_env.client.task_instances(sessions.FIRST_DAG, dup["dag_run_id"])
+    }
+    assert tis["open_session"] == "skipped"
+    assert set(tis.values()) == {"skipped"}
+    state = airflow_env.wait(sid)
+    assert dup["dag_run_id"] not in {rec.dag_run_id for rec in state.attempt_history}
+    assert len([k for k in sessions.sessions(airflow_env.client) if k == sid]) == 1
+    assert len(airflow_env.provider.list_pull_requests(made.repo)) == 1
 
 
 @pytest.mark.parametrize(
@@ -116,24 +123,16 @@ def test_malformed_conf_is_rejected_with_400(airflow_env, conf):
 
 
 def test_unknown_repository_fails_clearly_without_a_session(airflow_env):
-    import time
-
     resp = airflow_env.client.trigger(
         sessions.FIRST_DAG, {"repository": "nobody/nothing", "run_id": 99}
     )
     assert resp.status_code in (200, 201)
-    run_id = resp.json()["dag_run_id"]
-    deadline = time.monotonic() + 180
-    state = None
-    while time.monotonic() < deadline:
-        state = next(
-            r["state"]
-            for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
-            if r["dag_run_id"] == run_id
-        )
-        if state in ("failed", "success"):
-            break
-        time.sleep(2)
-    assert state == "failed"
+    run = _wait_dag_run(airflow_env, sessions.FIRST_DAG, resp.json()["dag_run_id"])
+    assert run["state"] == "failed"
+    tis = {
+        t["task_id"]: t["state"]
+        for t in airflow_env.client.task_instances(sessions.FIRST_DAG, run["dag_run_id"])
+    }
+    assert tis["open_session"] == "failed"
     sid = session_id_for("local", "nobody/nothing", 99)
     assert sid not in sessions.sessions(airflow_env.client)

@@ -109,7 +109,7 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
                 _task("validate_fixes", tasks.validate_fixes),
                 _task("regression_run", tasks.regression_run),
             ] >> _task("gate", tasks.validation_gate)
-        published = _task("publish", tasks.publish, trigger_rule=TriggerRule.ALL_DONE)
+        published = _task("publish", tasks.publish, trigger_rule=TriggerRule.NONE_SKIPPED)
         handoff = TriggerDagRunOperator(
             task_id="handoff_to_monitor",
             trigger_dag_id=MONITOR_DAG_ID,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import re
 from typing import Any
 
 from cicd_orchestrator.airflow_names import CONFIG_VARIABLE, LEARNED_PREFIX, SESSION_PREFIX
@@ -27,7 +27,8 @@ def session_key(session_id: str) -> str:
 
 
 def learned_key(repository: str) -> str:
-    return LEARNED_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "__", repository)
+    """Keyed by a digest: a repository name may contain a word Airflow masks ("token"...)."""
+    return LEARNED_PREFIX + hashlib.sha1(repository.encode()).hexdigest()[:16]
 
 
 def load_orchestrator_config(overrides: dict[str, Any] | None = None) -> OrchestratorConfig:

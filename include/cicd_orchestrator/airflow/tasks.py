@@ -58,7 +58,7 @@ class Ref:
     def __init__(self, context: Any) -> None:
         ref = context["ti"].xcom_pull(task_ids=OPEN_TASK)
         if not ref:
-            raise AirflowSkipException("no session (see open_session)")
+            raise AirflowFailException("no session was opened (see the open_session task)")
         self.session_id: str = ref["session_id"]
         self.attempt: int = int(ref["attempt"])
         self.overrides: dict[str, Any] = ref.get("config") or {}

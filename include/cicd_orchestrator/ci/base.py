@@ -110,5 +110,6 @@ class CIProvider(abc.ABC):
     # ---------------------------------------------------------------- accounting
     calls: int = 0
 
-    def count_call(self) -> None:
+    def count_call(self, repo: str | None = None) -> None:
+        """Count one call to the CI system (benchmarks report the number of calls)."""
         self.calls += 1

@@ -12,8 +12,9 @@ def issue_title(state: SessionState) -> str:
     return f"CI failure needs a person: {jobs} on {state.branch} ({state.head_sha[:10]})"
 
 
-def issue_body(state: SessionState, culprit_diff: str = "", workflow_paths: list[str] | None = None
-               ) -> str:
+def issue_body(
+    state: SessionState, culprit_diff: str = "", workflow_paths: list[str] | None = None
+) -> str:
     category = primary_category(state)
     lines = [
         f"The CI run {state.pipeline_id} of `{state.repository}` on `{state.branch}` "
@@ -50,12 +51,22 @@ def issue_body(state: SessionState, culprit_diff: str = "", workflow_paths: list
     lines.extend(["", "## What was tried", ""])
     for rec in state.attempt_history:
         tried = "; ".join(r.description for r in rec.repairs) or "no applicable repair"
-        lines.append(f"- Attempt {rec.attempt} ({rec.strategy.value}): {tried}; "
-                     f"CI: {rec.ci_conclusion or 'n/a'}")
+        lines.append(
+            f"- Attempt {rec.attempt} ({rec.strategy.value}): {tried}; "
+            f"CI: {rec.ci_conclusion or 'n/a'}"
+        )
         lines.extend(f"  - {u}" for u in rec.unrepaired)
         lines.extend(f"  - {n}" for n in rec.notes)
-    lines.extend(["", "## Reproduce locally", "", "```bash",
-                  f"git fetch origin {state.head_sha}", f"git checkout {state.head_sha}"])
+    lines.extend(
+        [
+            "",
+            "## Reproduce locally",
+            "",
+            "```bash",
+            f"git fetch origin {state.head_sha}",
+            f"git checkout {state.head_sha}",
+        ]
+    )
     for path in workflow_paths or []:
         lines.append(f"# jobs are defined in {path}; run their `run:` steps in order")
     lines.append("```")

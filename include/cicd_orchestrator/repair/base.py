@@ -39,7 +39,8 @@ class Fixer(abc.ABC):
         return [
             f
             for f in failures
-            if f.root_cause and (f.recipe in self.recipes if self.recipes else True)
+            if f.root_cause
+            and (f.recipe in self.recipes if self.recipes else True)
             and (f.category in self.categories if self.categories else True)
         ]
 

@@ -14,8 +14,9 @@ class RerunFixer(Fixer):
     categories = frozenset({FailureCategory.INFRASTRUCTURE, FailureCategory.FLAKY})
 
     def propose(self, ctx: RepairContext) -> FixerResult:
-        relevant = [f for f in self.relevant(ctx.failures) if f.recipe in (None, "rerun",
-                                                                            "quarantine-test")]
+        relevant = [
+            f for f in self.relevant(ctx.failures) if f.recipe in (None, "rerun", "quarantine-test")
+        ]
         result = FixerResult(fixer=self.name, applicable=bool(relevant))
         if not relevant or "rerun" not in ctx.config.enabled_fixers:
             return result
@@ -23,7 +24,8 @@ class RerunFixer(Fixer):
         if repeated:
             result.unrepaired.extend(
                 f"{f.job}: the same error repeated after {ctx.config.max_ci_reruns} re-run(s); "
-                "not re-running again" for f in repeated
+                "not re-running again"
+                for f in repeated
             )
             return result
         flaky = [t for f in relevant for t in f.tests if f.category is FailureCategory.FLAKY]

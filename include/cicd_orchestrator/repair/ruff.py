@@ -75,7 +75,8 @@ class RuffFixer(Fixer):
         run_command([ruff, "check", "--fix", "--no-cache", *files], cwd=ws.path, timeout=300)
         remaining = run_command(
             [ruff, "check", "--no-cache", "--output-format", "concise", *files],
-            cwd=ws.path, timeout=300,
+            cwd=ws.path,
+            timeout=300,
         )
         leftover = [ln for ln in remaining.output.splitlines() if _LINT_LOCATION.search(ln)]
         result.unrepaired.extend(f"no safe fix: {ln.strip()}" for ln in leftover)

@@ -97,7 +97,11 @@ def run_command(
     env = scrubbed_env(env_extra or {})
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
-            list(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+            list(args),
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         timed_out = False
@@ -134,8 +138,13 @@ class MirrorCache:
                 git(["init", "--bare", "--quiet", str(path)], cwd=self.root, env=env)
             if not all(_has_commit(path, sha) for sha in shas) or not shas:
                 git(
-                    ["fetch", "--quiet", "--prune", remote.url,
-                     "+refs/heads/*:refs/remotes/origin/*"],
+                    [
+                        "fetch",
+                        "--quiet",
+                        "--prune",
+                        remote.url,
+                        "+refs/heads/*:refs/remotes/origin/*",
+                    ],
                     cwd=path,
                     env=env,
                 )
@@ -145,7 +154,10 @@ class MirrorCache:
 def _has_commit(git_dir: Path, sha: str) -> bool:
     proc = subprocess.run(
         ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
-        cwd=git_dir, capture_output=True, check=False, env=git_env(),
+        cwd=git_dir,
+        capture_output=True,
+        check=False,
+        env=git_env(),
     )
     return proc.returncode == 0
 
@@ -179,8 +191,13 @@ class Workspace:
         if not patch.strip():
             return True
         check = subprocess.run(
-            ["git", "apply", "--check", "--binary", "-"], cwd=self.path, input=patch,
-            text=True, capture_output=True, env=git_env(), check=False,
+            ["git", "apply", "--check", "--binary", "-"],
+            cwd=self.path,
+            input=patch,
+            text=True,
+            capture_output=True,
+            env=git_env(),
+            check=False,
         )
         if check.returncode != 0:
             return False

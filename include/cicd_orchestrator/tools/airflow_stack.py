@@ -50,15 +50,14 @@ def stack_env(
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
             "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS":
-            "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS",
             "CICD_LOCAL_ROOT": str(home / "local-ci"),
             "CICD_CACHE_DIR": str(home / "cicd-cache"),
             "PYTHONPATH": str(PROJECT_ROOT / "include"),
@@ -167,14 +166,20 @@ class ApiClient:
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One call, retried a few times on 5xx answers (a busy SQLite database)."""
+        """One call, retried a few times on 5xx answers or time-outs (a busy SQLite database)."""
         for attempt in range(5):
-            resp = self.http.request(method, f"{self.url}{path}", timeout=60, **kwargs)
-            if resp.status_code < 500:
-                return resp
-            log.warning("%s %s: %s, retrying", method, path, resp.status_code)
+            try:
+                resp = self.http.request(method, f"{self.url}{path}", timeout=120, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == 4:
+                    raise
+                log.warning("%s %s: %s, retrying", method, path, exc)
+            else:
+                if resp.status_code < 500 or attempt == 4:
+                    return resp
+                log.warning("%s %s: %s, retrying", method, path, resp.status_code)
             time.sleep(1 + attempt)
-        return resp
+        raise AssertionError("unreachable")
 
     def get(self, path: str, **params: Any) -> Any:
         resp = self.request("GET", f"/api/v2{path}", params=params)

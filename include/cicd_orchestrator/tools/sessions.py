@@ -38,8 +38,13 @@ def open_session(
 
 def sessions(client: ApiClient) -> dict[str, SessionState]:
     out = {}
-    for value in client.variables(SESSION_PREFIX).values():
-        state = from_json_obj(SessionState, json.loads(value))
+    for key, value in client.variables(SESSION_PREFIX).items():
+        try:
+            state = from_json_obj(SessionState, json.loads(value))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(
+                f"session Variable {key} does not parse: {exc}: {value[:2000]}"
+            ) from exc
         out[state.session_id] = state
     return out
 

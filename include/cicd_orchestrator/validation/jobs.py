@@ -58,13 +58,23 @@ def run_jobs(
         for target in targets:
             try:
                 executions = runner.run_workflow(
-                    git_dir, sha, target.workflow_path, ref=ref, repository=repository,
-                    run_id=0, run_number=0, run_attempt=run_attempt,
-                    jobs=set(target.jobs), log_dir=Path(logs),
+                    git_dir,
+                    sha,
+                    target.workflow_path,
+                    ref=ref,
+                    repository=repository,
+                    run_id=0,
+                    run_number=0,
+                    run_attempt=run_attempt,
+                    jobs=set(target.jobs),
+                    log_dir=Path(logs),
                 )
             except WorkflowError as exc:
-                results.append(JobResult(job=target.workflow_path, conclusion=Conclusion.FAILURE,
-                                         log_tail=str(exc)))
+                results.append(
+                    JobResult(
+                        job=target.workflow_path, conclusion=Conclusion.FAILURE, log_tail=str(exc)
+                    )
+                )
                 continue
             for ex in executions:
                 if not ex.executed:

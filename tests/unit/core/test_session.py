@@ -169,3 +169,9 @@ def test_state_round_trips_through_json_and_report_renders():
     report = render_report(state)
     for heading in ("## Summary", "## Failures", "## Stage breakdown and fixes", "## Next steps"):
         assert heading in report
+
+
+def test_session_id_never_carries_a_word_airflow_masks():
+    sid = session.session_id_for("local", "acme/secret-token-passwd", 12)
+    for word in ("secret", "token", "passwd", "acme"):
+        assert word not in sid

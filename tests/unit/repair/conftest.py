@@ -16,8 +16,9 @@ class Repo:
         self.git("init", "--quiet", "--initial-branch=main")
 
     def git(self, *args: str) -> str:
-        return subprocess.run(["git", *args], cwd=self.path, env=git_env(), check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=self.path, env=git_env(), check=True, capture_output=True, text=True
+        ).stdout
 
     def commit(self, files: dict[str, str], message: str) -> str:
         for name, text in files.items():
@@ -30,8 +31,12 @@ class Repo:
 
     def context(self, failures, sha, context=None, **config) -> RepairContext:
         return RepairContext(
-            repository="acme/shop", head_sha=sha, failures=failures, context=context,
-            config=load_config(config or None), workspace=lambda: checkout(self.path, sha),
+            repository="acme/shop",
+            head_sha=sha,
+            failures=failures,
+            context=context,
+            config=load_config(config or None),
+            workspace=lambda: checkout(self.path, sha),
         )
 
 

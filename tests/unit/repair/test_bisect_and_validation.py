@@ -46,16 +46,24 @@ def test_run_jobs_reports_each_job_and_only_the_named_ones(repo):
     assert results[0].conclusion is Conclusion.FAILURE
     assert "AssertionError" in results[0].log_tail
     assert not all_passed(results)
-    other = run_jobs(runner, repo.path, sha,
-                     [JobTarget(".github/workflows/ci.yml", frozenset({"other"}))],
-                     repository="acme/x")
+    other = run_jobs(
+        runner,
+        repo.path,
+        sha,
+        [JobTarget(".github/workflows/ci.yml", frozenset({"other"}))],
+        repository="acme/x",
+    )
     assert all_passed(other)
 
 
 def test_invalid_workflow_is_a_clear_failure(repo):
     sha = repo.commit({".github/workflows/ci.yml": "jobs: [oops\n"}, "broken")
-    results = run_jobs(make_runner(load_config()), repo.path, sha,
-                       [JobTarget(".github/workflows/ci.yml", frozenset({"test"}))],
-                       repository="acme/x")
+    results = run_jobs(
+        make_runner(load_config()),
+        repo.path,
+        sha,
+        [JobTarget(".github/workflows/ci.yml", frozenset({"test"}))],
+        repository="acme/x",
+    )
     assert results[0].conclusion is Conclusion.FAILURE
     assert "ci.yml" in results[0].log_tail

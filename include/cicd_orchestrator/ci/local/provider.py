@@ -204,6 +204,16 @@ class LocalProvider(CIProvider):
     def _counter(self, name: str) -> int:
         return store.next_counter(self.root / "counters.json", name)
 
+    def count_call(self, repo: str | None = None) -> None:
+        """Count a call in this instance and, per repository, on disk (across processes)."""
+        super().count_call(repo)
+        if repo and _REPO_RE.match(repo) and ".." not in repo:
+            store.next_counter(self.root / "calls.json", repo)
+
+    def call_count(self, repo: str) -> int:
+        """Calls made for ``repo`` by every process since the repository was created."""
+        return int(store.read_json(self.root / "calls.json", {}).get(repo, 0))
+
     @staticmethod
     def _check_name(repo: str) -> str:
         if not isinstance(repo, str) or not _REPO_RE.match(repo) or ".." in repo:
@@ -230,7 +240,7 @@ class LocalProvider(CIProvider):
     # ------------------------------------------------------------------ repositories
     def create_repository(self, repo: str, default_branch: str = "main") -> str:
         """Create the bare repository with its post-receive hook; returns its path."""
-        self.count_call()
+        self.count_call(repo)
         self._check_name(repo)
         path = self.root / "repos" / f"{repo}.git"
         if not (path / "HEAD").exists():
@@ -272,7 +282,7 @@ class LocalProvider(CIProvider):
         )
 
     def default_branch(self, repo: str) -> str:
-        self.count_call()
+        self.count_call(repo)
         return self._default_branch(repo)
 
     def _default_branch(self, repo: str) -> str:
@@ -280,7 +290,7 @@ class LocalProvider(CIProvider):
         return str(data.get("default_branch") or "main")
 
     def protected_branches(self, repo: str) -> list[str]:
-        self.count_call()
+        self.count_call(repo)
         return self._protected(repo)
 
     def _protected(self, repo: str) -> list[str]:
@@ -289,12 +299,12 @@ class LocalProvider(CIProvider):
         return patterns if default in patterns else [*patterns, default]
 
     def git_remote(self, repo: str) -> GitRemote:
-        self.count_call()
+        self.count_call(repo)
         return GitRemote(url=str(self.repo_path(repo)), env={})
 
     def branch_sha(self, repo: str, branch: str) -> str | None:
         """The commit a branch points at, or None."""
-        self.count_call()
+        self.count_call(repo)
         return self._branch_sha(repo, branch)
 
     def _branch_sha(self, repo: str, branch: str) -> str | None:
@@ -314,7 +324,7 @@ class LocalProvider(CIProvider):
         A workflow file that does not parse gives a completed, failed run whose one job's
         log names the file, the line and the parser's message. Returns the run ids.
         """
-        self.count_call()
+        self.count_call(repo)
         git_dir = self.repo_path(repo)
         run_ids: list[int] = []
         try:
@@ -610,7 +620,7 @@ class LocalProvider(CIProvider):
     def list_runs(
         self, repo: str, branch: str | None = None, head_sha: str | None = None
     ) -> list[Run]:
-        self.count_call()
+        self.count_call(repo)
         return self._list_runs(repo, branch, head_sha)
 
     def _list_runs(self, repo: str, branch: str | None, head_sha: str | None) -> list[Run]:
@@ -624,7 +634,7 @@ class LocalProvider(CIProvider):
         return out
 
     def get_run(self, repo: str, run_id: int, attempt: int | None = None) -> Run:
-        self.count_call()
+        self.count_call(repo)
         return self._get_run(repo, run_id, attempt)
 
     def _get_run(self, repo: str, run_id: int, attempt: int | None = None) -> Run:
@@ -635,14 +645,14 @@ class LocalProvider(CIProvider):
         self, repo: str, run_id: int, attempt: int | None = None
     ) -> list[JobExecution]:
         """The runner's records of an attempt's jobs (with keys, matrix values, outputs)."""
-        self.count_call()
+        self.count_call(repo)
         rec = self._load_run(repo, run_id)
         att = rec["attempts"][(attempt or len(rec["attempts"])) - 1]
         return [from_json_obj(JobExecution, j) for j in att.get("jobs", [])]
 
     @contextlib.contextmanager
     def open_job_log(self, repo: str, job_id: int) -> Iterator[BinaryIO]:
-        self.count_call()
+        self.count_call(repo)
         path = self._data(repo) / "logs" / f"{int(job_id)}.log"
         if path.exists():
             with open(path, "rb") as fh:
@@ -666,12 +676,12 @@ class LocalProvider(CIProvider):
 
     # ------------------------------------------------------------------ re-runs
     def rerun_failed_jobs(self, repo: str, run_id: int) -> int:
-        self.count_call()
+        self.count_call(repo)
         return self._rerun(repo, run_id, only_failed=True)
 
     def rerun_all_jobs(self, repo: str, run_id: int) -> int:
         """Re-run every job of a run as a new attempt; returns the attempt number."""
-        self.count_call()
+        self.count_call(repo)
         return self._rerun(repo, run_id, only_failed=False)
 
     def _rerun(self, repo: str, run_id: int, only_failed: bool) -> int:
@@ -709,7 +719,7 @@ class LocalProvider(CIProvider):
 
     # ------------------------------------------------------------------ status
     def ref_status(self, repo: str, sha: str) -> RefStatus:
-        self.count_call()
+        self.count_call(repo)
         return self._ref_status(repo, sha)
 
     def _ref_status(self, repo: str, sha: str) -> RefStatus:
@@ -730,7 +740,7 @@ class LocalProvider(CIProvider):
     def set_commit_status(
         self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
     ) -> None:
-        self.count_call()
+        self.count_call(repo)
         self._put_status(repo, sha, STATUS_CONTEXT, CombinedState(state), description, target_url)
 
     def add_commit_status(
@@ -743,7 +753,7 @@ class LocalProvider(CIProvider):
         target_url: str = "",
     ) -> None:
         """A commit status of another context (an external check); it counts in ref_status."""
-        self.count_call()
+        self.count_call(repo)
         self._put_status(repo, sha, context, CombinedState(state), description, target_url)
 
     def _put_status(
@@ -759,7 +769,7 @@ class LocalProvider(CIProvider):
 
     def commit_statuses(self, repo: str, sha: str) -> list[CommitStatus]:
         """The commit statuses of a sha (the latest per context)."""
-        self.count_call()
+        self.count_call(repo)
         return self._statuses(repo, sha)
 
     def _statuses(self, repo: str, sha: str) -> list[CommitStatus]:
@@ -768,7 +778,7 @@ class LocalProvider(CIProvider):
 
     # ------------------------------------------------------------------ pushing
     def push_branch(self, repo: str, workdir: str, branch: str) -> str:
-        self.count_call()
+        self.count_call(repo)
         self.check_branch_allowed(repo, branch)
         remote = str(self.repo_path(repo))
         try:
@@ -820,7 +830,7 @@ class LocalProvider(CIProvider):
     def open_or_update_pull_request(
         self, repo: str, head: str, base: str, title: str, body: str, marker: str
     ) -> PullRequest:
-        self.count_call()
+        self.count_call(repo)
         for branch in (head, base):
             if self._branch_sha(repo, branch) is None:
                 raise ProviderError(f"branch {branch!r} does not exist in {repo}")
@@ -837,7 +847,7 @@ class LocalProvider(CIProvider):
     def open_issue(
         self, repo: str, title: str, body: str, marker: str, labels: list[str] | None = None
     ) -> Issue:
-        self.count_call()
+        self.count_call(repo)
         if not marker:
             raise ProviderError("an issue needs a marker (idempotency)")
         fields = {"title": title, "body": _with_marker(body, marker), "labels": list(labels or [])}
@@ -871,7 +881,7 @@ class LocalProvider(CIProvider):
 
     def close(self, repo: str, number: int) -> None:
         """Close an issue or a pull request."""
-        self.count_call()
+        self.count_call(repo)
 
         def close(data: dict[str, Any]) -> None:
             for item in data.get("items", []):
@@ -884,7 +894,7 @@ class LocalProvider(CIProvider):
         store.update_json(self._issues_file(repo), close, default={"items": []})
 
     def list_pull_requests(self, repo: str, state: str | None = None) -> list[LocalPullRequest]:
-        self.count_call()
+        self.count_call(repo)
         return [
             _to_pull(i)
             for i in self._items(repo)
@@ -892,7 +902,7 @@ class LocalProvider(CIProvider):
         ]
 
     def list_issues(self, repo: str, state: str | None = None) -> list[LocalIssue]:
-        self.count_call()
+        self.count_call(repo)
         return [
             _to_issue(i)
             for i in self._items(repo)
@@ -901,21 +911,21 @@ class LocalProvider(CIProvider):
 
     def get_issue(self, repo: str, number: int) -> LocalIssue:
         """An issue (or a pull request, seen as an issue, as on GitHub) by number."""
-        self.count_call()
+        self.count_call(repo)
         for item in self._items(repo):
             if item["number"] == number:
                 return _to_issue(item)
         raise ProviderError(f"no issue or pull request #{number} in {repo}")
 
     def get_pull_request(self, repo: str, number: int) -> LocalPullRequest:
-        self.count_call()
+        self.count_call(repo)
         for item in self._items(repo):
             if item["number"] == number and item["kind"] == "pull":
                 return _to_pull(item)
         raise ProviderError(f"no pull request #{number} in {repo}")
 
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:
-        self.count_call()
+        self.count_call(repo)
         if not any(i["number"] == number for i in self._items(repo)):
             raise ProviderError(f"no issue or pull request #{number} in {repo}")
         if not marker:
@@ -936,7 +946,7 @@ class LocalProvider(CIProvider):
         store.update_json(self._data(repo) / "comments.json", upsert, default={"items": []})
 
     def list_comments(self, repo: str, number: int) -> list[Comment]:
-        self.count_call()
+        self.count_call(repo)
         data = store.read_json(self._data(repo) / "comments.json", {"items": []})
         return [from_json_obj(Comment, c) for c in data["items"] if c["number"] == number]
 
@@ -950,7 +960,7 @@ class LocalProvider(CIProvider):
         poll: float = 0.2,
     ) -> Run:
         """Poll until the attempt (default: the latest) is completed; returns it."""
-        self.count_call()
+        self.count_call(repo)
         deadline = time.monotonic() + timeout
         while True:
             _reap()
@@ -967,7 +977,7 @@ class LocalProvider(CIProvider):
         self, repo: str, sha: str, timeout: float = 300.0, poll: float = 0.2
     ) -> RefStatus:
         """Poll until no run of ``sha`` is queued or in progress; returns the combined state."""
-        self.count_call()
+        self.count_call(repo)
         deadline = time.monotonic() + timeout
         while True:
             _reap()
