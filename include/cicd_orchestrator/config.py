@@ -29,6 +29,9 @@ DEFAULT_RETRY_STRATEGY = {
 
 ALL_FIXERS = (
     "rerun",
+    "flaky-test",
+    "add-requirement",
+    "manifest",
     "ruff-fix",
     "ruff-format",
     "revert",
@@ -78,7 +81,7 @@ class OrchestratorConfig:
     # repository commands
     job_timeout_minutes: float = 20.0
     output_cap_bytes: int = 20_000_000
-    flaky_local_reruns: int = 3
+    flaky_local_reruns: int = 5
     max_ci_reruns: int = 2
     # optional LLM connection (apache-airflow-providers-common-ai)
     llm_conn_id: str | None = None

@@ -271,8 +271,11 @@ def run_fixers(
     state: SessionState,
     failures: list[Failure] | None = None,
 ) -> list[FixerResult]:
+    run = failed_run(provider, state)
     ctx = RepairContext(
         repository=state.repository,
+        workflow_path=run.workflow_path,
+        workflow_jobs=job_needs(run),
         head_sha=state.head_sha,
         failures=failures if failures is not None else state.failures,
         context=state.context,
@@ -305,6 +308,17 @@ def ordered_repairs(state: SessionState, results: list[FixerResult]) -> list[Rep
 
     ranked = sorted(results, key=rank)
     return [r for res in ranked for r in res.repairs]
+
+
+def apply_repair_findings(failures: list[Failure], repairs: list[Repair]) -> None:
+    """What fixing established about the failures (a test confirmed flaky) goes back to them."""
+    for repair in repairs:
+        if repair.category is not FailureCategory.FLAKY:
+            continue
+        for failure in failures:
+            if failure.job in repair.jobs and failure.category is not FailureCategory.FLAKY:
+                failure.category = FailureCategory.FLAKY
+                failure.notes.extend(n for n in repair.evidence[-1:] if n not in failure.notes)
 
 
 def merge_repairs(

@@ -3,7 +3,7 @@ next steps), rebuilt from the session state whenever it changes."""
 
 from __future__ import annotations
 
-from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus
+from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, SessionStatus
 from cicd_orchestrator.models import AttemptRecord, SessionState
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import STAGES, primary_category
@@ -97,6 +97,8 @@ def render_report(state: SessionState) -> str:
         )
         if f.message:
             lines.append(f"  - {f.message}")
+        if f.category is FailureCategory.FLAKY and f.tests:
+            lines.append(f"  - flaky tests: {', '.join(f.tests)}")
         if f.excerpts:
             ex = f.excerpts[0]
             lines.extend(["", f"  Excerpt (lines {ex.start}-{ex.end}):", "", "  ```"])

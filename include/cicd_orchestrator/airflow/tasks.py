@@ -322,6 +322,7 @@ def _record_fixing(
     assert record is not None
     record.repairs = repairs
     record.unrepaired = [u for r in results for u in r.unrepaired] + notes
+    pipeline.apply_repair_findings(state.failures, repairs)
     if not repairs:
         record.unrepaired.append(
             "no repair applies to "

@@ -26,6 +26,7 @@ class RepairContext:
     config: OrchestratorConfig
     workspace: WorkspaceFactory
     workflow_jobs: dict[str, list[str]] = field(default_factory=dict)
+    workflow_path: str = ""
 
 
 class Fixer(abc.ABC):

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.repair.base import Fixer
+from cicd_orchestrator.repair.dependency import MissingDependencyFixer
+from cicd_orchestrator.repair.flaky import FlakyTestFixer
+from cicd_orchestrator.repair.manifest import ManifestFixer
 from cicd_orchestrator.repair.rerun import RerunFixer
 from cicd_orchestrator.repair.revert import RevertFixer
 from cicd_orchestrator.repair.ruff import RuffFixer
 
-FIXERS: dict[str, Fixer] = {f.name: f for f in (RuffFixer(), RerunFixer(), RevertFixer())}
+FIXERS: dict[str, Fixer] = {
+    f.name: f
+    for f in (
+        RuffFixer(),
+        RerunFixer(),
+        RevertFixer(),
+        FlakyTestFixer(),
+        MissingDependencyFixer(),
+        ManifestFixer(),
+    )
+}
 
 CATEGORY_FIXERS: dict[FailureCategory, tuple[str, ...]] = {
-    FailureCategory.BUILD: (),
-    FailureCategory.TEST: (),
+    FailureCategory.BUILD: ("add-requirement",),
+    FailureCategory.TEST: ("add-requirement", "flaky-test"),
     FailureCategory.QUALITY: ("ruff",),
-    FailureCategory.DEPLOYMENT: (),
+    FailureCategory.DEPLOYMENT: ("manifest",),
     FailureCategory.CONFIGURATION: (),
     FailureCategory.INFRASTRUCTURE: ("rerun",),
-    FailureCategory.FLAKY: ("rerun",),
+    FailureCategory.FLAKY: ("flaky-test",),
 }
 
 # The fixing tasks of the parallel strategies: one per category group.

@@ -11,7 +11,7 @@ class RerunFixer(Fixer):
     """Proposes a CI re-run of the failed jobs unless the same error already survived one."""
 
     name = "rerun"
-    categories = frozenset({FailureCategory.INFRASTRUCTURE, FailureCategory.FLAKY})
+    categories = frozenset({FailureCategory.INFRASTRUCTURE})
 
     def propose(self, ctx: RepairContext) -> FixerResult:
         relevant = [
@@ -28,15 +28,13 @@ class RerunFixer(Fixer):
                 for f in repeated
             )
             return result
-        flaky = [t for f in relevant for t in f.tests if f.category is FailureCategory.FLAKY]
         result.repairs.append(
             Repair(
                 fixer=self.name,
                 kind=RepairKind.RERUN,
                 category=relevant[0].category,
                 description="re-run the failed jobs: "
-                + ", ".join(sorted({f.job for f in relevant}))
-                + (f" (flaky tests: {', '.join(flaky)})" if flaky else ""),
+                + ", ".join(sorted({f.job for f in relevant})),
                 jobs=sorted({f.job for f in relevant}),
                 confidence=max(f.confidence for f in relevant),
                 evidence=[e for f in relevant for e in f.evidence[:3]],

@@ -57,7 +57,9 @@ def stack_env(
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": (
+                "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS"
+            ),
             "CICD_LOCAL_ROOT": str(home / "local-ci"),
             "CICD_CACHE_DIR": str(home / "cicd-cache"),
             "PYTHONPATH": str(PROJECT_ROOT / "include"),
