@@ -72,7 +72,8 @@ def parse_request(conf: object) -> SessionRequest:
     provider = conf.get("provider") or "local"
     if not isinstance(provider, str):
         raise ConfError("conf.provider must be a string")
-    overrides = conf.get("config") or {}
+    overrides = conf.get("config")
+    overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         raise ConfError("conf.config must be a JSON object")
     return SessionRequest(repo, run_id, provider, overrides)

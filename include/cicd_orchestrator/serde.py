@@ -48,13 +48,12 @@ def _convert(tp: Any, data: Any) -> Any:
         return None
     origin = typing.get_origin(tp)
     if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(args[0], data) if len(args) == 1 else data
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(members[0], data) if len(members) == 1 else data
     if origin in (list, tuple, set, frozenset):
-        args = typing.get_args(tp)
-        inner = args[0] if args else Any
+        inner = (typing.get_args(tp) or (Any,))[0]
         items = [_convert(inner, v) for v in data]
-        return origin(items) if origin is not list else items
+        return items if origin is list else origin(items)
     if origin is dict:
         _, vt = typing.get_args(tp) or (str, Any)
         return {k: _convert(vt, v) for k, v in data.items()}

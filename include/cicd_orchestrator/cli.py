@@ -1,0 +1,159 @@
+"""The ``cicd`` command: tools for people and for measurement.
+
+Subcommands are registered in :data:`COMMANDS` (name -> (add arguments, run)), so other
+parts of the project add theirs without touching the parser code::
+
+    cicd analyze FAIL_LOG [--baseline PASS_LOG] [--format auto|github|gitlab|jenkins] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """A problem worth one line on stderr and a non-zero exit."""
+
+
+# --------------------------------------------------------------------------- analyze
+def _analyze_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fail_log", metavar="FAIL_LOG", help="the log of the failed job")
+    p.add_argument("--baseline", metavar="PASS_LOG", help="a passing log of the same job")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "github", "gitlab", "jenkins", "plain"],
+        help="log format (default: detect)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--max-excerpts", type=int, default=5, help="excerpts to report (default 5)")
+
+
+def analysis_json(analysis: Any) -> dict[str, Any]:
+    """The JSON shape of ``cicd analyze --json`` for a :class:`LogAnalysis`."""
+    return {
+        "format": analysis.format,
+        "category": analysis.category.value,
+        "confidence": analysis.confidence,
+        "signature": analysis.signature,
+        "pattern": analysis.pattern,
+        "recipe": analysis.recipe,
+        "message": analysis.message,
+        "captures": analysis.captures,
+        "tests": analysis.tests,
+        "excerpts": [
+            {
+                "start": e.start,
+                "end": e.end,
+                "category": e.category.value,
+                "pattern": e.pattern,
+                "score": e.score,
+                "text": e.text,
+            }
+            for e in analysis.excerpts
+        ],
+        "steps": [
+            {"name": s.name, "conclusion": s.conclusion, "start": s.start, "end": s.end}
+            for s in analysis.steps
+        ],
+        "lines": analysis.lines,
+        "bytes": analysis.bytes,
+        "warnings": analysis.warnings,
+    }
+
+
+def _summary(analysis: Any) -> str:
+    out = [
+        f"category:   {analysis.category.value} (confidence {analysis.confidence:.2f})",
+        f"pattern:    {analysis.pattern or '-'}   recipe: {analysis.recipe or '-'}",
+        f"message:    {analysis.message or '-'}",
+        f"signature:  {analysis.signature}",
+        f"log:        {analysis.format}, {analysis.lines} lines, {analysis.bytes} bytes",
+    ]
+    failed = [s for s in analysis.steps if s.conclusion in ("failure", "cancelled")]
+    if failed:
+        out.append(
+            "failed step: " + ", ".join(f"{s.name} (lines {s.start}-{s.end})" for s in failed)
+        )
+    if analysis.tests:
+        out.append("failed tests: " + ", ".join(analysis.tests[:10]))
+    for i, e in enumerate(analysis.excerpts, 1):
+        out.append(f"\n#{i} lines {e.start}-{e.end} [{e.category.value}/{e.pattern or '-'}]")
+        lines = e.text.splitlines()
+        out.extend("    " + line[:200] for line in lines[:15])
+        if len(lines) > 15:
+            out.append(f"    ... ({len(lines) - 15} more lines)")
+    for w in analysis.warnings:
+        out.append(f"warning: {w}")
+    return "\n".join(out)
+
+
+def _analyze(ns: argparse.Namespace) -> int:
+    from cicd_orchestrator.logs.analyze import analyze_log
+
+    try:
+        fail = open(ns.fail_log, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CliError(f"cannot read {ns.fail_log}: {exc.strerror or exc}") from exc
+    try:
+        base = open(ns.baseline, "rb") if ns.baseline else None  # noqa: SIM115
+    except OSError as exc:
+        fail.close()
+        raise CliError(f"cannot read {ns.baseline}: {exc.strerror or exc}") from exc
+    try:
+        analysis = analyze_log(fail, base, ns.format, max_excerpts=max(1, ns.max_excerpts))
+    except OSError as exc:
+        raise CliError(f"cannot read the log: {exc}") from exc
+    finally:
+        fail.close()
+        if base is not None:
+            base.close()
+    if ns.json:
+        print(json.dumps(analysis_json(analysis), ensure_ascii=False))
+    else:
+        print(_summary(analysis))
+    return 0
+
+
+COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
+    "analyze": ("say why a CI job failed, from its log", _analyze_args, _analyze),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cicd", description="CI/CD Failure Orchestrator tools")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (help_text, add_args, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        return int(ns._run(ns))
+    except CliError as exc:
+        print(f"cicd {ns.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `cicd analyze x | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

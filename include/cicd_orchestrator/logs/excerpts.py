@@ -1,0 +1,355 @@
+"""Failure excerpts: the few regions of a log that say why the job failed.
+
+The scanner sees each block of the log once, through a window (a few lines of the previous
+block, the block, the first lines of the next one). The prefilter finds the candidate lines;
+each is cleaned, scored (:mod:`scoring`), checked against the baseline, extended over the
+lines that continue it (stack frames, details, carets) and merged with its neighbours into a
+region. The lines just before a step's failure marker (``##[error]Process completed with exit
+code``, ``Build step ... marked build as failure``) form a region of their own. Regions are
+kept in bounded structures (the best by score and the most recent), so memory does not grow
+with the log; at the end they are ranked with what only the end knows: how close they are to
+the final failure marker, to the end of the log, and whether they lie in a failed step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from cicd_orchestrator.logs.baseline import Baseline
+from cicd_orchestrator.logs.formats import LogStep, StepTracker
+from cicd_orchestrator.logs.normalize import clean_line
+from cicd_orchestrator.logs.prefilter import Searcher
+from cicd_orchestrator.logs.scoring import (
+    FINAL_MARKER,
+    STEP_END_MARKER,
+    is_continuation,
+    score_line,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_SCORE = 0.9
+GAP = 2
+HEAD_KEEP = 40
+TAIL_KEEP = 20
+MAX_EXTENT = 400
+BACK_LINES = 6
+BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S')
+EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
+PRE_MARKER_LINES = 8
+KEEP_BEST = 48
+KEEP_RECENT = 32
+NOISE_FACTOR = 0.1
+STRONG_BONUS = 0.25
+END_BONUS = 1.2
+END_DECAY = 150.0
+
+
+@dataclass
+class Region:
+    """Consecutive log lines (1-based, inclusive) with their scores."""
+
+    start: int
+    end: int
+    lines: list[str]
+    score: float
+    key: list[tuple[float, int, str]] = field(default_factory=list)
+    marker: bool = False
+    noise: int = 0
+    seq: int = 0
+    final: float = 0.0
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_KEEP))
+    dropped: int = 0
+
+    def add(self, line: str) -> None:
+        """Keep the first :data:`HEAD_KEEP` and the last :data:`TAIL_KEEP` lines."""
+        if not self.tail and not self.dropped and len(self.lines) < HEAD_KEEP:
+            self.lines.append(line)
+            return
+        if len(self.tail) == TAIL_KEEP:
+            self.dropped += 1
+        self.tail.append(line)
+
+    @property
+    def all_lines(self) -> list[str]:
+        return [*self.lines, *self.tail]
+
+    @property
+    def text(self) -> str:
+        gap = [f"... ({self.dropped} more lines)"] if self.dropped else []
+        return "\n".join([*self.lines, *gap, *self.tail])
+
+    def key_lines(self, n: int = 3) -> list[str]:
+        best = sorted(self.key, key=lambda k: (-k[0], k[1]))[:n]
+        return [t for _, _, t in sorted(best, key=lambda k: k[1])]
+
+    def merge(self, other: Region, gap_lines: list[str]) -> None:
+        if other.start > self.end + 1:
+            fill = gap_lines if len(gap_lines) == other.start - self.end - 1 else []
+            fill = fill or [""] * (other.start - self.end - 1)
+            self._append(fill)
+        skip = max(0, self.end - other.start + 1)
+        self._append(other.all_lines[skip:])
+        self.end = max(self.end, other.end)
+        self.key = sorted(self.key + other.key, key=lambda k: -k[0])[:8]
+        strong = sum(1 for k in self.key if k[0] >= 2.5)
+        self.score = max(k[0] for k in self.key) + STRONG_BONUS * min(strong, 3)
+        self.marker = self.marker or other.marker
+        self.noise += other.noise
+
+    def _append(self, lines: list[str]) -> None:
+        for line in lines:
+            self.add(line)
+
+
+def _decode(raw: bytes) -> str:
+    return clean_line(raw.decode("utf-8", errors="replace"))
+
+
+class ExcerptScanner:
+    """Feed windows in order; ``finish`` ranks the regions."""
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        tracker: StepTracker,
+        baseline: Baseline | None = None,
+        step_column: bool = False,
+    ) -> None:
+        self.searcher = searcher
+        self.tracker = tracker
+        self.baseline = baseline
+        self.step_column = step_column
+        self.markers: deque[int] = deque(maxlen=16)
+        self._best: list[tuple[float, int, Region]] = []
+        self._recent: deque[Region] = deque(maxlen=KEEP_RECENT)
+        self._open: Region | None = None
+        self._open_end_off = -1
+        self._seq = 0
+        self._consumed = 0
+        self._consumed_before = 0
+        self._last_window = b""
+        self._last_first = 1
+        self._hay = b""
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, text: str) -> tuple[float, bool]:
+        score = score_line(text)
+        if score and self.baseline is not None and self.baseline.contains(text):
+            return score * NOISE_FACTOR, True
+        return score, False
+
+    # ------------------------------------------------------------------ regions
+    def _store(self, region: Region) -> None:
+        self._recent.append(region)
+        item = (region.score, region.seq, region)
+        if len(self._best) < KEEP_BEST:
+            heapq.heappush(self._best, item)
+        elif item[:2] > self._best[0][:2]:
+            heapq.heapreplace(self._best, item)
+
+    def _emit(self, region: Region, window: bytes, start_off: int, end_off: int) -> None:
+        """Merge ``region`` (lines from ``start_off`` to ``end_off`` of ``window``) or open it."""
+        self._seq += 1
+        region.seq = self._seq
+        cur = self._open
+        if cur is not None and region.start <= cur.end + GAP + 1:
+            gap: list[str] = []
+            if region.start > cur.end + 1 and 0 <= self._open_end_off <= start_off:
+                gap = [_decode(r) for r in window[self._open_end_off : start_off].split(b"\n")[:-1]]
+            cur.merge(region, gap)
+            self._open_end_off = max(self._open_end_off, end_off)
+            return
+        if cur is not None:
+            self._store(cur)
+        self._open = region
+        self._open_end_off = end_off
+
+    # ------------------------------------------------------------------ feeding
+    def feed(self, window: bytes, first_line: int, lo: int, hi: int) -> int:
+        """Scan the lines starting in ``window[lo:hi]``; ``first_line`` numbers ``window[0:]``.
+
+        Returns the line number of the line that starts at ``hi``.
+        """
+        self._open_end_off = -1  # offsets of an earlier window mean nothing here
+        self._last_window, self._last_first = window, first_line
+        hay = self._hay = self.searcher.prepare(window)
+        if self.step_column:
+            self._step_columns(window, first_line, lo, hi)
+        pos, line_no, i = 0, first_line, lo
+        while i < hi:
+            m = self.searcher.search(hay, i, hi)
+            if m is None:
+                break
+            p = m.start()
+            ls = window.rfind(b"\n", 0, p) + 1
+            le = window.find(b"\n", p)
+            le = len(window) if le < 0 else le
+            line_no += window.count(b"\n", pos, ls)
+            pos = ls
+            if line_no <= self._consumed:
+                i = le + 1
+                continue
+            pos, line_no = self._handle(window, ls, le, line_no)
+            i = max(le + 1, pos)
+        if pos <= hi:
+            return line_no + window.count(b"\n", pos, hi)
+        return line_no - window.count(b"\n", hi, pos)
+
+    def _step_columns(self, window: bytes, first_line: int, lo: int, hi: int) -> None:
+        line_no = first_line + window.count(b"\n", 0, lo)
+        off = lo
+        while off < hi:
+            e = window.find(b"\n", off)
+            e = hi if e < 0 else e
+            cols = window[off : min(e, off + 400)].split(b"\t", 2)
+            if len(cols) == 3:
+                self.tracker.observe_step_column(line_no, cols[1].decode("utf-8", "replace"))
+            off, line_no = e + 1, line_no + 1
+
+    def _handle(self, window: bytes, ls: int, le: int, line_no: int) -> tuple[int, int]:
+        """Process the candidate line ``window[ls:le]``; return offset and number of the next."""
+        text = _decode(window[ls:le])
+        self._consumed_before = self._consumed
+        self._consumed = line_no
+        if self.tracker.observe(line_no, text):
+            return le + 1, line_no + 1
+        if FINAL_MARKER.search(text):
+            self.markers.append(line_no)
+            if STEP_END_MARKER.search(text):
+                self._pre_marker(window, ls, le, line_no, text)
+            return le + 1, line_no + 1
+        score, noise = self._score(text)
+        if score < MIN_SCORE:
+            return le + 1, line_no + 1
+        return self._extend(window, ls, le, line_no, text, score, noise)
+
+    def _back(self, window: bytes, ls: int, line_no: int) -> tuple[list[str], int]:
+        """Lines just above an exception that belong to it (``File "x.py", line 7``, ...)."""
+        back: list[str] = []
+        off = ls
+        while (
+            off > 0 and len(back) < BACK_LINES and line_no - len(back) - 1 > self._consumed_before
+        ):
+            s = window.rfind(b"\n", 0, off - 1) + 1
+            prev = _decode(window[s : off - 1])
+            if not BACKWARD.match(prev):
+                break
+            back.append(prev)
+            off = s
+        back.reverse()
+        return back, off
+
+    def _extend(
+        self, window: bytes, ls: int, le: int, line_no: int, text: str, score: float, noise: bool
+    ) -> tuple[int, int]:
+        back: list[str] = []
+        if EXCEPTION_LINE.match(text):
+            back, ls = self._back(window, ls, line_no)
+        region = Region(line_no - len(back), line_no, [*back, text], 0.0, [(score, line_no, text)])
+        n_noise = int(noise)
+        off, last = le + 1, line_no
+        while off < len(window) and last - line_no < MAX_EXTENT:
+            e = window.find(b"\n", off)
+            if e < 0:
+                break
+            nxt = _decode(window[off:e])
+            if not is_continuation(nxt) or FINAL_MARKER.search(nxt) or "##[" in nxt:
+                break
+            found = self.searcher.search(self._hay, off, e)
+            s, is_noise = self._score(nxt) if found else (0.0, False)
+            region.add(nxt)
+            last += 1
+            n_noise += int(is_noise)
+            if s >= MIN_SCORE:
+                region.key.append((s, last, nxt))
+            off = e + 1
+        self._consumed = last
+        region.key = sorted(region.key, key=lambda k: -k[0])[:8]
+        strong = sum(1 for k in region.key if k[0] >= 2.5)
+        region.score = max(k[0] for k in region.key) + STRONG_BONUS * min(strong, 3)
+        region.end, region.noise = last, n_noise
+        self._emit(region, window, ls, off)
+        return off, last + 1
+
+    def _pre_marker(self, window: bytes, ls: int, le: int, line_no: int, text: str) -> None:
+        """The last lines of the failed step, just before its failure marker."""
+        before: list[str] = []
+        start_off = ls
+        off = ls
+        while off > 0 and len(before) < PRE_MARKER_LINES:
+            s = window.rfind(b"\n", 0, off - 1) + 1
+            prev = _decode(window[s : off - 1])
+            if "##[endgroup]" in prev or "##[group]" in prev or self._is_step_header(prev):
+                break
+            before.append(prev)
+            start_off = off = s
+        before.reverse()
+        while before and not before[0].strip():
+            before.pop(0)
+        lines = [*before, text]
+        start = line_no - len(before)
+        key: list[tuple[float, int, str]] = []
+        for i, t in enumerate(before):
+            sc, _ = self._score(t)
+            if sc >= MIN_SCORE:
+                key.append((sc, start + i, t))
+        best = max((k[0] for k in key), default=0.0)
+        region = Region(
+            start, line_no, lines, 1.2 + 0.5 * best, key or [(1.0, line_no, text)], True
+        )
+        self._emit(region, window, start_off, le + 1)
+
+    @staticmethod
+    def _is_step_header(text: str) -> bool:
+        return text.startswith("[Pipeline]") or (" $ " in text[:200] and text.startswith("["))
+
+    # ------------------------------------------------------------------ ranking
+    def _tail_region(self, n: int = 10) -> Region | None:
+        window = self._last_window
+        if not window:
+            return None
+        total = self._last_first + window.count(b"\n") - 1
+        lines = [_decode(r) for r in window[-(n * 400) :].split(b"\n")[:-1]][-n:]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        if not lines:
+            return None
+        return Region(total - len(lines) + 1, total, lines, 0.5, [(0.5, total, lines[-1])])
+
+    def finish(self, total_lines: int, steps: list[LogStep], limit: int = 8) -> list[Region]:
+        if self._open is not None:
+            self._store(self._open)
+            self._open = None
+        pool = {r.seq: r for r in self._recent}
+        pool.update({item[2].seq: item[2] for item in self._best})
+        regions = list(pool.values())
+        if not regions:
+            tail = self._tail_region()
+            regions = [tail] if tail else []
+        failed = [s for s in steps if s.conclusion in ("failure", "cancelled")]
+        last_marker = self.markers[-1] if self.markers else None
+        for r in regions:
+            r.final = self._final_score(r, total_lines, failed, last_marker)
+        regions.sort(key=lambda r: (-r.final, -r.end))
+        return regions[:limit]
+
+    def _final_score(
+        self, r: Region, total: int, failed: list[LogStep], last_marker: int | None
+    ) -> float:
+        end = last_marker if last_marker is not None and last_marker >= r.start else total
+        distance = max(0, end - r.end)
+        score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
+        score += 0.3 * (r.end / max(total, 1)) ** 2
+        if any(s.start <= r.start <= s.end for s in failed):
+            score += 0.6
+        if r.marker:
+            score += 0.3
+        if r.noise and r.noise >= len(r.key):
+            score *= 0.3
+        return score

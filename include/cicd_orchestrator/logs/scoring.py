@@ -1,0 +1,238 @@
+"""How much a log line says about why a job failed: generic failure shapes, weighted.
+
+These are generic signals (error keywords, workflow error commands, tracebacks, compiler and
+test-runner failure shapes, final failure markers), not knowledge of any particular project.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+_UPPER_ESCAPE = re.compile(r"\\[A-Z]")
+
+
+def _lc(pattern: str) -> re.Pattern[str]:
+    """A case-insensitive rule, compiled to run on lower-cased text (much faster)."""
+    if _UPPER_ESCAPE.search(pattern):
+        raise ValueError(f"case-insensitive rule with an upper-case escape: {pattern}")
+    return re.compile(pattern.lower())
+
+
+STRONG: list[tuple[re.Pattern[str], float, bool]] = [
+    (re.compile(r"##\[error\](?!Process completed with exit code)"), 3.2, False),
+    (re.compile(r"^::error\b"), 3.2, False),
+    (re.compile(r"\bFailed to execute goal\b"), 3.0, False),
+    (re.compile(r"^Traceback \(most recent call last\)"), 3.0, False),
+    (
+        re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception|Failure|Exit)\b(?::|$)"),
+        3.0,
+        False,
+    ),
+    (_lc(r"(?:^|\s)error(?:\[\w+\]|\s?TS\d+)?:\s"), 2.6, True),
+    (
+        re.compile(
+            r"^(?:FAILED|ERROR)\s+\S+::|^FAILED\b|\bFAILED\s*$|^--- FAIL:|^FAIL\b|"
+            r"<<< (?:FAILURE|ERROR)!"
+        ),
+        2.8,
+        False,
+    ),
+    (re.compile(r"^npm ERR!|^npm error |^error Command failed|^YN\d{4}:"), 2.4, False),
+    (_lc(r"^fatal:|^FATAL:|\bpanic:"), 2.8, True),
+    (_lc(r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137"), 3.0, True),
+    (
+        _lc(
+            r"cannot find symbol|undefined reference|\bundefined: |"
+            r"unresolved (?:reference|import)|cannot access|could not resolve|"
+            r"unable to resolve|cannot find module|no module named"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"would reformat|would be reformatted|^Found \d+ errors?\b|imported but unused|"
+            r"code style issues|incorrectly sorted"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"Execution failed for task|COMPILATION ERROR|Compilation failure|"
+            r"There are test failures"
+        ),
+        2.6,
+        True,
+    ),
+    (
+        _lc(
+            r"AssertionError|assert(?:ion)? failed|expected:? .{0,80} but (?:was|got|found)|"
+            r"Expected: .+"
+        ),
+        2.6,
+        True,
+    ),
+    (
+        _lc(
+            r"connection (?:reset|refused|timed out|aborted)|reset by peer|"
+            r"temporary failure in name resolution|could not resolve host|"
+            r"\b(?:429|50[0234])\b.{0,30}(?:error|unavailable|gateway|too many|server)|"
+            r"rate limit"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"\bis (?:empty|not set)\b|not accessible by integration|permission denied|"
+            r"invalid workflow|deprecated version|unable to resolve action|not supplied"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"lost communication|shutdown signal|exceeded the maximum execution time|"
+            r"operation was cancell?ed|timed out after"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"unsafe repository|dubious ownership|cannot start any token|wrong version|"
+            r"compiled by a more recent version"
+        ),
+        2.8,
+        True,
+    ),
+    (
+        _lc(
+            r"Tests run: \d+, Failures: [1-9]|Tests run: \d+, Failures: \d+, Errors: [1-9]|"
+            r"^Tests:\s+\d+ failed|test result: FAILED"
+        ),
+        2.6,
+        True,
+    ),
+]
+MEDIUM: list[tuple[re.Pattern[str], float, bool]] = [
+    (_lc(r"\berror\b|\berrors\b"), 1.6, True),
+    (_lc(r"\bfail(?:ed|ure|s|ing)?\b"), 1.5, True),
+    (_lc(r"exception|traceback"), 1.5, True),
+    (
+        _lc(
+            r"denied|forbidden|unauthorized|not found|no such file|cannot|can't|could not|"
+            r"couldn't|unable to|timed out|refused|aborted|invalid|missing|unexpected|"
+            r"incompatible|conflict|undefined|unsupported"
+        ),
+        1.0,
+        True,
+    ),
+]
+NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
+    (
+        _lc(
+            r"\b0 (?:errors?|failures?|failed)\b|Failures: 0, Errors: 0|\berrors?: 0\b|"
+            r"\bfailed: 0\b|no errors"
+        ),
+        2.5,
+        True,
+    ),
+    (
+        _lc(
+            r"-Werror|error[-_]?prone|errorprone|\berror\.(?:log|html|txt|java|py|js|ts)|"
+            r"on-?error|errors?\.[a-z]{2,4}\b|/errors?/|ignore[_-]?errors?|fail[-_]?fast|"
+            r"failsafe|continue-on-error"
+        ),
+        1.8,
+        True,
+    ),
+    (_lc(r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)"), 1.2, True),
+    (
+        _lc(
+            r"^\s*(?:Downloading|Downloaded|Download|Progress|Collecting|Requirement already"
+            r"|Using cached|Installing|Fetching|Get:\d|Unpacking|Setting up|Selecting)"
+        ),
+        2.0,
+        True,
+    ),
+    (
+        _lc(
+            r"To see the full stack trace of the errors|Re-run Maven using the|"
+            r"For more information about the errors|^\s*(?:\[ERROR\]\s*)?\[Help \d\]|"
+            r"After correcting the problems|mvn <\w+> -rf"
+        ),
+        1.2,
+        True,
+    ),
+    (re.compile(r"\bPASS(?:ED)?\b|\bok\b\s+\S+\s+[\d.]+s$|\bSUCCESS\b"), 1.5, False),
+    (_lc(r"deprecat"), 0.6, True),
+    (
+        _lc(
+            r"see the (?:report|log|full report)|for the individual test results|"
+            r"There were failing tests|see above|check the logs?\b"
+        ),
+        1.5,
+        True,
+    ),
+]
+
+FINAL_MARKER = re.compile(
+    r"##\[error\]Process completed with exit code [1-9]"
+    r"|^Build step '.+' marked build as failure"
+    r"|^ERROR: Job failed|^Finished: (?:FAILURE|ABORTED|UNSTABLE)"
+    r"|^ERROR: script returned exit code"
+    r"|^make(?:\[\d+\])?: \*\*\* .*Error \d+|^Error: Process completed with exit code [1-9]"
+    r"|^\[INFO\] BUILD FAILURE|^BUILD FAILURE|^BUILD FAILED\b"
+)
+# markers that close a step's output (the lines just before them are the step's last words)
+STEP_END_MARKER = re.compile(
+    r"##\[error\]Process completed with exit code [1-9]"
+    r"|^Build step '.+' marked build as failure"
+    r"|^ERROR: Job failed|^ERROR: script returned exit code"
+    r"|^Error: Process completed with exit code"
+)
+
+CONTINUATION = re.compile(
+    r"^(?:\s+\S|\s*at\s|\s*Caused by\b|\s*\.\.\. \d+ (?:more|common)|\[ERROR\]\s|E\s"
+    r"|\s*\||\s*-->|\s*\^|\s*File \"|\s*=\s|(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b"
+    r"|During handling of the above|The above exception|stdout:|stderr:|\s*symbol:"
+    r"|\s*location:|\s*(?:found|required):|\s*\+\s|\s*-\s)"
+)
+MAX_LINE_SCORE = 4.0
+
+
+@functools.lru_cache(maxsize=8192)
+def score_line(text: str) -> float:
+    """The score of one cleaned log line (0 when it says nothing about a failure)."""
+    if not text or len(text) < 3:
+        return 0.0
+    low = text.lower()
+    best = 0.0
+    hits = 0
+    for rx, weight, lower in STRONG:
+        if rx.search(low if lower else text):
+            hits += 1
+            best = max(best, weight)
+    if not best:
+        for rx, weight, lower in MEDIUM:
+            if rx.search(low if lower else text):
+                best = max(best, weight)
+                break
+    if not best:
+        return 0.0
+    score = best + 0.2 * max(0, min(hits, 4) - 1)
+    for rx, penalty, lower in NEGATIVE:
+        if rx.search(low if lower else text):
+            score -= penalty
+    return max(0.0, min(score, MAX_LINE_SCORE))
+
+
+def is_continuation(text: str) -> bool:
+    """A line that continues the message above it (stack frame, detail, caret, ...)."""
+    return bool(text) and bool(CONTINUATION.match(text))
