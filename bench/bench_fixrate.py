@@ -11,7 +11,6 @@ bench/results/fixrate.jsonl; a table and the totals are printed.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -40,6 +39,7 @@ from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack, Ap
 
 BENCH_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 50.0, "job_timeout_minutes": 10}
 RESULTS = PROJECT_ROOT / "bench" / "results" / "fixrate.jsonl"
+REPORTS = RESULTS.parent / "reports"
 
 
 def find_scenarios(paths: list[str]) -> list[Scenario]:
@@ -57,11 +57,17 @@ def find_scenarios(paths: list[str]) -> list[Scenario]:
 
 def prepare(provider: LocalProvider, scenario: Scenario, stamp: str) -> dict[str, Any]:
     repo = f"bench/{scenario.name}-{stamp}"
+    if provider_has(provider, repo):
+        repo = f"{repo}-{len(provider.repositories())}"
     made = materialize(scenario, provider, repo, timeout=900)
     run = made.head_run
     if run is None or run.conclusion not in (Conclusion.FAILURE, Conclusion.TIMED_OUT):
         run = fail_head_until_red(provider, repo, made.head_sha, max_tries=20, timeout=900)
     return {"made": made, "run_id": run.id, "calls_before": provider_calls(provider, repo)}
+
+
+def provider_has(provider: LocalProvider, repo: str) -> bool:
+    return repo in provider.repositories()
 
 
 def provider_calls(provider: LocalProvider, repo: str) -> int:
@@ -120,14 +126,13 @@ def run_bench(
     client: ApiClient, provider: LocalProvider, scenarios: list[Scenario], timeout: float
 ) -> list[dict[str, Any]]:
     stamp = time.strftime("%H%M%S")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        preps = list(pool.map(lambda s: prepare(provider, s, stamp), scenarios))
+    preps = [prepare(provider, s, stamp) for s in scenarios]
     started: dict[str, float] = {}
-    ids: dict[str, str] = {}
+    ids: dict[int, str] = {}
     for scenario, prep in zip(scenarios, preps, strict=True):
         sid, status = sessions.open_session(client, prep["made"].repo, prep["run_id"])
         print(f"{scenario.name}: session {sid} (HTTP {status})", flush=True)
-        ids[scenario.name] = sid
+        ids[id(scenario)] = sid
         started[sid] = time.monotonic()
     ended: dict[str, float] = {}
 
@@ -137,9 +142,14 @@ def run_bench(
             ended.setdefault(state.session_id, time.monotonic())
 
     final = sessions.follow(client, ids.values(), timeout, on_change=on_change, poll=3)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        state = final.get(ids[id(scenario)])
+        if state is not None:
+            (REPORTS / f"{scenario.name}.md").write_text(state.report)
     lines = []
     for scenario, prep in zip(scenarios, preps, strict=True):
-        sid = ids[scenario.name]
+        sid = ids[id(scenario)]
         seconds = ended.get(sid, time.monotonic()) - started[sid]
         lines.append(result_line(scenario, prep, final.get(sid), provider, seconds))
     return lines

@@ -82,7 +82,8 @@ class OrchestratorConfig:
     job_timeout_minutes: float = 20.0
     output_cap_bytes: int = 20_000_000
     flaky_local_reruns: int = 5
-    max_ci_reruns: int = 2
+    max_ci_reruns: int = 4
+    flaky_reruns_per_attempt: int = 2
     # optional LLM connection (apache-airflow-providers-common-ai)
     llm_conn_id: str | None = None
 

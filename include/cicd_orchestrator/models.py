@@ -241,6 +241,7 @@ class Published:
     issue: Issue | None = None
     rerun_run_id: int | None = None
     rerun_attempt: int | None = None
+    reruns: int = 0
     notes: list[str] = field(default_factory=list)
 
 

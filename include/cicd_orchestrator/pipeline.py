@@ -7,6 +7,7 @@ call them directly. Nothing here imports Airflow.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -526,7 +527,25 @@ def publish_rerun(provider: CIProvider, state: SessionState) -> Published:
             notes=["a re-run is already in progress"],
         )
     new_attempt = provider.rerun_failed_jobs(state.repository, state.pipeline_id)
-    return Published(kind=RepairKind.RERUN, rerun_run_id=run.id, rerun_attempt=new_attempt)
+    return Published(
+        kind=RepairKind.RERUN, rerun_run_id=run.id, rerun_attempt=new_attempt, reruns=1
+    )
+
+
+def rerun_again(provider: CIProvider, state: SessionState, published: Published) -> Published:
+    """Another CI re-run of the failed jobs in the same attempt (a flaky test); idempotent:
+    nothing happens while the last re-run is still the newest attempt of the run and running,
+    or once a newer attempt than the one watched exists."""
+    run = provider.get_run(state.repository, state.pipeline_id)
+    if run.run_attempt != published.rerun_attempt or run.status is not RunStatus.COMPLETED:
+        return dataclasses.replace(published, rerun_attempt=run.run_attempt)
+    new_attempt = provider.rerun_failed_jobs(state.repository, state.pipeline_id)
+    return dataclasses.replace(
+        published,
+        rerun_attempt=new_attempt,
+        reruns=published.reruns + 1,
+        notes=[*published.notes, f"re-run again: attempt {new_attempt} of run {run.id}"],
+    )
 
 
 def publish_issue(
@@ -597,7 +616,10 @@ def elapsed(start: float) -> float:
 
 # --------------------------------------------------------------------------- more stages
 def classify_failures(
-    provider: CIProvider, state: SessionState, learned: dict[str, object] | None = None
+    provider: CIProvider,
+    state: SessionState,
+    learned: dict[str, object] | None = None,
+    max_ci_reruns: int = 4,
 ) -> list[Failure]:
     """Final categories: what the repository learned first, then evidence of flakiness
     (the same job passed on the same commit in another run or attempt)."""
@@ -633,14 +655,15 @@ def classify_failures(
             )
         if reruns and (failure.job in seen_after_rerun or failure.signature in seen_after_rerun):
             flaky = failure.category is FailureCategory.FLAKY
-            if not flaky or len(reruns) >= config_max_reruns(state):
+            if not flaky or session_reruns(state) >= max_ci_reruns:
                 failure.notes.append("repeated-after-rerun")
         out.append(failure)
     return out
 
 
-def config_max_reruns(state: SessionState) -> int:
-    return int(state.extra.get("max_ci_reruns", 2))
+def session_reruns(state: SessionState) -> int:
+    """CI re-runs the session has made so far (every attempt, every re-watch)."""
+    return sum(r.published.reruns for r in state.attempt_history if r.published)
 
 
 def compare_environment(provider: CIProvider, state: SessionState) -> list[str]:

@@ -145,7 +145,7 @@ def learn(state: SessionState, failures: list[Failure], repair: str | None, work
 class Decision:
     """What the monitor does after the CI result of an attempt."""
 
-    action: str  # "close" | "escalate"
+    action: str  # "close" | "escalate" | "rewatch" (re-run CI again in the same attempt)
     outcome: Outcome = Outcome.PENDING
     next_attempt: int | None = None
     next_strategy: Strategy | None = None
@@ -182,18 +182,21 @@ def decide(
         return Decision(
             "close", Outcome.ALREADY_GREEN, reasons=["CI turned green without a repair"]
         )
-    reasons = [f"attempt {attempt} ({record.strategy.value}) did not turn CI green"]
-    if published.kind is RepairKind.ISSUE and (
-        needs_person(state) or config.rollback_policy == "plan" or not _culprit(state)
-    ):
-        why = (
-            "only a person can fix the cause"
-            if needs_person(state)
-            else "no culprit commit to roll back"
-            if not _culprit(state)
-            else "rollbacks are prepared as a plan only (rollback_policy=plan)"
+    if _rewatch(state, published, config):
+        return Decision(
+            "rewatch",
+            next_attempt=attempt,
+            next_strategy=record.strategy,
+            delay_seconds=config.delay_after_attempt(published.reruns),
+            reasons=[
+                f"a flaky test failed again: CI re-run {published.reruns + 1} of this attempt"
+            ],
         )
-        return Decision("close", Outcome.ESCALATED, reasons=[*reasons, f"escalated: {why}"])
+    reasons = [f"attempt {attempt} ({record.strategy.value}) did not turn CI green"]
+    if published.kind is RepairKind.ISSUE:
+        why = _no_rollback_reason(state, config)
+        if why:
+            return Decision("close", Outcome.ESCALATED, reasons=[*reasons, f"escalated: {why}"])
     if attempt >= state.max_attempts:
         outcome = Outcome.ESCALATED if issue_opened(state) else Outcome.FAILED
         return Decision("close", outcome, reasons=[*reasons, "no attempts left"])
@@ -216,6 +219,32 @@ def decide(
         delay_seconds=config.delay_after_attempt(attempt),
         reasons=reasons,
     )
+
+
+def _rewatch(state: SessionState, published: Published, config: OrchestratorConfig) -> bool:
+    """A flaky failure gets more CI re-runs within the attempt, up to the configured limits."""
+    roots = [f for f in state.failures if f.root_cause] or state.failures
+    total = sum(r.published.reruns for r in state.attempt_history if r.published)
+    return (
+        published.kind is RepairKind.RERUN
+        and bool(roots)
+        and all(f.category is FailureCategory.FLAKY for f in roots)
+        and published.reruns < config.flaky_reruns_per_attempt
+        and total < config.max_ci_reruns
+    )
+
+
+def _no_rollback_reason(state: SessionState, config: OrchestratorConfig) -> str | None:
+    """Why the session ends with the escalation issue instead of a rollback, if it does."""
+    if needs_person(state):
+        return "only a person can fix the cause"
+    if primary_category(state) is FailureCategory.FLAKY:
+        return "a flaky test is quarantined or fixed by a person; reverting would not help"
+    if not _culprit(state):
+        return "no culprit commit to roll back"
+    if config.rollback_policy == "plan":
+        return "rollbacks are prepared as a plan only (rollback_policy=plan)"
+    return None
 
 
 def record_ci_result(
@@ -243,6 +272,11 @@ def record_ci_result(
 def apply_decision(state: SessionState, decision: Decision, now: str, retry_at: str | None) -> None:
     if decision.action == "close":
         close(state, decision.outcome, now, decision.reasons)
+    elif decision.action == "rewatch":
+        state.status = SessionStatus.WAITING_FOR_CI
+        record = state.attempt_record(state.current_attempt)
+        if record is not None:
+            record.notes.extend(decision.reasons)
     else:
         state.status = SessionStatus.WAITING_TO_ESCALATE
         state.next_retry_time = retry_at

@@ -166,6 +166,12 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
             "session_id": Param(None, type=["null", "string"], title="Session id"),
             "attempt": Param(1, type=["integer", "string"], title="Attempt"),
             "config": Param({}, type=["object", "string"], title="Configuration overrides"),
+            "rerun": Param(
+                False,
+                type=["boolean", "string"],
+                title="Re-run CI first",
+                description="re-run the failed jobs again before watching",
+            ),
         },
         default_args=_default_args(),
         max_active_runs=64,
@@ -183,6 +189,7 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
                 "session_id": "{{ ti.xcom_pull(task_ids='decide')['session_id'] }}",
                 "attempt": "{{ ti.xcom_pull(task_ids='decide')['next_attempt'] }}",
                 "config": "{{ params.config }}",
+                "rerun": "{{ ti.xcom_pull(task_ids='decide').get('rerun', False) }}",
             },
             skip_when_already_exists=True,
         )

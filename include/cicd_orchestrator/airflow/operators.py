@@ -51,7 +51,7 @@ class EscalationDelayOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         decision = context["ti"].xcom_pull(task_ids=self.decision_task_id) or {}
-        if decision.get("action") != "escalate":
+        if decision.get("action") not in ("escalate", "rewatch"):
             raise AirflowSkipException("the session is closed: no next attempt")
         moment = datetime.datetime.fromisoformat(decision["retry_at"])
         if moment <= datetime.datetime.now(datetime.UTC):

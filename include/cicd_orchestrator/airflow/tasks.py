@@ -40,7 +40,7 @@ from cicd_orchestrator.models import (
 )
 from cicd_orchestrator.report import render_report
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
-from cicd_orchestrator.strategies import dag_id_for
+from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,10 @@ def classify_patterns(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
     learned = state_store.load_learned(ref.state.repository)
-    return _wrap(started, pipeline.classify_failures(ref.provider, ref.state, learned))
+    return _wrap(
+        started,
+        pipeline.classify_failures(ref.provider, ref.state, learned, ref.config.max_ci_reruns),
+    )
 
 
 def map_dependencies(**context: Any) -> dict[str, Any]:
@@ -496,6 +499,13 @@ def load_target(**context: Any) -> dict[str, Any]:
     published = (record.published if record else None) or Published(
         notes=["the attempt published nothing"]
     )
+    if params.get("rerun") in (True, "True", "true") and record is not None:
+        provider = make_provider(state.provider, config)
+        published = pipeline.rerun_again(provider, state, published)
+        record.published = published
+        state.status = SessionStatus.WAITING_FOR_CI
+        state.report = render_report(state)
+        state_store.save_session(state)
     target: dict[str, Any] = {
         "session_id": session_id,
         "attempt": attempt,
@@ -535,7 +545,7 @@ def decide(**context: Any) -> dict[str, Any]:
     _learn(state, record, green)
     decision = session.decide(state, attempt, green, config)
     retry_at = None
-    if decision.action == "escalate":
+    if decision.action in ("escalate", "rewatch"):
         moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
             seconds=decision.delay_seconds
         )
@@ -549,7 +559,18 @@ def decide(**context: Any) -> dict[str, Any]:
         "outcome": decision.outcome.value,
         "reasons": decision.reasons,
     }
-    if decision.action == "escalate":
+    if decision.action == "rewatch":
+        record = state.attempt_record(attempt)
+        reruns = record.published.reruns if record and record.published else 0
+        out.update(
+            next_attempt=attempt,
+            retry_at=retry_at,
+            next_dag_id=MONITOR_DAG_ID,
+            session_id=state.session_id,
+            rerun=True,
+            run_id=f"{state.session_id}__monitor{attempt}-rerun{reruns + 1}",
+        )
+    elif decision.action == "escalate":
         assert decision.next_strategy is not None
         out.update(
             next_attempt=decision.next_attempt,

@@ -74,7 +74,7 @@ def duplicate_keys(text: str) -> list[str]:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
     try:
-        list(yaml.load_all(text, Loader=Loader))  # noqa: S506 - a SafeLoader subclass
+        list(yaml.load_all(text, Loader=Loader))
     except yaml.YAMLError:
         return []
     return found

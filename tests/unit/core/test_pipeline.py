@@ -29,9 +29,13 @@ def lint_session(tmp_path, monkeypatch):
 def test_parse_request_validates_the_conf():
     req = pipeline.parse_request({"repository": "acme/shop", "run_id": "12"})
     assert (req.repository, req.run_id, req.provider) == ("acme/shop", 12, "local")
-    for bad in ([], {"repository": "acme"}, {"repository": "a/b", "run_id": 0},
-                {"repository": "a/b", "run_id": True}, {"repository": "a/b", "run_id": 1,
-                                                          "config": []}):
+    for bad in (
+        [],
+        {"repository": "acme"},
+        {"repository": "a/b", "run_id": 0},
+        {"repository": "a/b", "run_id": True},
+        {"repository": "a/b", "run_id": 1, "config": []},
+    ):
         with pytest.raises(ConfError):
             pipeline.parse_request(bad)
 

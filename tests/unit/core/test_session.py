@@ -175,3 +175,38 @@ def test_session_id_never_carries_a_word_airflow_masks():
     sid = session.session_id_for("local", "acme/secret-token-passwd", 12)
     for word in ("secret", "token", "passwd", "acme"):
         assert word not in sid
+
+
+def test_a_flaky_failure_is_not_rolled_back():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.FLAKY)]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d.action == "close" and d.outcome is Outcome.ESCALATED
+    assert "flaky" in d.reasons[-1]
+
+
+def test_flaky_rerun_is_repeated_within_the_attempt_then_escalates():
+    config = load_config({"flaky_reruns_per_attempt": 2, "max_ci_reruns": 3})
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.FLAKY)]
+    session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
+    session.record_published(state, 1, Published(kind=RepairKind.RERUN, reruns=1), NOW)
+    session.record_ci_result(state, 1, "failure", ["test"], NOW)
+    first = session.decide(state, 1, False, config)
+    assert first.action == "rewatch" and first.next_attempt == 1
+    state.attempt_record(1).published.reruns = 2
+    second = session.decide(state, 1, False, config)
+    assert second.action == "escalate" and second.next_attempt == 2
+    session.start_attempt(state, 2, Strategy.EXTENDED_ANALYSIS, NOW)
+    session.record_published(state, 2, Published(kind=RepairKind.RERUN, reruns=1), NOW)
+    assert session.decide(state, 2, False, config).action == "escalate"  # 3 re-runs in all
+
+
+def test_infrastructure_rerun_is_not_repeated_within_the_attempt():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.INFRASTRUCTURE)]
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.RERUN, False, config)
+    assert d.action == "escalate"
