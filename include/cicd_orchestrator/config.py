@@ -30,11 +30,24 @@ DEFAULT_RETRY_STRATEGY = {
 ALL_FIXERS = (
     "rerun",
     "flaky-test",
-    "add-requirement",
-    "manifest",
+    "quarantine",
     "ruff-fix",
     "ruff-format",
+    "pre-commit",
+    "black",
+    "isort",
+    "prettier",
+    "eslint",
+    "add-requirement",
+    "pin-dependency",
+    "manifest",
+    "k8s-schema",
+    "upgrade-action",
+    "invalid-workflow",
+    "missing-access",
+    "workflow-path",
     "revert",
+    "llm-patch",
 )
 
 
@@ -84,7 +97,11 @@ class OrchestratorConfig:
     flaky_local_reruns: int = 5
     max_ci_reruns: int = 4
     flaky_reruns_per_attempt: int = 2
-    # optional LLM connection (apache-airflow-providers-common-ai)
+    # quarantining flaky tests (a skip marker or the repository's skip list) as a proposal
+    quarantine_flaky: bool = False
+    # GitHub connection (apache-airflow-providers-github)
+    github_conn_id: str = "github_default"
+    # optional LLM connection (apache-airflow-providers-common-ai), used by strategy 2
     llm_conn_id: str | None = None
 
     # ------------------------------------------------------------------ derived values

@@ -21,10 +21,11 @@ from cicd_orchestrator.constants import (
     CombinedState,
     Conclusion,
     FailureCategory,
+    Priority,
     RepairKind,
     RunStatus,
 )
-from cicd_orchestrator.exceptions import ConfError, SafetyError, WorkspaceError
+from cicd_orchestrator.exceptions import ConfError, SafetyError, UnknownRunError, WorkspaceError
 from cicd_orchestrator.models import (
     Context,
     DependencyMap,
@@ -53,9 +54,21 @@ class SessionRequest:
     """A validated request to open a session (DAG run conf, webhook, sweep)."""
 
     repository: str
-    run_id: int
+    run_id: int | None
     provider: str = "local"
+    head_sha: str | None = None
+    priority: str | None = None
     config_overrides: dict[str, object] = field(default_factory=dict)
+
+
+def _run_id(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfError(f"conf.run_id must be a positive integer, got {value!r}")
+    return value
 
 
 def parse_request(conf: object) -> SessionRequest:
@@ -65,19 +78,38 @@ def parse_request(conf: object) -> SessionRequest:
     repo = conf.get("repository")
     if not isinstance(repo, str) or repo.count("/") != 1 or not all(repo.split("/")):
         raise ConfError(f"conf.repository must look like 'owner/name', got {repo!r}")
-    run_id = conf.get("run_id")
-    if isinstance(run_id, str) and run_id.isdigit():
-        run_id = int(run_id)
-    if not isinstance(run_id, int) or isinstance(run_id, bool) or run_id <= 0:
-        raise ConfError(f"conf.run_id must be a positive integer, got {run_id!r}")
+    run_id = _run_id(conf.get("run_id"))
+    head_sha = conf.get("head_sha")
+    if head_sha is not None and (not isinstance(head_sha, str) or len(head_sha) < 7):
+        raise ConfError(f"conf.head_sha must be a commit sha, got {head_sha!r}")
+    if run_id is None and head_sha is None:
+        raise ConfError("conf needs run_id (the failed run) or head_sha (its commit)")
     provider = conf.get("provider") or "local"
     if not isinstance(provider, str):
         raise ConfError("conf.provider must be a string")
+    priority = conf.get("priority")
+    if priority is not None and priority not in {p.value for p in Priority}:
+        raise ConfError(f"conf.priority must be one of {[p.value for p in Priority]}")
     overrides = conf.get("config")
     overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         raise ConfError("conf.config must be a JSON object")
-    return SessionRequest(repo, run_id, provider, overrides)
+    return SessionRequest(repo, run_id, provider, head_sha, priority, overrides)
+
+
+def resolve_failed_run(
+    provider: CIProvider, request: SessionRequest, failed: set[Conclusion]
+) -> Run:
+    """The run a request names: by id, or the newest failed run of its commit."""
+    if request.run_id is not None:
+        return provider.get_run(request.repository, request.run_id)
+    runs = provider.list_runs(request.repository, head_sha=request.head_sha)
+    for run in runs:
+        if run.status is RunStatus.COMPLETED and run.conclusion in failed:
+            return provider.get_run(request.repository, run.id)
+    raise UnknownRunError(
+        f"no failed run of {request.repository} for commit {str(request.head_sha)[:12]}"
+    )
 
 
 # --------------------------------------------------------------------------- workspaces
@@ -290,10 +322,13 @@ def run_fixers(
     for fixer in fixers:
         try:
             results.append(fixer.propose(ctx))
-        except WorkspaceError as exc:
+        except Exception as exc:  # one broken fixer must not cost the others their repairs
+            log.exception("fixer %s failed", fixer.name)
             results.append(
                 FixerResult(
-                    fixer=fixer.name, applicable=True, unrepaired=[f"{fixer.name} failed: {exc}"]
+                    fixer=fixer.name,
+                    applicable=True,
+                    unrepaired=[f"{fixer.name} failed: {type(exc).__name__}: {exc}"],
                 )
             )
     return results

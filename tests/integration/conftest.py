@@ -70,3 +70,12 @@ def airflow_env(tmp_path_factory) -> Env:
     finally:
         stack.stop()
         time.sleep(1)
+
+
+EXAMPLE_NAMES = ("lint-failure", "transient-network", "bisect-regression")
+
+
+@pytest.fixture(scope="session")
+def opened(airflow_env) -> dict[str, str]:
+    """Every example's session, opened at once: they run concurrently."""
+    return {name: airflow_env.open(name) for name in EXAMPLE_NAMES}

@@ -13,14 +13,6 @@ from cicd_orchestrator.tools import sessions
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = ("lint-failure", "transient-network", "bisect-regression")
-
-
-@pytest.fixture(scope="module")
-def opened(airflow_env):
-    """Open every example's session at once: they run concurrently."""
-    return {name: airflow_env.open(name) for name in EXAMPLES}
-
 
 def _main_untouched(env, name):
     made = env.made[name]

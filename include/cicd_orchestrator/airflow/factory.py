@@ -16,6 +16,7 @@ from airflow.sdk import DAG, Param, TaskGroup
 from airflow.task.trigger_rule import TriggerRule
 
 from cicd_orchestrator.airflow import tasks
+from cicd_orchestrator.airflow.links import SESSION_LINKS
 from cicd_orchestrator.airflow.operators import CIStatusSensor, EscalationDelayOperator
 from cicd_orchestrator.constants import Strategy
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
@@ -45,6 +46,19 @@ def session_params() -> dict[str, Param]:
         ),
         "run_id": Param(None, type=["null", "integer"], minimum=1, title="Failed run id"),
         "provider": Param("local", type="string", enum=["local", "github"], title="CI provider"),
+        "head_sha": Param(
+            None,
+            type=["null", "string"],
+            title="Failed commit",
+            description="instead of run_id: the newest failed run of this commit",
+        ),
+        "priority": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "urgent", "critical", "high", "medium", "low"],
+            title="Priority",
+            description="default: from the branch",
+        ),
         "session_id": Param(
             None,
             type=["null", "string"],
@@ -61,8 +75,14 @@ def session_params() -> dict[str, Param]:
     }
 
 
+class SessionTaskOperator(PythonOperator):
+    """A task of a session: a Python callable with links to the run, pull request, issue."""
+
+    operator_extra_links = SESSION_LINKS
+
+
 def _task(task_id: str, fn: Any, **kwargs: Any) -> PythonOperator:
-    return PythonOperator(task_id=task_id, python_callable=fn, **kwargs)
+    return SessionTaskOperator(task_id=task_id, python_callable=fn, **kwargs)
 
 
 def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:

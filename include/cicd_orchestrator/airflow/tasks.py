@@ -22,6 +22,7 @@ from cicd_orchestrator.constants import (
     PRIORITY_WEIGHT,
     CombinedState,
     Conclusion,
+    Priority,
     RepairKind,
     RunStatus,
     SessionStatus,
@@ -104,7 +105,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
         raise AirflowFailException(f"malformed conf, no session opened: {exc}") from exc
     try:
         provider = make_provider(request.provider, config)
-        run = provider.get_run(request.repository, request.run_id)
+        run = pipeline.resolve_failed_run(provider, request, _FAILED(config))
     except (ProviderError, ConfigError) as exc:
         raise AirflowFailException(f"cannot open a session: {exc}") from exc
     if run.status is not RunStatus.COMPLETED or run.conclusion not in _FAILED(config):
@@ -112,7 +113,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
             f"run {run.id} of {run.repository} is {run.status.value}/"
             f"{run.conclusion.value if run.conclusion else '-'}: not a failed run"
         )
-    session_id = session.session_id_for(request.provider, request.repository, request.run_id)
+    session_id = session.session_id_for(request.provider, request.repository, run.id)
     if state_store.session_exists(session_id):
         existing = state_store.load_session(session_id)
         log.warning(
@@ -123,7 +124,11 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
             existing.outcome.value,
         )
         raise AirflowSkipException(f"duplicate: answered by the existing session {session_id}")
-    priority = session.branch_priority(run.head_branch, provider.default_branch(run.repository))
+    priority = (
+        Priority(request.priority)
+        if request.priority
+        else session.branch_priority(run.head_branch, provider.default_branch(run.repository))
+    )
     state = session.new_session(request.provider, run, config, now_iso(), priority)
     session.start_attempt(state, 1, Strategy(strategy), now_iso(), dag_id, run_id)
     state.links.dag_runs.append(f"{dag_id}/{run_id}")

@@ -24,7 +24,7 @@ class GitRemote:
     """
 
     url: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 class CIProvider(abc.ABC):

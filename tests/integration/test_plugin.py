@@ -1,0 +1,105 @@
+"""The plugin's FastAPI app inside the real API server: webhook, health, sessions pages."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from cicd_orchestrator.tools import sessions
+from cicd_orchestrator.webhooks import sign
+
+pytestmark = pytest.mark.integration
+SECRET = "webhook-test-secret"
+
+
+@pytest.fixture(scope="module")
+def hook(airflow_env):
+    airflow_env.client.set_variable("cicd_webhook_secret", SECRET)
+    url = f"{airflow_env.stack.url}/cicd/webhook/github"
+
+    def post(event, payload, *, secret=SECRET, delivery=None, raw=None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "Content-Type": "application/json",
+        }
+        if secret:
+            headers["X-Hub-Signature-256"] = sign(secret, body)
+        return requests.post(url, data=body, headers=headers, timeout=60)
+
+    return post
+
+
+def payload(run_id, repo="hooks/shop", conclusion="failure"):
+    return {
+        "action": "completed",
+        "repository": {"full_name": repo, "default_branch": "main"},
+        "workflow_run": {
+            "id": run_id,
+            "conclusion": conclusion,
+            "head_branch": "main",
+            "head_sha": "d" * 40,
+        },
+    }
+
+
+def test_health(airflow_env):
+    resp = requests.get(f"{airflow_env.stack.url}/cicd/health", timeout=30)
+    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+
+
+def test_unsigned_or_badly_signed_deliveries_are_refused(hook):
+    assert hook("workflow_run", payload(1), secret=None).status_code == 401
+    assert hook("workflow_run", payload(1), secret="wrong").status_code == 401
+    # the signature is checked before the body is read as JSON
+    assert hook("workflow_run", None, secret="wrong", raw=b"not json").status_code == 401
+
+
+def test_malformed_and_irrelevant_deliveries(hook):
+    assert hook("workflow_run", None, raw=b"{not json").status_code == 400
+    assert hook("workflow_run", {"action": "completed"}).status_code == 400
+    resp = hook("workflow_run", payload(5, conclusion="success"))
+    assert resp.status_code == 202 and resp.json()["status"] == "ignored"
+    assert hook("issues", {"action": "opened"}).json()["status"] == "ignored"
+
+
+def test_a_failed_run_opens_one_session_and_replays_do_not(airflow_env, hook):
+    delivery = str(uuid.uuid4())
+    first = hook("workflow_run", payload(77), delivery=delivery)
+    assert first.status_code == 202 and first.json()["status"] == "created"
+    assert first.json()["priority"] == "critical"
+    replay = hook("workflow_run", payload(77), delivery=delivery)
+    assert replay.json()["status"] == "duplicate delivery"
+    again = hook("workflow_run", payload(77))  # a new delivery for the same failed run
+    assert again.json()["status"] == "duplicate"
+    runs = [
+        r
+        for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
+        if r["conf"].get("repository") == "hooks/shop" and r["conf"].get("run_id") == 77
+    ]
+    assert len(runs) == 1
+    assert runs[0]["conf"]["provider"] == "github"
+
+
+def test_sessions_pages_need_a_login(airflow_env, opened):
+    url = f"{airflow_env.stack.url}/cicd/sessions"
+    assert requests.get(url, timeout=30).status_code in (401, 403)
+    token = airflow_env.client.http.headers["Authorization"]
+    sid = opened["lint-failure"]
+    airflow_env.wait(sid)
+    page = requests.get(url, headers={"Authorization": token}, timeout=30)
+    assert page.status_code == 200 and "CI/CD orchestration sessions" in page.text
+    assert sid in page.text and "it/lint-failure" in page.text
+    one = requests.get(f"{url}/{sid}", headers={"Authorization": token}, timeout=30)
+    assert one.status_code == 200 and "Timeline" in one.text and "Report" in one.text
+    filtered = requests.get(
+        url,
+        params={"repository": "nothing-like-this"},
+        headers={"Authorization": token},
+        timeout=30,
+    )
+    assert "No sessions." in filtered.text
