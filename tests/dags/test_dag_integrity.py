@@ -120,3 +120,14 @@ def test_dag_files_do_nothing_at_import(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
     assert not (tmp_path / "ci").exists()
+
+
+def test_tasks_use_the_configured_provider_pool(monkeypatch):
+    from cicd_orchestrator.airflow import factory
+    from cicd_orchestrator.constants import Strategy
+    from cicd_orchestrator.strategies import load_strategies
+
+    spec = load_strategies()[Strategy.STANDARD_PARALLEL_FIXING]
+    assert {t.pool for t in factory.build_attempt_dag(spec).tasks} == {"default_pool"}
+    monkeypatch.setenv(factory.POOL_ENV, "cicd_provider_calls")
+    assert {t.pool for t in factory.build_attempt_dag(spec).tasks} == {"cicd_provider_calls"}

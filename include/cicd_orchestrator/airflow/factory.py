@@ -7,6 +7,7 @@ touched at import time.
 from __future__ import annotations
 
 import datetime
+import os
 from functools import partial
 from typing import Any
 
@@ -25,12 +26,23 @@ START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 TAGS = ["cicd-orchestrator"]
 
 
+POOL_ENV = "CICD_PROVIDER_POOL"
+
+
+def provider_pool() -> str:
+    """The Airflow pool that bounds concurrent tasks calling the CI provider (GitHub's rate
+    limits): the deployment names it in ``CICD_PROVIDER_POOL`` and creates it (see README);
+    unset, the tasks use ``default_pool`` (a pool that does not exist would hold every task)."""
+    return os.environ.get(POOL_ENV) or "default_pool"
+
+
 def _default_args(retries: int = 1) -> dict[str, Any]:
     return {
         "owner": "platform",
         "retries": retries,
         "retry_delay": datetime.timedelta(seconds=10),
         "on_failure_callback": tasks.record_stage_errors,
+        "pool": provider_pool(),
     }
 
 

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ADMIN = "admin"
+PROVIDER_POOL = "cicd_provider_calls"
+PROVIDER_POOL_SLOTS = 16
 
 
 def free_port() -> int:
@@ -61,6 +63,7 @@ def stack_env(
                 "cicd_orchestrator.tools.sqlite_args.CONNECT_ARGS"
             ),
             "CICD_LOCAL_ROOT": str(home / "local-ci"),
+            "CICD_PROVIDER_POOL": PROVIDER_POOL,
             "CICD_CACHE_DIR": str(home / "cicd-cache"),
             "PYTHONPATH": str(PROJECT_ROOT / "include"),
         }
@@ -121,6 +124,11 @@ class AirflowStack:
                 client = self.client()
                 known = set(client.dag_ids())
                 if set(dag_ids) <= known:
+                    client.ensure_pool(
+                        PROVIDER_POOL,
+                        PROVIDER_POOL_SLOTS,
+                        "tasks calling the CI provider (rate limits)",
+                    )
                     return client
                 last_error = f"DAGs not parsed yet: {sorted(set(dag_ids) - known)}"
             except (requests.RequestException, RuntimeError, KeyError) as exc:
@@ -220,6 +228,12 @@ class ApiClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         data = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)
         return list(data["task_instances"])
+
+    def ensure_pool(self, name: str, slots: int, description: str = "") -> None:
+        resp = self.request("GET", f"/api/v2/pools/{name}")
+        if resp.status_code == 404:
+            body = {"name": name, "slots": slots, "description": description}
+            self.request("POST", "/api/v2/pools", json=body).raise_for_status()
 
     def set_variable(self, key: str, value: str, description: str = "") -> None:
         body = {"key": key, "value": value, "description": description}

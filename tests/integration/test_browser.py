@@ -1,0 +1,213 @@
+"""The sessions pages in a real browser: Debian's chromium, headless, driven by Playwright,
+against the real Airflow of the integration tests while the example sessions run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EXAMPLE_REPOS = ("it/lint-failure", "it/transient-network", "it/bisect-regression")
+COLUMNS = ("Repository", "Attempt", "Strategy", "State")
+WAIT_MS = 30_000  # any single browser action or wait
+NAVIGATION_MS = 60_000  # a page load, while the API server is busy with the sessions
+APPEAR_S = 300  # for the sessions to show up in the list at all (they are being created)
+
+
+def _install_chromium() -> str | None:
+    """Install Debian's chromium with apt-get; the reason it cannot be done, or None."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "not root: cannot apt-get install chromium"
+    if shutil.which("apt-get") is None:
+        return "no apt-get on this machine"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    steps = (
+        (["apt-get", "update", "-qq"], 300),
+        (["apt-get", "install", "-y", "-qq", "chromium"], 900),
+    )
+    for cmd, timeout in steps:
+        try:
+            done = subprocess.run(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} did not finish in {timeout}s"
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip()[-500:]
+            return f"{' '.join(cmd)} failed ({done.returncode}): {tail}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's chromium, installed with apt-get when missing (as root)."""
+    if not CHROMIUM.exists():
+        reason = _install_chromium()
+        if reason is not None:
+            pytest.skip(f"Debian's chromium is not available: {reason}")
+        if not CHROMIUM.exists():
+            pytest.skip(f"apt-get installed chromium but {CHROMIUM} is missing")
+    return str(CHROMIUM)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[Any]:
+    """A headless chromium through Playwright (its own browser builds are never downloaded)."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
+    )
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=chromium, headless=True, args=LAUNCH_ARGS, timeout=NAVIGATION_MS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, timeout=WAIT_MS)
+    print(f"screenshot: {path}")
+    return path
+
+
+def _wait_for_cookie(page: Any, name: str, timeout: float = WAIT_MS / 1000) -> dict:
+    # page.wait_for_timeout, not time.sleep: Playwright's sync API handles its events meanwhile
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [c for c in page.context.cookies() if c["name"] == name]
+        if found:
+            return found[0]
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the UI set no {name} cookie within {timeout}s")
+
+
+def _rows(page: Any) -> dict[str, dict[str, str]]:
+    """The sessions table: repository -> {column: text, 'href': session link}."""
+    headers = [h.inner_text().strip() for h in page.locator("table th").all()]
+    rows: dict[str, dict[str, str]] = {}
+    for tr in page.locator("table tr:has(td)").all():
+        cells = [c.inner_text().strip() for c in tr.locator("td").all()]
+        row = dict(zip(headers, cells, strict=False))
+        link = tr.locator("td a").first
+        row["href"] = link.get_attribute("href") or ""
+        rows[row.get("Repository", "")] = row
+    return rows
+
+
+def _login(page: Any, base: str, password: str) -> None:
+    """Through Airflow's own login page (SimpleAuthManager's React form under /auth/login)."""
+    page.goto(f"{base}/", wait_until="domcontentloaded")
+    page.wait_for_url("**/auth/login**", timeout=NAVIGATION_MS)
+    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=password]").fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url, timeout=NAVIGATION_MS)
+
+
+@pytest.mark.timeout(1500)  # chromium install + Airflow start + the session
+def test_sessions_pages_in_a_browser(browser, airflow_env, opened, tmp_path):
+    base = airflow_env.stack.url
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_MS)
+    page = context.new_page()
+    try:
+        # not logged in: refused
+        resp = page.goto(f"{base}/cicd/sessions")
+        assert resp is not None and resp.status in (401, 403), resp and resp.status
+        assert "CI/CD orchestration sessions" not in page.content()
+
+        _login(page, base, airflow_env.stack.password)
+        assert _wait_for_cookie(page, "_token")["value"]
+
+        # the list, while the example sessions run: reload until all three are there
+        deadline = time.monotonic() + APPEAR_S
+        while True:
+            resp = page.goto(f"{base}/cicd/sessions")
+            assert resp is not None and resp.status == 200, resp and resp.status
+            rows = _rows(page)
+            if all(repo in rows for repo in EXAMPLE_REPOS) or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(2000)
+        assert page.locator("h1").inner_text() == "CI/CD orchestration sessions"
+        headers = [h.inner_text().strip() for h in page.locator("table th").all()]
+        assert set(COLUMNS) <= set(headers), headers
+        assert all(repo in rows for repo in EXAMPLE_REPOS), sorted(rows)
+        print("states on first look:", {r: rows[r]["State"] for r in EXAMPLE_REPOS})
+        for name, sid in opened.items():
+            assert rows[f"it/{name}"]["href"] == f"/cicd/sessions/{sid}", rows[f"it/{name}"]
+            assert rows[f"it/{name}"]["Strategy"], rows[f"it/{name}"]
+            assert "/" in rows[f"it/{name}"]["Attempt"], rows[f"it/{name}"]
+        assert page.locator("a[href^='/cicd/sessions/']").count() >= len(EXAMPLE_REPOS)
+        _shot(page, tmp_path, "sessions")
+
+        # follow the lint-failure session's link
+        sid = opened["lint-failure"]
+        page.locator(f"a[href='/cicd/sessions/{sid}']").click()
+        page.wait_for_url(f"**/cicd/sessions/{sid}")
+        assert page.locator("h1").inner_text() == f"Session {sid}"
+        assert [h.inner_text() for h in page.locator("h2").all()] == ["Timeline", "Report"]
+        timeline_head = [h.inner_text().strip() for h in page.locator("table th").all()]
+        assert {"Attempt", "Strategy", "Status"} <= set(timeline_head), timeline_head
+        assert page.locator("pre").count() == 1
+        assert page.get_by_role("link", name="All sessions").count() == 1
+
+        # once it is over, the same page shows the attempt and the report
+        final = airflow_env.wait(sid, timeout=600)
+        page.reload()
+        assert page.locator("table tr:has(td)").count() >= 1
+        first = [c.inner_text() for c in page.locator("table tr:has(td)").first.locator("td").all()]
+        assert first[0] == "1" and first[1] == final.attempt_history[0].strategy.value, first
+        report = page.locator("pre").inner_text()
+        assert report.strip() and "fixed" in report, report[:500]
+        _shot(page, tmp_path, "session")
+
+        # the Airflow UI's navigation has the entry, and it shows the sessions page
+        page.goto(f"{base}/")
+        page.get_by_role("button", name="Browse").click()
+        entry = page.get_by_role("menuitem", name="CI/CD sessions")
+        entry.wait_for(state="visible")
+        assert entry.get_attribute("href") in ("/plugin/cicd-sessions", "/cicd/sessions")
+        entry.click()
+        iframe = page.locator("iframe")  # an external view: the page in an iframe of the UI
+        iframe.first.wait_for(state="attached")
+        assert (iframe.first.get_attribute("src") or "").endswith("/cicd/sessions")
+        inner = page.frame_locator("iframe").first
+        inner.locator("a", has_text="it/lint-failure").first.wait_for(state="visible")
+        assert inner.locator("h1").inner_text() == "CI/CD orchestration sessions"
+        assert _rows(inner)["it/lint-failure"]["State"] == "closed"
+        _shot(page, tmp_path, "navigation")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _shot(page, tmp_path, "failure")
+        raise
+    finally:
+        context.close()

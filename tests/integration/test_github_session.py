@@ -1,0 +1,81 @@
+"""A whole session through the GitHub provider, in the real Airflow, against the
+GitHub-compatible server: failure, analysis, repair, push, pull request, status, green; with
+faults injected; no duplicate pull request or comment, and the token nowhere."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+from cicd_orchestrator.scenarios import materialize
+from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.testing.github_server import GitHubServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def github(airflow_env):
+    token = "ghp_" + secrets.token_hex(18)  # a canary shaped like a real token
+    server = GitHubServer(airflow_env.provider, token)
+    server.start()
+    body = {
+        "connection_id": "github_default",
+        "conn_type": "github",
+        "password": token,
+        "host": server.api_url,
+    }
+    resp = airflow_env.client.request("POST", "/api/v2/connections", json=body)
+    assert resp.status_code in (200, 201), resp.text
+    try:
+        yield server, token
+    finally:
+        server.stop()
+
+
+def _everything_written(home: Path) -> str:
+    """Task logs, the stack's log, every Variable and XCom value of the metadata DB."""
+    parts = [p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file()]
+    parts.append((home / "standalone.log").read_text(errors="replace"))
+    with sqlite3.connect(home / "airflow.db") as db:
+        for (val,) in db.execute("SELECT val FROM variable"):
+            parts.append(str(val))
+        for (val,) in db.execute("SELECT value FROM xcom"):
+            parts.append(val if isinstance(val, str) else bytes(val).decode(errors="replace"))
+    return "\n".join(parts)
+
+
+def test_a_session_through_github_goes_green_with_faults(airflow_env, github):
+    server, token = github
+    made = materialize(EXAMPLES / "lint-failure", airflow_env.provider, "octo/shipping")
+    run_id = made.head_run.id
+    faults = [
+        server.inject("error", path=r"/actions/runs/\d+$", status=502),
+        server.inject("secondary", path=r"/actions/runs/\d+/jobs", retry_after=1),
+        server.inject("error", path=r"/pulls$", method="POST", status=503),
+        server.inject("primary", path=r"/statuses/", reset_in=1),
+    ]
+    resp = airflow_env.client.trigger(
+        "cicd_attempt_1_standard_parallel_fixing",
+        {"repository": "octo/shipping", "run_id": run_id, "provider": "github"},
+    )
+    assert resp.status_code in (200, 201), resp.text
+    state = airflow_env.wait(session_id_for("github", "octo/shipping", run_id))
+    assert state.outcome.value == "fixed", state.report
+    assert state.links.pull_requests[0].startswith(server.url)
+    assert len(airflow_env.provider.list_pull_requests("octo/shipping")) == 1
+    pr = airflow_env.provider.list_pull_requests("octo/shipping")[0]
+    assert len(airflow_env.provider.list_comments("octo/shipping", pr.number)) == 1
+    fix_sha = state.attempt_record(1).published.sha
+    contexts = {s.context for s in airflow_env.provider.commit_statuses("octo/shipping", fix_sha)}
+    assert contexts == {"cicd-orchestrator"}
+    assert airflow_env.provider.branch_sha("octo/shipping", "main") == made.head_sha
+    assert all(f.fired == 1 for f in faults), [f.fired for f in faults]
+    written = _everything_written(airflow_env.stack.home)
+    assert token not in written
+    assert token not in json.dumps(state.report)
