@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,12 +291,6 @@ def map_dependencies(run: Run, failures: list[Failure]) -> DependencyMap:
 
 
 # --------------------------------------------------------------------------- fixing
-def fixers_for(category: str) -> list[Fixer]:
-    from cicd_orchestrator.repair.registry import fixers_for_category
-
-    return fixers_for_category(FailureCategory(category))
-
-
 def run_fixers(
     fixers: list[Fixer],
     provider: CIProvider,
@@ -643,10 +636,6 @@ def ci_state(provider: CIProvider, repo: str, head_sha: str, published: Publishe
         f"CI on {sha[:12]}: {status.state.value}",
         failed,
     )
-
-
-def elapsed(start: float) -> float:
-    return round(time.monotonic() - start, 3)
 
 
 # --------------------------------------------------------------------------- more stages
