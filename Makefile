@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SCENARIOS ?= ../shared/scenarios
 CIDIFF ?= ../shared/datasets/cidiff
 
-.PHONY: venv demo test test-unit test-integration lint bench-fixrate bench-logs clean
+.PHONY: venv demo test test-unit test-integration lint bench-fixrate bench-logs bench-load clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ lint: $(STAMP)
 
 bench-fixrate: $(STAMP)
 	$(BIN)/python bench/bench_fixrate.py $(SCENARIOS)
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50)
 
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --dataset $(CIDIFF)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from cicd_orchestrator.tools.airflow_stack import ADMIN
+
 pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,7 +128,7 @@ def _login(page: Any, base: str, password: str) -> None:
     """Through Airflow's own login page (SimpleAuthManager's React form under /auth/login)."""
     page.goto(f"{base}/", wait_until="domcontentloaded")
     page.wait_for_url("**/auth/login**", timeout=NAVIGATION_MS)
-    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=username]").fill(ADMIN)
     page.locator("input[name=password]").fill(password)
     page.locator("button[type=submit]").click()
     page.wait_for_url(lambda url: "/auth/login" not in url, timeout=NAVIGATION_MS)
