@@ -131,3 +131,37 @@ def test_tasks_use_the_configured_provider_pool(monkeypatch):
     assert {t.pool for t in factory.build_attempt_dag(spec).tasks} == {"default_pool"}
     monkeypatch.setenv(factory.POOL_ENV, "cicd_provider_calls")
     assert {t.pool for t in factory.build_attempt_dag(spec).tasks} == {"cicd_provider_calls"}
+
+
+def test_session_tasks_link_to_the_run_pull_request_and_issue(dagbag):
+    dag = dagbag.dags["cicd_attempt_1_standard_parallel_fixing"]
+    names = {link.name for link in dag.get_task("publish").operator_extra_links}
+    assert names == {"Failing CI run", "Pull request", "Escalation issue"}
+
+
+def test_links_read_the_session_state(monkeypatch):
+    from cicd_orchestrator.airflow import links, state_store
+    from cicd_orchestrator.models import Links, SessionState
+
+    state = SessionState(
+        session_id="s",
+        provider="github",
+        repository="o/r",
+        pipeline_id=1,
+        branch="main",
+        head_sha="a" * 40,
+        links=Links(
+            failed_run="https://gh/o/r/actions/runs/1",
+            pull_requests=["https://gh/o/r/pull/2"],
+            issues=[],
+        ),
+    )
+    monkeypatch.setattr(state_store, "load_session", lambda sid: state)
+
+    class TI:
+        def xcom_pull(self, task_ids):
+            return {"session_id": "s"} if task_ids == "open_session" else None
+
+    assert links.FailedRunLink().get_link(None, ti_key=TI()) == "https://gh/o/r/actions/runs/1"
+    assert links.PullRequestLink().get_link(None, ti_key=TI()) == "https://gh/o/r/pull/2"
+    assert links.IssueLink().get_link(None, ti_key=TI()) == ""
