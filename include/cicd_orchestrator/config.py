@@ -99,8 +99,13 @@ class OrchestratorConfig:
     flaky_reruns_per_attempt: int = 2
     # quarantining flaky tests (a skip marker or the repository's skip list) as a proposal
     quarantine_flaky: bool = False
-    # GitHub connection (apache-airflow-providers-github)
+    # connections of the other CI providers
     github_conn_id: str = "github_default"
+    gitlab_conn_id: str = "gitlab_default"
+    jenkins_conn_id: str = "jenkins_default"
+    jenkins_hosting: str = "github"  # where the repositories Jenkins builds live
+    jenkins_jobs: Mapping[str, str] = field(default_factory=dict)  # repository -> job name
+    jenkins_script_path: str | None = None
     # optional LLM connection (apache-airflow-providers-common-ai), used by strategy 2
     llm_conn_id: str | None = None
 
@@ -183,9 +188,9 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: C901 - one branch per field 
             if strategy not in valid:
                 raise ConfigError(f"retry_strategy.{key}: unknown strategy {strategy!r}")
         return dict(value)
-    if name == "local_ci_secrets":
+    if name in ("local_ci_secrets", "jenkins_jobs"):
         if not isinstance(value, Mapping):
-            raise ConfigError("local_ci_secrets must be a mapping")
+            raise ConfigError(f"{name} must be a mapping")
         return {str(k): str(v) for k, v in value.items()}
     if isinstance(default, bool):
         if not isinstance(value, bool):

@@ -57,7 +57,12 @@ def session_params() -> dict[str, Param]:
             description="owner/name of the failed run",
         ),
         "run_id": Param(None, type=["null", "integer"], minimum=1, title="Failed run id"),
-        "provider": Param("local", type="string", enum=["local", "github"], title="CI provider"),
+        "provider": Param(
+            "local",
+            type="string",
+            enum=["local", "github", "gitlab", "jenkins"],
+            title="CI provider",
+        ),
         "head_sha": Param(
             None,
             type=["null", "string"],
