@@ -104,6 +104,15 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": "invalid or missing signature"}, status_code=401)
         return _handle_delivery(request, body)
 
+    @app.post("/webhook/gitlab")
+    async def gitlab_webhook(request: Request) -> JSONResponse:
+        from cicd_orchestrator.webhooks_gitlab import TOKEN_HEADER, TOKEN_VARIABLE, verify_token
+
+        # the token is checked before the body is read
+        if not verify_token(_variable(TOKEN_VARIABLE), request.headers.get(TOKEN_HEADER)):
+            return JSONResponse({"detail": "invalid or missing X-Gitlab-Token"}, status_code=401)
+        return _handle_gitlab_delivery(request, await request.body())
+
     @app.get("/sessions", response_class=HTMLResponse)
     def sessions_page(repository: str = "", state: str = "", user: Any = logged_in) -> HTMLResponse:
         return HTMLResponse(render_sessions(_session_states(), repository, state))
@@ -142,6 +151,42 @@ def _handle_delivery(request: Request, body: bytes) -> JSONResponse:
     run_id = f"webhook__{session_id_for(wanted.provider, wanted.repository, 0)}__{key}"
     outcome = _trigger(run_id, wanted.conf())
     log.info("webhook %s %s: %s session for %s", event, delivery, outcome, wanted.repository)
+    return JSONResponse(
+        {"status": outcome, "dag_run_id": run_id, "priority": wanted.priority.value},
+        status_code=202,
+    )
+
+
+def _handle_gitlab_delivery(request: Request, body: bytes) -> JSONResponse:
+    """A GitLab delivery (token already verified): Pipeline Hook / Job Hook failures open a
+    session with provider "gitlab", as the GitHub route does."""
+    from cicd_orchestrator import webhooks_gitlab as gl
+
+    event = request.headers.get(gl.EVENT_HEADER, "")
+    delivery = gl.delivery_id(
+        request.headers.get(gl.EVENT_UUID_HEADER), request.headers.get(gl.WEBHOOK_UUID_HEADER)
+    )
+    if not delivery or not event:
+        needed = f"{gl.EVENT_HEADER} and {gl.EVENT_UUID_HEADER} (or {gl.WEBHOOK_UUID_HEADER})"
+        return JSONResponse({"detail": f"{needed} are required"}, status_code=400)
+    try:
+        payload = json.loads(body)
+        raw = _variable(CONFIG_VARIABLE)
+        config = load_config(json.loads(raw) if raw else None)
+        wanted, reason = gl.parse_gitlab_event(
+            event, delivery, payload, config.cancelled_is_failure
+        )
+    except (ValueError, ConfError) as exc:
+        return JSONResponse({"detail": f"malformed payload: {exc}"}, status_code=400)
+    except CicdError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+    if deliveries.seen(delivery):
+        return JSONResponse({"status": "duplicate delivery", "delivery": delivery}, status_code=200)
+    if wanted is None:
+        return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
+    run_id = f"webhook__{session_id_for(wanted.provider, wanted.repository, 0)}__{wanted.run_id}"
+    outcome = _trigger(run_id, wanted.conf())
+    log.info("gitlab webhook %s %s: %s session for %s", event, delivery, outcome, wanted.repository)
     return JSONResponse(
         {"status": outcome, "dag_run_id": run_id, "priority": wanted.priority.value},
         status_code=202,
@@ -207,7 +252,8 @@ def render_sessions(states: list[SessionState], repository: str = "", state: str
         reverse=False,
     )
     head = (
-        "<tr><th>Repository</th><th>Branch</th><th>Failed run</th><th>Category</th>"
+        "<tr><th>Provider</th><th>Repository</th><th>Branch</th><th>Failed run</th>"
+        "<th>Category</th>"
         "<th>Attempt</th><th>Strategy</th><th>State</th><th>Outcome</th><th>Priority</th>"
         "<th>Age</th><th>DAG runs</th><th>Pull requests</th><th>Issues</th></tr>"
     )
@@ -215,6 +261,7 @@ def render_sessions(states: list[SessionState], repository: str = "", state: str
     for s in rows:
         body.append(
             f"<tr class='{s.status.value}'>"
+            f"<td>{html.escape(s.provider)}</td>"
             f"<td><a href='/cicd/sessions/{html.escape(s.session_id)}'>"
             f"{html.escape(s.repository)}</a></td><td>{html.escape(s.branch)}</td>"
             f"<td>{_links([s.links.failed_run]) if s.links.failed_run else s.pipeline_id}</td>"
