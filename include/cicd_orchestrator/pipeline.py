@@ -181,7 +181,7 @@ def detect_failures(
             _job_log(provider, state.repository, baseline_job) as baseline,
         ):
             if stream is None:
-                failures.append(_unreadable(job, run))
+                failures.append(_with_ci_reason(_unreadable(job, run), job))
                 continue
             analysis = analyze_log(stream, baseline=baseline)  # type: ignore[arg-type]
         failed_step = next(
@@ -195,10 +195,21 @@ def detect_failures(
         failure = classify(job.name, failed_step, analysis, learned=learned)
         failure.job_id = job.id
         failure.run_id = run.id
+        _with_ci_reason(failure, job)
         if job.conclusion is Conclusion.TIMED_OUT and failure.category is FailureCategory.UNKNOWN:
             failure.category = FailureCategory.INFRASTRUCTURE
         failures.append(failure)
     return failures
+
+
+def _with_ci_reason(failure: Failure, job: Job) -> Failure:
+    """What the CI system itself says of the failure (GitLab's failure_reason) is evidence."""
+    reason = getattr(job, "failure_reason", None)
+    if reason:
+        from cicd_orchestrator.ci.gitlab.reasons import apply_failure_reason
+
+        apply_failure_reason(failure, str(reason))
+    return failure
 
 
 def _unreadable(job: Job, run: Run) -> Failure:
