@@ -46,3 +46,23 @@ bench-logs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .airflow var bench/results
+
+# The distributed deployment without Docker: PostgreSQL, Redis and Airflow with the
+# CeleryExecutor (api-server, scheduler, dag-processor, triggerer, two Celery workers) as
+# processes on loopback, sessions on the examples; and `docker-compose config`. Installs
+# Debian's postgresql, redis-server and docker-compose when missing (as root, or with sudo).
+.PHONY: test-distributed
+test-distributed: $(STAMP)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
+		|| missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+		echo "installing Debian packages:$$missing"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(BIN)/pip install -q -r tests/distributed/requirements.txt -c constraints.txt
+	$(BIN)/pytest -q tests/distributed

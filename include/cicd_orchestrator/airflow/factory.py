@@ -215,8 +215,10 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
         render_template_as_native_obj=True,
     ) as dag:
         target = _task("load_target", tasks.load_target)
-        watch = CIStatusSensor(task_id="watch_ci", session_task_id="load_target")
-        decision = _task("decide", tasks.decide)
+        watch = CIStatusSensor(task_id="watch_ci", session_task_id="load_target", retries=3)
+        # decide also runs when the watch failed: it then asks the provider itself, so a
+        # session never stays waiting because of a lost wait
+        decision = _task("decide", tasks.decide, trigger_rule=TriggerRule.ALL_DONE)
         delay = EscalationDelayOperator(task_id="escalation_delay", decision_task_id="decide")
         trigger_next = TriggerDagRunOperator(
             task_id="trigger_next_attempt",

@@ -25,6 +25,21 @@ class CIStatusSensor(BaseOperator):
             raise AirflowSkipException("no session to watch")
         if target.get("immediate"):
             return target["immediate"]
+        trigger_kwargs = {
+            k: target[k]
+            for k in (
+                "provider",
+                "config",
+                "repository",
+                "head_sha",
+                "published",
+                "poll_interval",
+                "timeout",
+            )
+        }
+        now = CIStatusTrigger(**trigger_kwargs).poll_once()
+        if now.get("done"):  # finished already: no need to defer
+            return now
         self.defer(
             trigger=CIStatusTrigger(
                 provider=target["provider"],

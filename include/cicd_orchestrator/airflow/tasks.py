@@ -533,7 +533,9 @@ def load_target(**context: Any) -> dict[str, Any]:
 def decide(**context: Any) -> dict[str, Any]:
     """Record the CI result, learn, and close the session or schedule the next attempt."""
     target = context["ti"].xcom_pull(task_ids="load_target")
-    event = context["ti"].xcom_pull(task_ids="watch_ci") or {}
+    if not target:
+        raise AirflowSkipException("no session to decide on (see load_target)")
+    event = context["ti"].xcom_pull(task_ids="watch_ci") or _check_now(target)
     state = state_store.load_session(target["session_id"])
     attempt = int(target["attempt"])
     if state.status is SessionStatus.CLOSED:
@@ -585,6 +587,32 @@ def decide(**context: Any) -> dict[str, Any]:
             run_id=f"{state.session_id}__attempt{decision.next_attempt}",
         )
     return out
+
+
+def _check_now(target: dict[str, Any]) -> dict[str, Any]:
+    """The CI state asked directly, when the deferred watch was lost (it failed)."""
+    from cicd_orchestrator.airflow.triggers import CIStatusTrigger
+
+    kwargs = {
+        k: target[k]
+        for k in (
+            "provider",
+            "config",
+            "repository",
+            "head_sha",
+            "published",
+            "poll_interval",
+            "timeout",
+        )
+    }
+    result = CIStatusTrigger(**kwargs).poll_once()
+    if not result.get("done"):
+        result = {
+            **result,
+            "green": False,
+            "detail": f"the CI watch failed and CI is not finished: {result.get('detail')}",
+        }
+    return result
 
 
 def _learn(state: SessionState, record: Any, green: bool) -> None:

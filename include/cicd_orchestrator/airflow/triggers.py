@@ -50,6 +50,10 @@ class CIStatusTrigger(BaseTrigger):
             },
         )
 
+    def poll_once(self) -> dict[str, Any]:
+        """One synchronous poll (the sensor's check before it defers)."""
+        return self._poll()
+
     def _poll(self) -> dict[str, Any]:
         from cicd_orchestrator.ci.registry import make_provider
         from cicd_orchestrator.config import load_config
@@ -67,6 +71,9 @@ class CIStatusTrigger(BaseTrigger):
         deadline = time.monotonic() + self.timeout
         polls = 0
         while True:
+            # the sensor has just polled: wait first, so that the event never races the
+            # deferral being recorded
+            await asyncio.sleep(self.poll_interval)
             polls += 1
             try:
                 result = await asyncio.to_thread(self._poll)
@@ -88,4 +95,3 @@ class CIStatusTrigger(BaseTrigger):
                     }
                 )
                 return
-            await asyncio.sleep(self.poll_interval)
