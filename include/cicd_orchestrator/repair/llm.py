@@ -11,6 +11,7 @@ validates it before anything is published.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 import time
@@ -227,7 +228,10 @@ class LLMPatchFixer(Fixer):
 
     def _ask(self, conn_id: str, prompt: str) -> str:
         agent = self.agent_factory(conn_id, INSTRUCTIONS)
-        answer = agent.run_sync(prompt)
+        # run_sync needs an event loop of its own: in a thread of its own it never meets one
+        # the calling thread may already be running
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(agent.run_sync, prompt).result()
         return str(getattr(answer, "output", answer))
 
     def _propose_in(
