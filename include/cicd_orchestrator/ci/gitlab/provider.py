@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -586,7 +585,7 @@ class GitLabProvider(CIProvider):
     def push_branch(self, repo: str, workdir: str, branch: str) -> str:
         """Push HEAD of ``workdir`` to ``branch`` of ``repo`` over HTTPS: never forced, never
         to the default or a protected branch, never to the branch of a fork's merge request."""
-        from cicd_orchestrator.repair.workspace import git, git_env
+        from cicd_orchestrator.ci.gitpush import head_sha, push_head
 
         self.count_call(repo)
         self.check_branch_allowed(repo, branch)
@@ -596,36 +595,11 @@ class GitLabProvider(CIProvider):
                 f"refusing to push to {branch!r}: it is the branch of merge request !{fork} from "
                 "a fork; the fix goes to a new merge request in the project"
             )
-        try:
-            sha = git(["rev-parse", "HEAD"], cwd=workdir).strip()
-        except Exception as exc:
-            raise ProviderError(f"{workdir} is not a git work tree with a commit: {exc}") from exc
+        sha = head_sha(workdir)
         remote = self.git_remote(repo)
-        argv = ["git", "push", "--porcelain", remote.url, f"HEAD:refs/heads/{branch}"]
-
-        def push() -> None:
-            proc = subprocess.run(
-                argv,
-                cwd=workdir,
-                env=git_env(remote.env),
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            if proc.returncode == 0:
-                return
-            detail = redact((proc.stdout + proc.stderr).strip())
-            if "non-fast-forward" in detail or "[rejected]" in detail or "fetch first" in detail:
-                raise ProviderError(
-                    f"push of {sha[:12]} to {repo}:{branch} was rejected (not a fast-forward; "
-                    f"the orchestrator never forces a push): {detail}"
-                )
-            if any(s in detail for s in (" 50", "timed out", "Connection reset", "early EOF")):
-                raise ConnectionError(f"push of {sha[:12]} to {repo}:{branch}: {detail}")
-            raise ProviderError(f"push of {sha[:12]} to {repo}:{branch} failed: {detail}")
-
-        self._retry(f"push {branch} to {repo}", push)
+        self._retry(
+            f"push {branch} to {repo}", lambda: push_head(remote, workdir, repo, branch, sha)
+        )
         return sha
 
     # ------------------------------------------------------------------ forks
