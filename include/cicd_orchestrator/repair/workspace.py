@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cicd_orchestrator.ci.base import GitRemote
 from cicd_orchestrator.exceptions import WorkspaceError
+from cicd_orchestrator.scratch import make_scratch
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def checkout(
     mirror: Path, sha: str, date: str | None = None, keep: bool = False
 ) -> Iterator[Workspace]:
     """A fresh clone of ``sha`` from ``mirror`` in a temporary directory."""
-    tmp = Path(tempfile.mkdtemp(prefix="cicd-ws-"))
+    tmp = make_scratch("cicd-ws-")
     try:
         work = tmp / "repo"
         git(["clone", "--quiet", "--no-checkout", str(mirror), str(work)], cwd=tmp)

@@ -65,6 +65,7 @@ def stack_env(
             "CICD_LOCAL_ROOT": str(home / "local-ci"),
             "CICD_PROVIDER_POOL": PROVIDER_POOL,
             "CICD_CACHE_DIR": str(home / "cicd-cache"),
+            "CICD_WORKSPACE_DIR": str(home / "workspaces"),
             "PYTHONPATH": str(PROJECT_ROOT / "include"),
         }
     )

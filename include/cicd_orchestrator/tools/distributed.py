@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,45 @@ class Service:
             os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
+
+
+    def crash(self, spare: Callable[[int], bool] | None = None) -> list[int]:
+        """``kill -9`` of the process and every process under it at once, as when its machine
+        or container dies (its task processes included, which run in groups of their own);
+        the subtrees whose root ``spare`` picks are left running. Returns the pids killed."""
+        if self.proc is None:
+            return []
+        tree = process_tree(self.proc.pid, spare)
+        for pid in tree:  # freeze first: nothing forks while the tree is being killed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        log.info("crashed %s: killed %s", self.name, tree)
+        return tree
+
+
+def process_tree(root: int, spare: Callable[[int], bool] | None = None) -> list[int]:
+    """``root`` and its descendants (by parent pid), without the subtrees ``spare`` picks."""
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid != root and spare is not None and spare(pid):
+            continue
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
 
 
 def group_alive(pgid: int) -> bool:
@@ -489,6 +528,25 @@ class DistributedStack:
         if self.pg_dir is not None:
             shutil.rmtree(self.pg_dir, ignore_errors=True)
             self.pg_dir = None
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def crash(self, name: str) -> list[int]:
+        """``kill -9`` of one component with everything under it; the CI runs of the local
+        provider (detached, they stand for the remote CI) are spared."""
+        needle = str(self.local_root).encode()
+
+        def is_ci_run(pid: int) -> bool:
+            try:
+                return needle in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return False
+
+        return self.service(name).crash(spare=is_ci_run)
 
     def processes(self) -> list[int]:
         """Pids still alive in the process groups of the stack's services."""

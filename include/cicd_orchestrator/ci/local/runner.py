@@ -46,6 +46,7 @@ from cicd_orchestrator.ci.local.workflow import (
 from cicd_orchestrator.constants import Conclusion, RunStatus
 from cicd_orchestrator.exceptions import WorkflowError, WorkspaceError
 from cicd_orchestrator.models import Step
+from cicd_orchestrator.scratch import make_scratch
 
 log = logging.getLogger(__name__)
 
@@ -597,7 +598,7 @@ class JobRunner:
             execution.started_at = execution.completed_at = utc_now()
             self.notify(on_update, execution)
             return execution
-        root = Path(tempfile.mkdtemp(prefix="cicd-job-"))
+        root = make_scratch("cicd-job-")
         repo_name = info.repository.split("/")[-1] or "repo"
         state = _JobState(
             instance=instance,
