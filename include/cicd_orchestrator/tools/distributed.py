@@ -158,7 +158,6 @@ class Service:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
 
-
     def crash(self, spare: Callable[[int], bool] | None = None) -> list[int]:
         """``kill -9`` of the process and every process under it at once, as when its machine
         or container dies (its task processes included, which run in groups of their own);
