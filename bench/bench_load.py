@@ -1,16 +1,23 @@
-"""`make bench-load`: many sessions at once on one standalone Airflow.
+"""`make bench-load`: many sessions at once on one Airflow.
 
 Materialises N repositories from the project's examples (by default the two fast ones: a lint
 failure and a transient network failure), opens all sessions at once through the REST API and
 prints: sessions per minute, how long a failure waits for its first task, the running task
 instances sampled while sessions wait on CI (waiting holds no worker slot: the sensor and the
 delay are deferred), the DAG files' parse times and the task overhead of an attempt.
+
+``--executor standalone`` (default) runs ``airflow standalone`` (LocalExecutor, SQLite);
+``--executor celery`` the distributed deployment of ``make test-distributed`` (PostgreSQL,
+Redis, two Celery workers). ``--provider github`` puts the GitHub-compatible server in front of
+the repositories, with a canary token as the GitHub credential, and after the run looks for
+the token in every file and metadata table the deployment wrote.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import secrets
 import statistics
 import subprocess
 import sys
@@ -23,7 +30,8 @@ from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import SessionStatus
 from cicd_orchestrator.scenarios import fail_head_until_red, load_scenario, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.tools import sessions
+from cicd_orchestrator.testing.github_server import GitHubServer
+from cicd_orchestrator.tools import canary, sessions
 from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
 
 LOAD_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 100.0, "job_timeout_minutes": 10}
@@ -55,11 +63,16 @@ def parse_times() -> list[tuple[str, float]]:
     return out
 
 
-def sample_running(client: ApiClient) -> tuple[int, int]:
-    """(running, deferred) task instances across every DAG run right now."""
-    data = client.get("/dags/~/dagRuns/~/taskInstances", limit=1, state=["running"])
+WAIT_TASKS = ("watch_ci", "escalation_delay")
+WAITING = (SessionStatus.WAITING_FOR_CI, SessionStatus.WAITING_TO_ESCALATE)
+
+
+def sample_running(client: ApiClient) -> tuple[int, int, int]:
+    """Task instances across every DAG run right now: (running, of which waits, deferred)."""
+    data = client.get("/dags/~/dagRuns/~/taskInstances", limit=100, state=["running"])
     deferred = client.get("/dags/~/dagRuns/~/taskInstances", limit=1, state=["deferred"])
-    return int(data["total_entries"]), int(deferred["total_entries"])
+    waits = sum(1 for ti in data["task_instances"] if ti["task_id"] in WAIT_TASKS)
+    return int(data["total_entries"]), waits, int(deferred["total_entries"])
 
 
 def first_task_waits(client: ApiClient, dag_id: str) -> list[float]:
@@ -94,23 +107,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--examples", nargs="+", default=["lint-failure", "transient-network"])
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--executor", choices=["standalone", "celery"], default="standalone")
+    parser.add_argument("--provider", choices=["local", "github"], default="local")
     args = parser.parse_args(argv)
     print("DAG parse times:")
     for name, seconds in parse_times():
         print(f"  {name:<48} {seconds * 1000:7.1f} ms")
+    dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID, SWEEP_DAG_ID]
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        stack = AirflowStack(Path(tmp))
+        home = Path(tmp)
+        stack: Any
+        if args.executor == "celery":
+            from cicd_orchestrator.tools.distributed import DistributedStack, missing_prerequisites
+
+            missing = missing_prerequisites()
+            if missing:
+                print(
+                    "the Celery set-up needs: "
+                    + "; ".join(missing)
+                    + " (see make test-distributed)"
+                )
+                return 2
+            stack = DistributedStack(home, workers=2, worker_concurrency=4)
+            local_root = stack.local_root
+        else:
+            stack = AirflowStack(home)
+            local_root = home / "local-ci"
+        print(f"\nexecutor: {args.executor}, provider: {args.provider}")
         stack.start()
+        server = None
         try:
-            dag_ids = [s.dag_id for s in load_strategies().values()] + [
-                MONITOR_DAG_ID,
-                SWEEP_DAG_ID,
-            ]
             client = stack.wait_ready(dag_ids)
             sessions.configure(client, LOAD_CONFIG)
-            provider = LocalProvider(Path(tmp) / "local-ci")
+            provider = LocalProvider(local_root)
+            token = ""
+            if args.provider == "github":
+                token = "ghp_" + secrets.token_hex(18)  # a canary shaped like a real token
+                server = GitHubServer(provider, token).start()
+                client.request(
+                    "POST",
+                    "/api/v2/connections",
+                    json={
+                        "connection_id": "github_default",
+                        "conn_type": "github",
+                        "password": token,
+                        "host": server.api_url,
+                    },
+                ).raise_for_status()
             run_load(client, provider, args)
+            if token:
+                found = canary.find_token(
+                    token, home, stack.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+                )
+                print(
+                    "canary token (the GitHub credential): "
+                    + ("found in " + "; ".join(found) if found else "in no file, table or report")
+                )
         finally:
+            if server is not None:
+                server.stop()
             stack.stop()
     return 0
 
@@ -128,16 +183,20 @@ def run_load(client: ApiClient, provider: LocalProvider, args: Any) -> None:
         targets.append((made.repo, run.id))
     print(f"\n{args.sessions} repositories made in {time.monotonic() - start:.0f}s")
     opened = time.monotonic()
-    ids = [sessions.open_session(client, repo, run_id)[0] for repo, run_id in targets]
-    samples: list[tuple[int, int]] = []
+    ids = [
+        sessions.open_session(client, repo, run_id, provider=args.provider)[0]
+        for repo, run_id in targets
+    ]
+    samples: list[tuple[int, int, int, int]] = []  # running, waits running, deferred, waiting
     final: dict[str, Any] = {}
     deadline = opened + args.timeout
     while time.monotonic() < deadline:
         final = {k: v for k, v in sessions.sessions(client).items() if k in set(ids)}
-        samples.append(sample_running(client))
+        waiting = sum(1 for s in final.values() if s.status in WAITING)
+        samples.append((*sample_running(client), waiting))
         if len(final) == len(ids) and all(s.status is SessionStatus.CLOSED for s in final.values()):
             break
-        time.sleep(5)
+        time.sleep(2)
     elapsed = time.monotonic() - opened
     closed = [s for s in final.values() if s.status is SessionStatus.CLOSED]
     outcomes: dict[str, int] = {}
@@ -160,13 +219,14 @@ def run_load(client: ApiClient, provider: LocalProvider, args: Any) -> None:
             f"wait for the first task: median {statistics.median(waits):.1f}s, "
             f"max {max(waits):.1f}s"
         )
-    if samples:
-        running = [r for r, _ in samples]
-        deferred = [d for _, d in samples]
+    waited = [s for s in samples if s[3]]
+    if waited:
+        running = [s[0] for s in waited]
         print(
-            f"running task instances while sessions wait: median "
-            f"{statistics.median(running):.0f}, max {max(running)} (parallelism 8); "
-            f"deferred: max {max(deferred)}"
+            f"while sessions waited on CI or a delay ({len(waited)} samples, up to "
+            f"{max(s[3] for s in waited)} sessions waiting): running task instances median "
+            f"{statistics.median(running):.0f}, max {max(running)}; of them waits: max "
+            f"{max(s[1] for s in waited)}; deferred: max {max(s[2] for s in waited)}"
         )
     if overhead:
         print(
