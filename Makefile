@@ -38,8 +38,14 @@ lint: $(STAMP)
 bench-fixrate: $(STAMP)
 	$(BIN)/python bench/bench_fixrate.py $(SCENARIOS)
 
+# 50 sessions at once through the GitHub-compatible server (a canary token as the credential,
+# looked for everywhere afterwards); `make bench-load-celery` does the same on the Celery set-up
 bench-load: $(STAMP)
-	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50)
+	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) --provider $(or $(PROVIDER),github)
+
+bench-load-celery: distributed-prerequisites
+	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) \
+		--provider $(or $(PROVIDER),github) --executor celery
 
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --dataset $(CIDIFF)
@@ -51,8 +57,11 @@ clean:
 # CeleryExecutor (api-server, scheduler, dag-processor, triggerer, two Celery workers) as
 # processes on loopback, sessions on the examples; and `docker-compose config`. Installs
 # Debian's postgresql, redis-server and docker-compose when missing (as root, or with sudo).
-.PHONY: test-distributed
-test-distributed: $(STAMP)
+.PHONY: test-distributed distributed-prerequisites bench-load-celery
+test-distributed: distributed-prerequisites
+	$(BIN)/pytest -q tests/distributed
+
+distributed-prerequisites: $(STAMP)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -65,4 +74,3 @@ test-distributed: $(STAMP)
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	$(BIN)/pip install -q -r tests/distributed/requirements.txt -c constraints.txt
-	$(BIN)/pytest -q tests/distributed
