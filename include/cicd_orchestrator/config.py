@@ -94,6 +94,9 @@ class OrchestratorConfig:
     # repository commands
     job_timeout_minutes: float = 20.0
     output_cap_bytes: int = 20_000_000
+    # namespaces around repository commands: auto | required | off (cicd_orchestrator.sandbox;
+    # the environment variable CICD_COMMAND_SANDBOX overrides it)
+    command_sandbox: str = "auto"
     flaky_local_reruns: int = 5
     max_ci_reruns: int = 4
     flaky_reruns_per_attempt: int = 2
@@ -234,6 +237,8 @@ def _validate(config: OrchestratorConfig) -> None:
         raise ConfigError("delay_scale must not be negative")
     if config.rollback_policy not in ("execute", "plan"):
         raise ConfigError("rollback_policy must be 'execute' or 'plan'")
+    if config.command_sandbox not in ("auto", "required", "off"):
+        raise ConfigError("command_sandbox must be 'auto', 'required' or 'off'")
     if not config.fix_branch_prefix or config.is_protected(config.fix_branch_prefix + "x"):
         raise ConfigError("fix_branch_prefix must not fall under a protected branch pattern")
     unknown = set(config.enabled_fixers) - set(ALL_FIXERS)

@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+from cicd_orchestrator import sandbox
 from cicd_orchestrator.airflow_names import CONFIG_VARIABLE, LEARNED_PREFIX, SESSION_PREFIX
 from cicd_orchestrator.config import OrchestratorConfig, load_config
 from cicd_orchestrator.models import SessionState
@@ -32,9 +33,13 @@ def learned_key(repository: str) -> str:
 
 
 def load_orchestrator_config(overrides: dict[str, Any] | None = None) -> OrchestratorConfig:
+    """The configuration in force for a task; it also sets the repository commands' sandbox
+    mode of the task's process."""
     raw = _variable().get(CONFIG_VARIABLE, default=None)
     data = json.loads(raw) if raw else {}
-    return load_config(data).with_overrides(overrides)
+    config = load_config(data).with_overrides(overrides)
+    sandbox.configure(config.command_sandbox)
+    return config
 
 
 def session_exists(session_id: str) -> bool:

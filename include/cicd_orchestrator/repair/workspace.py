@@ -14,12 +14,15 @@ import hashlib
 import logging
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from cicd_orchestrator.ci.base import GitRemote
 from cicd_orchestrator.exceptions import WorkspaceError
@@ -85,38 +88,126 @@ def git(
     return proc.stdout
 
 
+#: a command whose output passes this many times ``output_cap`` is stopped
+OUTPUT_LIMIT_FACTOR = 4
+#: ... but never below this many bytes
+MIN_OUTPUT_LIMIT = 1_000_000
+#: how long the output of a command's leftover background processes is still read
+_DRAIN_GRACE = 0.5
+
+
 def run_command(
     args: Sequence[str],
     cwd: str | os.PathLike[str],
     timeout: float = 600,
     output_cap: int = 5_000_000,
     env_extra: dict[str, str] | None = None,
+    output_limit: int | None = None,
 ) -> CommandResult:
-    """Run a command on repository content: scrubbed environment, timeout, capped output."""
-    from cicd_orchestrator.ci.local.runner import scrubbed_env
+    """Run a command on repository content: command sandbox, scrubbed environment, timeout,
+    capped output.
+
+    The output (stdout and stderr) is spooled to a temporary file; the last ``output_cap``
+    bytes are kept. A command that writes more than ``output_limit`` bytes (default
+    ``OUTPUT_LIMIT_FACTOR`` times the cap) is killed with its process group there: the
+    result is ``truncated`` and its output ends with a note saying so. Raises
+    :class:`~cicd_orchestrator.sandbox.SandboxUnavailableError` when the sandbox is required
+    and unavailable.
+    """
+    from cicd_orchestrator import sandbox
+    from cicd_orchestrator.ci.local.runner import kill_group, scrubbed_env
 
     env = scrubbed_env(env_extra or {})
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            list(args),
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        timed_out = False
+    limit = output_limit or max(OUTPUT_LIMIT_FACTOR * output_cap, MIN_OUTPUT_LIMIT)
+    with sandbox.prepare(list(args), cwd=cwd, env=env) as launch, tempfile.TemporaryFile() as out:
+        read_fd, write_fd = os.pipe()
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait()
-        size = out.tell()
+            proc = subprocess.Popen(
+                launch.argv,
+                cwd=cwd,
+                env=launch.env,
+                stdin=launch.stdin,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        try:
+            timed_out, stopped, size = _spool_output(proc, read_fd, out, timeout, limit)
+        finally:
+            os.close(read_fd)
+            if proc.poll() is None:  # an exception in the loop: leave nothing running
+                kill_group(proc.pid)
+                proc.wait()
         out.seek(max(0, size - output_cap))
         data = out.read().decode("utf-8", errors="replace")
-    return CommandResult(list(args), proc.returncode, data, timed_out, size > output_cap)
+    if stopped:
+        data += (
+            f"\n[cicd-orchestrator] output passed {limit / 1_000_000:g} MB: stopped "
+            f"(the last {min(size, output_cap)} bytes are kept)\n"
+        )
+    truncated = stopped or size > output_cap
+    return CommandResult(list(args), proc.returncode, data, timed_out, truncated)
+
+
+def _spool_output(
+    proc: subprocess.Popen[bytes], fd: int, out: BinaryIO, timeout: float, limit: int
+) -> tuple[bool, bool, int]:
+    """Copy the command's output from the pipe ``fd`` to ``out`` (at most ``limit`` bytes)
+    until it ends; kill its process group on timeout or when the output passes the limit.
+    Returns (timed_out, stopped at the limit, bytes written)."""
+    from cicd_orchestrator.ci.local.runner import kill_group
+
+    deadline = time.monotonic() + timeout
+    size = 0
+    eof = False
+    exited_at: float | None = None
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        now = time.monotonic()
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if exited_at is not None and (eof or now - exited_at >= _DRAIN_GRACE):
+            return False, False, size
+        if exited_at is None and now >= deadline:
+            kill_group(proc.pid)
+            proc.wait()
+            return True, False, size + _drain(poller, fd, out, limit - size)
+        wait = 0.1 if exited_at is not None else min(0.1, max(deadline - now, 0.0))
+        if eof:  # the output is closed: only the exit is awaited
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=wait)
+            continue
+        if not poller.poll(wait * 1000):
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            eof = True
+            continue
+        room = limit - size
+        out.write(chunk[:room])
+        size += min(len(chunk), room)
+        if len(chunk) > room:
+            kill_group(proc.pid)
+            proc.wait()
+            return False, True, size
+
+
+def _drain(poller: select.poll, fd: int, out: BinaryIO, room: int) -> int:
+    """Copy what is left in the pipe after a kill (at most ``room`` bytes); bytes copied."""
+    copied = 0
+    while room - copied > 0 and poller.poll(0):
+        chunk = os.read(fd, min(65536, room - copied))
+        if not chunk:
+            break
+        out.write(chunk)
+        copied += len(chunk)
+    return copied
 
 
 def _slug(repo: str) -> str:

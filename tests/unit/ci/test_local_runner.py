@@ -340,6 +340,26 @@ def test_output_cap_stops_the_step(run_workflow: RunFn) -> None:
     )
 
 
+def test_a_step_printing_short_lines_without_end_is_stopped_at_the_cap(
+    run_workflow: RunFn,
+) -> None:
+    """``yes`` writes two bytes a line: the cap counts the log as written (each line carries
+    a timestamp), so the log stays near the cap and the step ends at once."""
+    wf = """
+    on: push
+    jobs:
+      noisy:
+        steps:
+          - run: yes
+    """
+    started = time.monotonic()
+    (job,) = run_workflow(wf, runner=JobRunner(output_cap_bytes=1_000_000))
+    assert time.monotonic() - started < 30
+    assert job.conclusion is Conclusion.FAILURE
+    assert os.path.getsize(job.log_path) < 1_000_000 + 2_500_000
+    assert any(line.startswith("##[error]The step wrote more than") for line in lines_of(job))
+
+
 def test_matrix_jobs_and_fail_fast(run_workflow: RunFn) -> None:
     wf = """
     on: push

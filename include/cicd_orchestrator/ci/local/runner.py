@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cicd_orchestrator import sandbox
 from cicd_orchestrator.ci.local import expressions
 from cicd_orchestrator.ci.local.workflow import (
     DEFAULT_BASH,
@@ -171,14 +172,17 @@ class JobLog:
                 text = text.replace(secret, "***")
         return text
 
-    def write(self, text: str) -> None:
-        """Write one or more lines (a trailing newline is not needed)."""
-        lines = text.split("\n")
+    def write(self, text: str) -> int:
+        """Write one or more lines (a trailing newline is not needed), each with the time of
+        the write; returns the bytes written."""
+        stamp = log_timestamp()
+        masked = self.mask(text)
+        data = "".join(f"{stamp} {line.rstrip(chr(13))}\n" for line in masked.split("\n"))
+        raw = data.encode("utf-8", "replace")
         with self._lock:
-            for line in lines:
-                stamped = f"{log_timestamp()} {self.mask(line.rstrip(chr(13)))}\n"
-                self._fh.write(stamped.encode("utf-8", "replace"))
+            self._fh.write(raw)
             self._fh.flush()
+        return len(raw)
 
     def close(self) -> None:
         with self._lock:
@@ -346,28 +350,50 @@ class _Pump(threading.Thread):
                 break
             if self.capped.is_set():
                 continue  # drain without recording
-            self.total += len(chunk)
-            if self.total > self.cap:
-                keep = len(chunk) - (self.total - self.cap)
-                chunk = chunk[: max(keep, 0)]
-                self.capped.set()
             buf += chunk
             *lines, buf = buf.split(b"\n")
             self._emit(lines)
-        if buf:
+            if self.total > self.cap:
+                self.capped.set()  # the log as written (timestamps included) passed the cap
+        if buf and not self.capped.is_set():
             self._emit([buf])
         os.close(self.fd)
 
     def _emit(self, lines: list[bytes]) -> None:
-        for raw in lines:
-            text = raw.decode("utf-8", "replace")
-            self.job_log.write(translate_command(text, self.job_log, self.outputs))
+        if not lines:
+            return
+        text = "\n".join(
+            translate_command(raw.decode("utf-8", "replace"), self.job_log, self.outputs)
+            for raw in lines
+        )
+        self.total += self.job_log.write(text)
 
 
 def kill_group(pgid: int) -> None:
-    """Kill a process group, ignoring one that is already gone."""
+    """Kill a process group, ignoring one that is already gone. A sandboxed command's group
+    holds the init of its pid namespace: when it dies, everything in the namespace dies."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+    _reap_lingering(pgid)
+
+
+#: sandboxes whose command ended but whose background processes may still run (a step's
+#: server for the next steps), until the job kills their group
+_LINGERING: dict[int, subprocess.Popen[bytes]] = {}
+_LINGERING_LOCK = threading.Lock()
+
+
+def _reap_lingering(pgid: int | None = None) -> None:
+    """Collect the exit of lingering sandboxes (``pgid``: the one just killed)."""
+    with _LINGERING_LOCK:
+        procs = list(_LINGERING.items())
+    for pid, proc in procs:
+        if pid == pgid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        if proc.poll() is not None:
+            with _LINGERING_LOCK:
+                _LINGERING.pop(pid, None)
 
 
 def run_process(
@@ -382,32 +408,51 @@ def run_process(
     outputs: dict[str, str] | None = None,
     groups: list[int] | None = None,
 ) -> StepOutcome:
-    """Run one command in its own session, its output in the log; kill its group on timeout,
-    on cancellation or when its output passes the cap."""
-    read_fd, write_fd = os.pipe()
+    """Run one command in its own session (in the command sandbox, see
+    :mod:`cicd_orchestrator.sandbox`), its output in the log; kill its group on timeout, on
+    cancellation or when its output passes the cap.
+
+    With ``groups``, the caller kills the recorded groups later (at the end of the job), so
+    the command's background processes may outlive it, as on GitHub."""
+    _reap_lingering()
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            start_new_session=True,
-            close_fds=True,
-        )
+        launch = sandbox.prepare(argv, cwd=cwd, env=env, linger=groups is not None)
+    except sandbox.SandboxUnavailableError as exc:
+        return StepOutcome(exit_code=None, error=str(exc))
     except OSError as exc:
-        os.close(read_fd)
-        os.close(write_fd)
         return StepOutcome(exit_code=None, error=f"cannot start {argv[0]}: {exc.strerror or exc}")
-    os.close(write_fd)
-    if groups is not None:
-        groups.append(proc.pid)
-    pump = _Pump(read_fd, job_log, output_cap, outputs if outputs is not None else {})
-    pump.start()
-    outcome = _wait(proc, pump, timeout, cancel)
+    with launch:
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                launch.argv,
+                cwd=cwd,
+                env=launch.env,
+                stdin=launch.stdin,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            return StepOutcome(
+                exit_code=None, error=f"cannot start {argv[0]}: {exc.strerror or exc}"
+            )
+        os.close(write_fd)
+        if groups is not None:
+            groups.append(proc.pid)
+        pump = _Pump(read_fd, job_log, output_cap, outputs if outputs is not None else {})
+        pump.start()
+        outcome = _wait(proc, pump, timeout, cancel, launch.exit_status if launch.lingers else None)
     if outcome.exit_code is None or outcome.capped or outcome.timed_out:
         kill_group(proc.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    elif proc.poll() is None:
+        with _LINGERING_LOCK:
+            _LINGERING[proc.pid] = proc
     pump.join(timeout=2.0)
     return outcome
 
@@ -417,10 +462,16 @@ def _wait(
     pump: _Pump,
     timeout: float | None,
     cancel: threading.Event | None,
+    exited: Callable[[], int | None] | None = None,
 ) -> StepOutcome:
+    """Wait for the command; ``exited`` gives its status when the process that runs it (a
+    lingering sandbox) may outlive it."""
     deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    pause = 0.001  # short commands are seen ending at once, long ones cost few wake-ups
     while True:
-        code = proc.poll()
+        code = exited() if exited is not None else None
+        if code is None:
+            code = proc.poll()
         if code is not None:
             return StepOutcome(exit_code=code, capped=pump.capped.is_set())
         stop: StepOutcome | None = None
@@ -434,7 +485,8 @@ def _wait(
             kill_group(proc.pid)
             proc.wait()
             return stop
-        time.sleep(0.02)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
 
 
 # --------------------------------------------------------------------------- env files
