@@ -19,11 +19,15 @@ class ProviderError(CicdError):
     """A CI provider call failed."""
 
 
-class UnknownRepositoryError(ProviderError):
+class NotFoundError(ProviderError):
+    """The provider does not know the repository, run or job (or no longer does)."""
+
+
+class UnknownRepositoryError(NotFoundError):
     """The repository is not known to the provider."""
 
 
-class UnknownRunError(ProviderError):
+class UnknownRunError(NotFoundError):
     """The run is not known to the provider."""
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.config import OrchestratorConfig
@@ -24,7 +25,14 @@ from cicd_orchestrator.constants import (
     RepairKind,
     RunStatus,
 )
-from cicd_orchestrator.exceptions import ConfError, SafetyError, UnknownRunError, WorkspaceError
+from cicd_orchestrator.exceptions import (
+    CicdError,
+    ConfError,
+    SafetyError,
+    UnknownRepositoryError,
+    UnknownRunError,
+    WorkspaceError,
+)
 from cicd_orchestrator.models import (
     Context,
     DependencyMap,
@@ -42,9 +50,13 @@ from cicd_orchestrator.repair.base import Fixer, RepairContext
 from cicd_orchestrator.repair.workspace import MirrorCache, Workspace, checkout
 from cicd_orchestrator.validation.jobs import JobTarget, all_passed, make_runner, run_jobs
 
+if TYPE_CHECKING:
+    from cicd_orchestrator.logs.analyze import LogAnalysis
+
 log = logging.getLogger(__name__)
 
 MAX_LOG_BYTES_FOR_TEXT = 2_000_000
+HUGE_LOG_BYTES = 256 * 1024 * 1024  # a log at least this big is said to be huge in the report
 
 
 # --------------------------------------------------------------------------- session conf
@@ -149,17 +161,57 @@ def _job_by_name(run: Run, name: str) -> Job | None:
     return next((j for j in run.jobs if j.name == name), None)
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for a person: the orchestrator's own errors say what happened already."""
+    if isinstance(exc, CicdError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 @contextlib.contextmanager
-def _job_log(provider: CIProvider, repo: str, job: Job | None) -> Iterator[object]:
+def _job_log(
+    provider: CIProvider, repo: str, job: Job | None, problems: list[str] | None = None
+) -> Iterator[object]:
+    """The job's log, or None when it cannot be opened (why goes to ``problems``); an error
+    raised by the caller while reading is not taken for an unreadable log."""
     if job is None:
         yield None
         return
+    stack = contextlib.ExitStack()
+    stream: object = None
     try:
-        with provider.open_job_log(repo, job.id) as stream:
-            yield stream
+        stream = stack.enter_context(provider.open_job_log(repo, job.id))
+    except UnknownRepositoryError:
+        raise  # not a matter of one log: the stage cannot go on
     except Exception as exc:  # a missing baseline log is not an error
         log.warning("no log for job %s: %s", job.id, exc)
-        yield None
+        if problems is not None:
+            problems.append(describe_error(exc))
+    with stack:
+        yield stream
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value = n / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def log_notes(analysis: LogAnalysis) -> list[str]:
+    """What the report says of the log itself: its size when it is huge, what was cut."""
+    notes = []
+    if analysis.bytes >= HUGE_LOG_BYTES:
+        notes.append(
+            f"the job's log is huge ({_size(analysis.bytes)}, {analysis.lines} lines): "
+            "read once, streaming, in bounded memory"
+        )
+    notes.extend(f"log: {w}" for w in analysis.warnings)
+    return notes
 
 
 def detect_failures(
@@ -176,12 +228,13 @@ def detect_failures(
     failures: list[Failure] = []
     for job in run.failed_jobs:
         baseline_job = _job_by_name(green, job.name) if green else None
+        problems: list[str] = []
         with (
-            _job_log(provider, state.repository, job) as stream,
+            _job_log(provider, state.repository, job, problems) as stream,
             _job_log(provider, state.repository, baseline_job) as baseline,
         ):
             if stream is None:
-                failures.append(_with_ci_reason(_unreadable(job, run), job))
+                failures.append(_with_ci_reason(_unreadable(job, run, problems), job))
                 continue
             analysis = analyze_log(stream, baseline=baseline)  # type: ignore[arg-type]
         failed_step = next(
@@ -195,6 +248,7 @@ def detect_failures(
         failure = classify(job.name, failed_step, analysis, learned=learned)
         failure.job_id = job.id
         failure.run_id = run.id
+        failure.notes[:0] = log_notes(analysis)  # first: fixers read the last note as evidence
         _with_ci_reason(failure, job)
         if job.conclusion is Conclusion.TIMED_OUT and failure.category is FailureCategory.UNKNOWN:
             failure.category = FailureCategory.INFRASTRUCTURE
@@ -212,7 +266,9 @@ def _with_ci_reason(failure: Failure, job: Job) -> Failure:
     return failure
 
 
-def _unreadable(job: Job, run: Run) -> Failure:
+def _unreadable(job: Job, run: Run, problems: list[str] | None = None) -> Failure:
+    why = "; ".join(problems or [])
+    message = "the job's log could not be read" + (f": {why}" if why else "")
     return Failure(
         job=job.name,
         job_id=job.id,
@@ -221,7 +277,7 @@ def _unreadable(job: Job, run: Run) -> Failure:
         category=FailureCategory.UNKNOWN,
         confidence=0.0,
         signature=f"unreadable-{job.name}",
-        message="the job's log could not be read",
+        message=message,
     )
 
 

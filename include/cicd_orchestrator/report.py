@@ -6,7 +6,7 @@ from __future__ import annotations
 from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, SessionStatus
 from cicd_orchestrator.models import AttemptRecord, SessionState
 from cicd_orchestrator.redact import redact
-from cicd_orchestrator.session import STAGES, primary_category
+from cicd_orchestrator.session import CLOSED_BECAUSE, NOT_FOUND, STAGES, primary_category
 
 _NEXT_STEPS = {
     Outcome.FIXED: "Review and merge the pull request; CI is green on the fix branch.",
@@ -17,6 +17,9 @@ _NEXT_STEPS = {
     Outcome.FAILED: "No repair turned CI green; investigate with the excerpts below.",
     Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
 }
+
+# notes that are markers for the fixers, said for a person
+_NOTE_TEXT = {"repeated-after-rerun": "failed again after a CI re-run"}
 
 
 def _fmt_seconds(value: float | None) -> str:
@@ -97,6 +100,7 @@ def render_report(state: SessionState) -> str:
         )
         if f.message:
             lines.append(f"  - {f.message}")
+        lines.extend(f"  - {_NOTE_TEXT.get(note, note)}" for note in f.notes)
         if f.category is FailureCategory.FLAKY and f.tests:
             lines.append(f"  - flaky tests: {', '.join(f.tests)}")
         if f.excerpts:
@@ -139,7 +143,12 @@ def _closing_lines(state: SessionState) -> list[str]:
         lines.extend(f"- {e}" for e in state.errors)
         lines.append("")
     lines.extend(["## Next steps", ""])
-    if state.status is SessionStatus.CLOSED:
+    if state.status is SessionStatus.CLOSED and state.extra.get(CLOSED_BECAUSE) == NOT_FOUND:
+        lines.append(
+            "Nothing to do here: the repository or run is gone from the CI provider (see the "
+            "errors). A new failed run of a repository that comes back gets a new session."
+        )
+    elif state.status is SessionStatus.CLOSED:
         lines.append(_NEXT_STEPS.get(state.outcome, "-"))
     else:
         lines.append("The session is still running; this report is updated after every stage.")

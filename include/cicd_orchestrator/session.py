@@ -24,6 +24,8 @@ from cicd_orchestrator.models import (
 )
 
 STAGES = ("discovery", "classification", "fixing", "validation", "publish")
+CLOSED_BECAUSE = "closed_because"  # key of SessionState.extra: why a session ended early
+NOT_FOUND = "not_found"
 
 
 def session_id_for(provider: str, repository: str, run_id: int) -> str:
@@ -301,6 +303,23 @@ def close(state: SessionState, outcome: Outcome, now: str, reasons: list[str]) -
     if record is not None:
         record.notes.extend(r for r in reasons if r not in record.notes)
     return state
+
+
+def not_found_reason(repository: str, error: str) -> str:
+    """Why a session ends when its repository or run vanished from the CI provider."""
+    return (
+        f"{repository} is not found at the CI provider any more (deleted, renamed or no "
+        f"longer accessible): {error}; nothing is left to repair or to watch"
+    )
+
+
+def close_not_found(state: SessionState, reason: str, now: str) -> SessionState:
+    """Close the session (failed) because its repository or run is gone; the reason goes to
+    the errors of the report and to the notes of the current attempt."""
+    if reason not in state.errors:
+        state.errors.append(reason)
+    state.extra[CLOSED_BECAUSE] = NOT_FOUND
+    return close(state, Outcome.FAILED, now, [reason])
 
 
 def _culprit(state: SessionState) -> str | None:

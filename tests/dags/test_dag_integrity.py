@@ -76,6 +76,26 @@ def test_attempt_dags_have_four_groups_with_parallel_tasks(dagbag, dag_id):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True)
 
 
+@pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if "attempt" in d))
+def test_the_monitor_takes_over_even_when_publishing_failed(dagbag, dag_id):
+    from cicd_orchestrator.airflow.operators import HandoffOperator
+
+    dag = dagbag.dags[dag_id]
+    handoff = dag.get_task("handoff_to_monitor")
+    assert isinstance(handoff, HandoffOperator)
+    # runs after a failed publish (not after a skipped one: a duplicate request)
+    assert handoff.trigger_rule == "none_skipped"
+    assert dag.get_task("publish").trigger_rule == "none_skipped"
+    # what it hands over comes from open_session, which a failed publish does not lose
+    assert "publish" not in str(handoff.conf) + handoff.trigger_run_id
+    assert "open_session" in str(handoff.conf["session_id"])
+    # and the run still fails when one of its tasks failed
+    watcher = dag.get_task("watcher")
+    assert watcher.trigger_rule == "one_failed" and watcher.retries == 0
+    assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"watcher"}
+    assert not watcher.on_failure_callback
+
+
 def test_attempt_params_have_a_schema_for_the_trigger_form(dagbag):
     dag = dagbag.dags["cicd_attempt_1_standard_parallel_fixing"]
     params = dag.params

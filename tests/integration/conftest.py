@@ -1,9 +1,10 @@
 """A real Airflow (standalone: scheduler, dag-processor, triggerer, API server) on a temporary
-AIRFLOW_HOME for the whole test session, and the example repositories materialised in its
-local CI provider."""
+AIRFLOW_HOME for the whole test session, the example repositories materialised in its local CI
+provider, and the GitHub-compatible server behind the connection ``github_default``."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import Conclusion
 from cicd_orchestrator.scenarios import MaterializedScenario, fail_head_until_red, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
+from cicd_orchestrator.testing.github_server import GitHubServer
 from cicd_orchestrator.tools import sessions
 from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack
 
@@ -79,3 +81,24 @@ EXAMPLE_NAMES = ("lint-failure", "transient-network", "bisect-regression")
 def opened(airflow_env) -> dict[str, str]:
     """Every example's session, opened at once: they run concurrently."""
     return {name: airflow_env.open(name) for name in EXAMPLE_NAMES}
+
+
+@pytest.fixture(scope="session")
+def github(airflow_env) -> tuple[GitHubServer, str]:
+    """The GitHub-compatible server in front of the local provider, and the connection
+    ``github_default`` to it (one per test session: the connection id is global)."""
+    token = "ghp_" + secrets.token_hex(18)  # a canary shaped like a real token
+    server = GitHubServer(airflow_env.provider, token)
+    server.start()
+    body = {
+        "connection_id": "github_default",
+        "conn_type": "github",
+        "password": token,
+        "host": server.api_url,
+    }
+    resp = airflow_env.client.request("POST", "/api/v2/connections", json=body)
+    assert resp.status_code in (200, 201), resp.text
+    try:
+        yield server, token
+    finally:
+        server.stop()

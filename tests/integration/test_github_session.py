@@ -1,11 +1,11 @@
 """A whole session through the GitHub provider, in the real Airflow, against the
 GitHub-compatible server: failure, analysis, repair, push, pull request, status, green; with
-faults injected; no duplicate pull request or comment, and the token nowhere."""
+faults injected; no duplicate pull request or comment, and the token nowhere. The server and
+the connection ``github_default`` are the session-wide ``github`` fixture of conftest.py."""
 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from pathlib import Path
 
@@ -14,28 +14,8 @@ from conftest import EXAMPLES
 
 from cicd_orchestrator.scenarios import materialize
 from cicd_orchestrator.session import session_id_for
-from cicd_orchestrator.testing.github_server import GitHubServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def github(airflow_env):
-    token = "ghp_" + secrets.token_hex(18)  # a canary shaped like a real token
-    server = GitHubServer(airflow_env.provider, token)
-    server.start()
-    body = {
-        "connection_id": "github_default",
-        "conn_type": "github",
-        "password": token,
-        "host": server.api_url,
-    }
-    resp = airflow_env.client.request("POST", "/api/v2/connections", json=body)
-    assert resp.status_code in (200, 201), resp.text
-    try:
-        yield server, token
-    finally:
-        server.stop()
 
 
 def _everything_written(home: Path) -> str:

@@ -18,7 +18,11 @@ from airflow.task.trigger_rule import TriggerRule
 
 from cicd_orchestrator.airflow import tasks
 from cicd_orchestrator.airflow.links import SESSION_LINKS
-from cicd_orchestrator.airflow.operators import CIStatusSensor, EscalationDelayOperator
+from cicd_orchestrator.airflow.operators import (
+    CIStatusSensor,
+    EscalationDelayOperator,
+    HandoffOperator,
+)
 from cicd_orchestrator.constants import Strategy
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
 
@@ -121,7 +125,9 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
             tasks.OPEN_TASK,
             partial(tasks.open_session, spec.dag_id, spec.strategy.value),
             max_active_tis_per_dag=1,
-            retries=0,
+            # a retry after a lost answer of the API server finds the session its first try
+            # made; malformed requests fail without retry (AirflowFailException)
+            retries=2,
         )
         with TaskGroup("discovery", tooltip="detect failures | analyse context") as discovery:
             found = [
@@ -147,19 +153,34 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
                 _task("regression_run", tasks.regression_run),
             ] >> _task("gate", tasks.validation_gate)
         published = _task("publish", tasks.publish, trigger_rule=TriggerRule.NONE_SKIPPED)
-        handoff = TriggerDagRunOperator(
+        # the monitor takes over whatever happened to publish (a failed publish leaves nothing
+        # to watch: the monitor escalates or closes), so that a session always ends
+        opened_ref = f"(ti.xcom_pull(task_ids='{tasks.OPEN_TASK}') or {{}})"
+        handoff = HandoffOperator(
             task_id="handoff_to_monitor",
+            open_task_id=tasks.OPEN_TASK,
             trigger_dag_id=MONITOR_DAG_ID,
-            trigger_run_id="{{ ti.xcom_pull(task_ids='publish')['session_id'] }}"
-            "__monitor{{ ti.xcom_pull(task_ids='publish')['attempt'] }}",
+            trigger_run_id=f"{{{{ {opened_ref}.get('session_id') }}}}"
+            f"__monitor{{{{ {opened_ref}.get('attempt') }}}}",
             conf={
-                "session_id": "{{ ti.xcom_pull(task_ids='publish')['session_id'] }}",
-                "attempt": "{{ ti.xcom_pull(task_ids='publish')['attempt'] }}",
-                "config": "{{ ti.xcom_pull(task_ids='open_session')['config'] }}",
+                "session_id": f"{{{{ {opened_ref}.get('session_id') }}}}",
+                "attempt": f"{{{{ {opened_ref}.get('attempt') }}}}",
+                "config": f"{{{{ {opened_ref}.get('config') }}}}",
             },
             skip_when_already_exists=True,
+            trigger_rule=TriggerRule.NONE_SKIPPED,
         )
         opened >> discovery >> cls >> fixing >> validation >> published >> handoff
+        # the hand-off succeeds after a failed task too: this watcher (Airflow's pattern for
+        # runs with ALL_DONE-like trigger rules) fails the run when any of its tasks failed
+        watcher = _task(
+            "watcher",
+            tasks.attempt_watcher,
+            trigger_rule=TriggerRule.ONE_FAILED,
+            retries=0,
+            on_failure_callback=None,
+        )
+        [t for t in dag.tasks if t is not watcher] >> watcher
     return dag
 
 

@@ -1,10 +1,12 @@
-"""Deferrable operators of the monitor DAG: wait for CI, wait out the escalation delay."""
+"""Operators of the session DAGs: the hand-off of an attempt to the monitor, and the monitor's
+deferrable waits (for CI, for the escalation delay)."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
@@ -75,3 +77,18 @@ class EscalationDelayOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: Any = None) -> Any:
         return context["ti"].xcom_pull(task_ids=self.decision_task_id)
+
+
+class HandoffOperator(TriggerDagRunOperator):
+    """Triggers the monitor for the attempt's session, also when publishing failed (the
+    monitor then finds that nothing was published and decides); skips when no session was
+    opened (a malformed request or a duplicate)."""
+
+    def __init__(self, *, open_task_id: str = "open_session", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.open_task_id = open_task_id
+
+    def execute(self, context: Any) -> Any:
+        if not context["ti"].xcom_pull(task_ids=self.open_task_id):
+            raise AirflowSkipException("no session was opened: nothing to hand to the monitor")
+        return super().execute(context)

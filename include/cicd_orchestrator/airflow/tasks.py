@@ -7,9 +7,11 @@ each TaskGroup folds the results into the session Variable (one writer per stage
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -28,7 +30,13 @@ from cicd_orchestrator.constants import (
     SessionStatus,
     Strategy,
 )
-from cicd_orchestrator.exceptions import CicdError, ConfError, ConfigError, ProviderError
+from cicd_orchestrator.exceptions import (
+    CicdError,
+    ConfError,
+    ConfigError,
+    NotFoundError,
+    ProviderError,
+)
 from cicd_orchestrator.models import (
     Context,
     DependencyMap,
@@ -46,6 +54,7 @@ from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for
 log = logging.getLogger(__name__)
 
 OPEN_TASK = "open_session"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def now_iso() -> str:
@@ -86,6 +95,20 @@ def _stage_seconds(results: list[dict[str, Any] | None]) -> float:
     return round(time.time() - min(starts), 3) if starts else 0.0
 
 
+def not_retried_when_gone(fn: F) -> F:
+    """A stage task whose repository or run is gone from the provider fails at once (a retry
+    cannot bring it back); the monitor then closes the session with the reason."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NotFoundError as exc:
+            raise AirflowFailException(f"{exc} (not retried: gone from the provider)") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------- open
 def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     """Create the session (attempt 1) or load it (later attempts); a duplicate is skipped."""
@@ -116,6 +139,9 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     session_id = session.session_id_for(request.provider, request.repository, run.id)
     if state_store.session_exists(session_id):
         existing = state_store.load_session(session_id)
+        if f"{dag_id}/{run_id}" in existing.links.dag_runs:  # this task's earlier try made it
+            log.info("session %s was opened by an earlier try of this task", session_id)
+            return {"session_id": session_id, "attempt": 1, "config": overrides}
         log.warning(
             "duplicate request: session %s already exists (%s, attempt %s, %s)",
             session_id,
@@ -169,6 +195,7 @@ def _continue_session(
 
 
 # --------------------------------------------------------------------------- discovery
+@not_retried_when_gone
 def detect_failures(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -177,12 +204,14 @@ def detect_failures(**context: Any) -> dict[str, Any]:
     return _wrap(started, failures)
 
 
+@not_retried_when_gone
 def analyse_context(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
     return _wrap(started, pipeline.analyse_context(ref.provider, ref.config, ref.state))
 
 
+@not_retried_when_gone
 def bisect_culprit(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -201,6 +230,7 @@ def bisect_culprit(**context: Any) -> dict[str, Any]:
     return _wrap(started, {"culprit": culprit, "reason": reason, "log": lines})
 
 
+@not_retried_when_gone
 def compare_environment(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -237,6 +267,7 @@ def discovery_gate(**context: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- classification
+@not_retried_when_gone
 def classify_patterns(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -247,6 +278,7 @@ def classify_patterns(**context: Any) -> dict[str, Any]:
     )
 
 
+@not_retried_when_gone
 def map_dependencies(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -280,6 +312,7 @@ def classification_gate(**context: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- fixing
+@not_retried_when_gone
 def fix_group(group: str, **context: Any) -> dict[str, Any]:
     """One fixing task of the parallel strategies: the fixers of one category group."""
     from cicd_orchestrator.repair.registry import FIXING_GROUPS, fixers_for_group
@@ -302,6 +335,7 @@ def _fix_results(context: Any, groups: tuple[str, ...]) -> tuple[list[FixerResul
     return results, pulled
 
 
+@not_retried_when_gone
 def merge_fixes(groups: tuple[str, ...], **context: Any) -> dict[str, Any]:
     """Gate of the parallel fixing: merge the changes, detect conflicts."""
     ref = Ref(context)
@@ -310,6 +344,7 @@ def merge_fixes(groups: tuple[str, ...], **context: Any) -> dict[str, Any]:
     return _record_fixing(ref, repairs, results, conflicts, pulled)
 
 
+@not_retried_when_gone
 def sequential_fixes(groups: tuple[str, ...], **context: Any) -> dict[str, Any]:
     """Gate of the sequential strategy: one validated fix per commit, in dependency order."""
     ref = Ref(context)
@@ -356,12 +391,14 @@ def prepare_issue(**context: Any) -> dict[str, Any]:
     return _wrap(started, repair)
 
 
+@not_retried_when_gone
 def package_context(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
     return _wrap(started, pipeline.context_package(ref.provider, ref.config, ref.state))
 
 
+@not_retried_when_gone
 def prepare_rollback(**context: Any) -> dict[str, Any]:
     from cicd_orchestrator.repair.registry import FIXERS
 
@@ -371,6 +408,7 @@ def prepare_rollback(**context: Any) -> dict[str, Any]:
     return _wrap(started, results)
 
 
+@not_retried_when_gone
 def preserve_state(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -411,6 +449,7 @@ def _attempt_repairs(ref: Ref) -> list[Repair]:
     return list(record.repairs) if record else []
 
 
+@not_retried_when_gone
 def validate_fixes(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -418,6 +457,7 @@ def validate_fixes(**context: Any) -> dict[str, Any]:
     return _wrap(started, pipeline.validate_fixes(ref.provider, ref.config, ref.state, repairs))
 
 
+@not_retried_when_gone
 def regression_run(**context: Any) -> dict[str, Any]:
     started = time.time()
     ref = Ref(context)
@@ -455,6 +495,7 @@ def validation_gate(**context: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- publish
+@not_retried_when_gone
 def publish(**context: Any) -> dict[str, Any]:
     """Publish what the attempt validated; always leaves a record for the monitor."""
     started = time.time()
@@ -468,8 +509,17 @@ def publish(**context: Any) -> dict[str, Any]:
     return {"session_id": state.session_id, "attempt": ref.attempt, "kind": published.kind.value}
 
 
-def record_stage_errors(**context: Any) -> None:
-    """Callback: a failed stage task leaves its error in the session report."""
+def attempt_watcher(**context: Any) -> None:
+    """Runs only when a task of the attempt failed: fails the DAG run, as the task did."""
+    raise AirflowFailException(
+        "a task of this attempt failed (see its log and the errors of the session report); "
+        "the monitor has taken the session over"
+    )
+
+
+def record_stage_errors(context: Any) -> None:
+    """Callback (Airflow passes the context as the one argument): a failed stage task leaves
+    its error in the session report."""
     ti = context.get("ti")
     exc = context.get("exception")
     ref = ti.xcom_pull(task_ids=OPEN_TASK) if ti else None
@@ -479,14 +529,29 @@ def record_stage_errors(**context: Any) -> None:
         state = state_store.load_session(ref["session_id"])
     except KeyError:
         return
-    message = f"attempt {ref['attempt']}, task {ti.task_id}: {type(exc).__name__}: {exc}"
+    message = f"attempt {ref['attempt']}, task {ti.task_id}: {_describe(exc)}"
     if message not in state.errors:
         state.errors.append(message[:2000])
         state.report = render_report(state)
         state_store.save_session(state)
 
 
+def _describe(exc: BaseException) -> str:
+    """The orchestrator's errors and deliberate task failures say what happened already."""
+    if isinstance(exc, (CicdError, AirflowFailException)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 # --------------------------------------------------------------------------- monitor
+def _close_not_found(state: SessionState, error: NotFoundError) -> None:
+    reason = session.not_found_reason(state.repository, str(error))
+    session.close_not_found(state, reason, now_iso())
+    state.report = render_report(state)
+    state_store.save_session(state)
+    log.warning("closed session %s: %s", state.session_id, error)
+
+
 def load_target(**context: Any) -> dict[str, Any]:
     """What the monitor watches: the published fix, the re-run, or nothing (immediate red)."""
     params = context["params"]
@@ -504,6 +569,22 @@ def load_target(**context: Any) -> dict[str, Any]:
     published = (record.published if record else None) or Published(
         notes=["the attempt published nothing"]
     )
+    try:
+        target = _watch_target(state, attempt, config, params, record, published)
+    except NotFoundError as exc:
+        _close_not_found(state, exc)
+        raise AirflowSkipException(f"session {session_id} closed: {exc}") from exc
+    return target
+
+
+def _watch_target(
+    state: SessionState,
+    attempt: int,
+    config: OrchestratorConfig,
+    params: Any,
+    record: Any,
+    published: Published,
+) -> dict[str, Any]:
     if params.get("rerun") in (True, "True", "true") and record is not None:
         provider = make_provider(state.provider, config)
         published = pipeline.rerun_again(provider, state, published)
@@ -512,7 +593,7 @@ def load_target(**context: Any) -> dict[str, Any]:
         state.report = render_report(state)
         state_store.save_session(state)
     target: dict[str, Any] = {
-        "session_id": session_id,
+        "session_id": state.session_id,
         "attempt": attempt,
         "provider": state.provider,
         "config": {k: v for k, v in to_mapping(config).items() if k != "local_ci_secrets"},
@@ -540,6 +621,12 @@ def decide(**context: Any) -> dict[str, Any]:
     attempt = int(target["attempt"])
     if state.status is SessionStatus.CLOSED:
         return {"action": "closed"}
+    if event.get("gone"):
+        reason = str(event.get("detail") or f"{state.repository} is not found any more")
+        session.close_not_found(state, reason, now_iso())
+        state.report = render_report(state)
+        state_store.save_session(state)
+        return {"action": "close", "outcome": state.outcome.value, "reasons": [reason]}
     config = state_store.load_orchestrator_config(context["params"].get("config") or {})
     green = bool(event.get("green"))
     now = now_iso()
@@ -606,6 +693,8 @@ def _check_now(target: dict[str, Any]) -> dict[str, Any]:
         )
     }
     result = CIStatusTrigger(**kwargs).poll_once()
+    if result.get("gone"):
+        return {**result, "done": True}
     if not result.get("done"):
         result = {
             **result,

@@ -13,9 +13,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+GONE_POLLS = 3
+"""Polls in a row that must find the repository or run gone before the watch ends."""
+
 
 class CIStatusTrigger(BaseTrigger):
-    """Poll ``pipeline.ci_state`` every ``poll_interval`` seconds until done or timed out."""
+    """Poll ``pipeline.ci_state`` every ``poll_interval`` seconds until done or timed out.
+
+    A repository or run the provider no longer knows ends the watch (red, ``gone``) once
+    :data:`GONE_POLLS` polls in a row say so, instead of polling until the timeout.
+    """
 
     def __init__(
         self,
@@ -57,19 +64,31 @@ class CIStatusTrigger(BaseTrigger):
     def _poll(self) -> dict[str, Any]:
         from cicd_orchestrator.ci.registry import make_provider
         from cicd_orchestrator.config import load_config
+        from cicd_orchestrator.exceptions import NotFoundError
         from cicd_orchestrator.models import Published
         from cicd_orchestrator.pipeline import ci_state
         from cicd_orchestrator.serde import from_json_obj, to_json_obj
+        from cicd_orchestrator.session import not_found_reason
 
         provider = make_provider(self.provider, load_config(self.config))
         published = from_json_obj(Published, self.published)
-        result = ci_state(provider, self.repository, self.head_sha, published)
+        try:
+            result = ci_state(provider, self.repository, self.head_sha, published)
+        except NotFoundError as exc:
+            return {
+                "done": False,
+                "green": False,
+                "gone": True,
+                "detail": not_found_reason(self.repository, str(exc)),
+                "signatures": [],
+            }
         data: dict[str, Any] = to_json_obj(result)
         return data
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = time.monotonic() + self.timeout
         polls = 0
+        gone = 0
         while True:
             # the sensor has just polled: wait first, so that the event never races the
             # deferral being recorded
@@ -80,6 +99,12 @@ class CIStatusTrigger(BaseTrigger):
             except Exception as exc:  # a provider hiccup: try again until the deadline
                 self.log.warning("CI status poll failed: %s", exc)
                 result = {"done": False, "green": False, "detail": f"poll failed: {exc}"}
+            gone = gone + 1 if result.get("gone") else 0
+            if gone:
+                self.log.warning("%s (%d of %d polls)", result.get("detail"), gone, GONE_POLLS)
+            if gone >= GONE_POLLS:
+                yield TriggerEvent({**result, "done": True, "polls": polls})
+                return
             if result.get("done"):
                 yield TriggerEvent({**result, "polls": polls})
                 return

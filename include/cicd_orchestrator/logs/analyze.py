@@ -35,6 +35,7 @@ from cicd_orchestrator.models import Excerpt
 log = logging.getLogger(__name__)
 
 MAX_TESTS = 200
+_MARKUP = re.compile(r"^##\[(?:error|warning|notice)\]\s*")  # GitHub's annotation markers
 
 _TEST_IDS = [
     re.compile(r"^(?:FAILED|ERROR) (\S+::\S+?)(?: - .*)?$"),
@@ -151,7 +152,7 @@ def _classify(analysis: LogAnalysis, regions: list[Region], library: PatternLibr
     elif top is not None:
         analysis.confidence = 0.2
         analysis.evidence = top.key_lines()
-        analysis.message = analysis.evidence[0] if analysis.evidence else ""
+        analysis.message = _MARKUP.sub("", analysis.evidence[0]) if analysis.evidence else ""
         analysis.signature = signature(analysis.evidence, salt="unknown")
     else:
         analysis.signature = signature([], salt="empty")

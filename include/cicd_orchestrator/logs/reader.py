@@ -67,11 +67,17 @@ def _is_binary_line(line: bytes) -> bool:
     return junk * 10 > len(line)
 
 
-def _blank_binary(data: bytes, stats: ReadStats) -> bytes:
-    """Blank the binary lines of ``data`` (only called when it holds a NUL)."""
+def _blank_binary(data: bytes, stats: ReadStats, continues_blank: bool = False) -> bytes:
+    """Blank the binary lines of ``data`` (only called when it holds a NUL).
+
+    With ``continues_blank``, ``data`` goes on with a line whose start was blanked already (a
+    binary line longer than a block): its binary first part is dropped, not counted again."""
     lines = data.split(b"\n")
     for i, line in enumerate(lines):
         if _is_binary_line(line):
+            if i == 0 and continues_blank:
+                lines[0] = b""
+                continue
             stats.binary_lines += 1
             lines[i] = BINARY_PLACEHOLDER
     return b"\n".join(lines)
@@ -217,7 +223,7 @@ class WindowScanner:
                     continue
                 chunk, skipping = rest, False
             if b"\x00" in chunk:
-                chunk = _blank_binary(chunk, stats)
+                chunk = _blank_binary(chunk, stats, left.endswith(BINARY_PLACEHOLDER))
             buf = left + chunk if left else chunk
             hold = b""
             if buf.endswith(b"\r"):  # may be the first half of a \r\n pair

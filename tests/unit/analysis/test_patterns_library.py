@@ -96,3 +96,28 @@ def test_unreadable_library(tmp_path: Path) -> None:
     bad.write_text("patterns: [\n")
     with pytest.raises(PatternLibraryError, match="not valid YAML"):
         load_library(bad)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "##[error]The job running on runner cicd-orchestrator-local has exceeded the maximum "
+        "execution time of 0.05 minutes.",
+        "##[error]The job running on runner GitHub Actions 3 has exceeded the maximum execution "
+        "time of 15 minutes.",
+        "##[error]The action has timed out.",
+    ],
+    ids=["fractional-minutes", "whole-minutes", "step-timeout"],
+)
+def test_a_job_or_step_past_its_time_limit_is_a_timeout(line: str) -> None:
+    from cicd_orchestrator.logs.analyze import analyze_text
+
+    log = (
+        "2024-05-01T10:00:00.1234567Z ##[group]Run sleep 100000\n"
+        "2024-05-01T10:00:00.1234567Z sleep 100000\n"
+        "2024-05-01T10:00:00.1234567Z ##[endgroup]\n"
+        f"2024-05-01T10:00:03.1234567Z {line}\n"
+    )
+    analysis = analyze_text(log)
+    assert analysis.pattern == "job-timeout"
+    assert analysis.message.startswith("The job timed out")

@@ -258,3 +258,34 @@ def test_pushed_runs_see_no_credential_of_the_pusher(
     sha = push(provider, work)
     status = provider.wait_for_ref(REPO, sha, timeout=60)
     assert status.state is CombinedState.SUCCESS and len(status.runs) == 1
+
+
+def test_a_deleted_repository_is_unknown_everywhere(
+    provider: LocalProvider, tmp_path: Path
+) -> None:
+    work, _ = make_repo(tmp_path / "work", {WORKFLOW: RERUN_WORKFLOW})
+    sha = push(provider, work)
+    (run,) = provider.list_runs(REPO, head_sha=sha)
+    run = provider.wait_for_run(REPO, run.id, timeout=60)
+    flaky = next(j for j in run.jobs if j.name == "flaky")
+    assert provider.job_attempt(REPO, flaky.id) == (run.id, 1)
+    with pytest.raises(UnknownRunError):
+        provider.job_attempt(REPO, 999_999)
+    provider.delete_repository(REPO)
+    assert REPO not in provider.repositories()
+    for call in (
+        lambda: provider.get_run(REPO, run.id),
+        lambda: provider.ref_status(REPO, sha),
+        lambda: provider.list_runs(REPO),
+        lambda: provider.rerun_failed_jobs(REPO, run.id),
+        lambda: provider.job_attempt(REPO, flaky.id),
+    ):
+        with pytest.raises(UnknownRepositoryError, match="unknown repository"):
+            call()
+    with pytest.raises(UnknownRepositoryError), provider.open_job_log(REPO, flaky.id):
+        pass
+    with pytest.raises(UnknownRepositoryError):
+        provider.delete_repository(REPO)
+    assert not (provider.root / "data" / REPO).exists()
+    provider.create_repository(REPO)  # the name can be used again, with nothing of the old
+    assert provider.list_runs(REPO) == []

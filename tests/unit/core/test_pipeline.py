@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from cicd_orchestrator import pipeline, session
+from cicd_orchestrator.ci.github.archive import ArchiveError
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import CombinedState, RepairKind, Strategy
-from cicd_orchestrator.exceptions import ConfError, SafetyError
+from cicd_orchestrator.exceptions import ConfError, SafetyError, UnknownRepositoryError
 from cicd_orchestrator.scenarios import materialize
 from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT
 
@@ -91,3 +92,67 @@ def test_nothing_to_publish_is_said_plainly(lint_session):
     assert published.kind is RepairKind.NONE and "no repair applies" in published.notes[0]
     ci = pipeline.ci_state(provider, state.repository, state.head_sha, published)
     assert ci.done and not ci.green
+
+
+class _BrokenLogs(LocalProvider):
+    """A provider whose job logs cannot be opened, with a reason."""
+
+    def open_job_log(self, repo, job_id):
+        raise ArchiveError(f"log archive of job {job_id}: refusing a zip bomb")
+
+
+def test_an_unreadable_log_says_why(lint_session, tmp_path):
+    provider, _, state, _ = lint_session
+    broken = _BrokenLogs(provider.root)
+    (failure,) = pipeline.detect_failures(broken, state, {})
+    assert failure.job == "lint" and failure.category.value == "unknown"
+    assert failure.message == (
+        f"the job's log could not be read: log archive of job {failure.job_id}: refusing a zip bomb"
+    )
+
+
+def test_a_huge_log_is_said_so_first(lint_session, monkeypatch):
+    provider, _, state, _ = lint_session
+    monkeypatch.setattr(pipeline, "HUGE_LOG_BYTES", 1000)
+    (failure,) = pipeline.detect_failures(provider, state, {})
+    assert failure.pattern == "ruff-check"
+    assert failure.notes[0].startswith("the job's log is huge (")
+    assert "lines): read once, streaming, in bounded memory" in failure.notes[0]
+
+
+def test_an_error_while_reading_a_log_is_not_taken_for_an_unreadable_log(lint_session):
+    provider, _, state, _ = lint_session
+    job = pipeline.failed_run(provider, state).failed_jobs[0]
+    problems: list[str] = []
+    with (
+        pytest.raises(KeyError, match="raised by the reader"),
+        pipeline._job_log(provider, state.repository, job, problems) as stream,
+    ):
+        assert stream is not None
+        raise KeyError("raised by the reader")
+    assert problems == []
+
+
+def test_log_notes_name_the_size_and_what_was_cut():
+    from cicd_orchestrator.logs.analyze import LogAnalysis
+
+    small = LogAnalysis(format="github", lines=10, bytes=2000, warnings=["1 binary line(s)"])
+    assert pipeline.log_notes(small) == ["log: 1 binary line(s)"]
+    huge = LogAnalysis(format="github", lines=12, bytes=3 << 30)
+    assert pipeline.log_notes(huge) == [
+        "the job's log is huge (3.0 GiB, 12 lines): read once, streaming, in bounded memory"
+    ]
+    assert pipeline._size(300 << 20) == "300.0 MiB" and pipeline._size(12) == "12 bytes"
+
+
+class _GoneWhileReading(LocalProvider):
+    """A provider whose repository vanishes between reading the run and its logs."""
+
+    def open_job_log(self, repo, job_id):
+        raise UnknownRepositoryError(f"unknown repository {repo!r}")
+
+
+def test_a_repository_gone_while_reading_its_logs_stops_the_stage(lint_session):
+    provider, _, state, _ = lint_session
+    with pytest.raises(UnknownRepositoryError):
+        pipeline.detect_failures(_GoneWhileReading(provider.root), state, {})

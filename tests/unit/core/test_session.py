@@ -210,3 +210,23 @@ def test_infrastructure_rerun_is_not_repeated_within_the_attempt():
     state.failures = [failure(category=FailureCategory.INFRASTRUCTURE)]
     d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.RERUN, False, config)
     assert d.action == "escalate"
+
+
+def test_a_session_whose_repository_is_gone_closes_with_the_reason():
+    state = new_state()
+    session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
+    state.failures = [failure()]
+    state.failures[0].notes = ["log: 3 binary line(s) blanked", "repeated-after-rerun"]
+    reason = session.not_found_reason("acme/shop", "unknown repository 'acme/shop'")
+    assert reason.startswith("acme/shop is not found at the CI provider any more")
+    session.close_not_found(state, reason, NOW)
+    session.close_not_found(state, reason, NOW)  # a retried task: said once
+    assert state.status is SessionStatus.CLOSED and state.outcome is Outcome.FAILED
+    assert state.errors == [reason] and state.end_time == NOW
+    assert reason in state.attempt_record(1).notes
+    report = render_report(state)
+    assert f"## Errors\n\n- {reason}" in report
+    assert "  - log: 3 binary line(s) blanked" in report
+    assert "  - failed again after a CI re-run" in report and "repeated-after-rerun" not in report
+    assert "Nothing to do here: the repository or run is gone from the CI provider" in report
+    assert "No repair turned CI green" not in report

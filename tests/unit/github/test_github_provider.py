@@ -97,6 +97,56 @@ def test_malicious_log_archives_are_refused(
     assert not any(p.is_file() for p in dest.rglob("*"))
 
 
+def _lint_job(world: World) -> int:
+    run = world.local.get_run(REPO, world.made.head_run.id)
+    return next(j.id for j in run.jobs if j.name == "lint")
+
+
+def test_a_job_without_its_own_log_is_read_from_the_run_archive(world: World) -> None:
+    gh = world.provider()
+    job_id = _lint_job(world)
+    fault = world.server.inject("error", path=rf"/actions/jobs/{job_id}/logs$", status=404)
+    with gh.open_job_log(REPO, job_id) as fh:
+        text = fh.read().decode()
+    assert fault.fired == 1
+    assert text == world.local.job_log_text(REPO, job_id)
+    with pytest.raises(UnknownRunError), gh.open_job_log(REPO, 999_999):
+        pass
+
+
+def test_a_zip_bomb_in_place_of_a_job_log_is_refused_clearly(world: World) -> None:
+    gh = world.provider()
+    job_id = _lint_job(world)
+    run_id = world.made.head_run.id
+    world.server.inject("error", path=rf"/actions/jobs/{job_id}/logs$", status=404)
+    world.server.replace_run_logs(REPO, run_id, _zip({"0_lint.txt": b"\0" * 30_000_000}))
+    try:
+        with pytest.raises(ArchiveError) as info, gh.open_job_log(REPO, job_id):
+            pass
+    finally:
+        world.server.state.run_archives.clear()
+    message = str(info.value)
+    assert f"log of job {job_id} of {REPO}" in message
+    assert f"log archive of run {run_id} was refused" in message and "zip bomb" in message
+
+
+@pytest.mark.parametrize(
+    ("member", "job", "expected"),
+    [
+        ("0_lint.txt", "lint", True),
+        ("3_build (ubuntu, 3.11).txt", "build (ubuntu, 3.11)", True),
+        ("2_deploy_prod.txt", "deploy/prod", True),
+        ("lint/1_Set up job.txt", "lint", False),
+        ("0_lint.txt", "test", False),
+        ("lint.txt", "lint", False),
+    ],
+)
+def test_archive_members_are_matched_to_their_job(member: str, job: str, expected: bool) -> None:
+    from cicd_orchestrator.ci.github.provider import _archive_member_of
+
+    assert _archive_member_of(member, job) is expected
+
+
 # --------------------------------------------------------------------------- rate limits
 def test_a_sweep_with_nothing_new_costs_no_rate_limit(world: World) -> None:
     gh = world.provider()

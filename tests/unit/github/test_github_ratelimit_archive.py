@@ -95,6 +95,21 @@ def test_extract_zip_limits(tmp_path: Path) -> None:
         extract_zip(io.BytesIO(b"not a zip"), tmp_path / "bad")
 
 
+def test_extract_zip_selects_members_but_checks_the_whole_archive(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("0_lint.txt", "lint log\n")
+        zf.writestr("1_test.txt", "test log\n")
+    files = extract_zip(io.BytesIO(buf.getvalue()), tmp_path / "one", select=lambda m: "lint" in m)
+    assert [p.name for p in files] == ["0_lint.txt"]
+    assert not (tmp_path / "one" / "1_test.txt").exists()
+    with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("2_bomb.txt", b"\0" * 30_000_000)
+    with pytest.raises(ArchiveError, match=r"'2_bomb.txt' inflates \d+x to 30000000 bytes"):
+        extract_zip(io.BytesIO(buf.getvalue()), tmp_path / "two", select=lambda m: "lint" in m)
+    assert not any((tmp_path / "two").iterdir())
+
+
 def test_a_lying_central_directory_is_caught_while_inflating(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:

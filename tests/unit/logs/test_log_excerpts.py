@@ -118,3 +118,15 @@ def test_prefilter_engines_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [(e.start, e.end) for e in again.excerpts] == [
         (e.start, e.end) for e in expected.excerpts
     ]
+
+
+def test_an_unknown_failure_is_said_without_the_log_markup() -> None:
+    text = (
+        "2024-05-01T10:00:00.0000000Z ##[group]Run yes\n"
+        "2024-05-01T10:00:00.0000000Z y\n"
+        "2024-05-01T10:00:01.0000000Z ##[error]The step wrote more than 2000000 bytes of "
+        "output; the rest was not recorded and the step was stopped.\n"
+    )
+    a = analyze_text(text)
+    assert a.pattern is None
+    assert a.message.startswith("The step wrote more than 2000000 bytes of output")

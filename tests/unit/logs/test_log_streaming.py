@@ -82,3 +82,16 @@ def test_binary_and_non_utf8_input_never_crash(tmp_path: Path) -> None:
 def test_nul_only_stream() -> None:
     a = analyze_log(io.BytesIO(b"\x00" * 100_000))
     assert a.lines == 1 and a.warnings
+
+
+def test_a_binary_line_longer_than_a_block_is_blanked_once(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.log"
+    tail = b"2024-05-01T10:00:00.0000000Z ##[error]Process completed with exit code 1.\n"
+    with open(path, "wb") as fh:
+        fh.write(b"2024-05-01T10:00:00.0000000Z start\n")
+        fh.seek(64 << 20)  # a hole of 64 MiB: one NUL line spanning 64 blocks
+        fh.write(b"\n" + tail)
+    a = analyze_path(path)
+    assert a.lines == 3
+    assert "1 binary line(s) blanked" in a.warnings
+    assert a.excerpts[0].end == 3 and "\n<binary>\n" in a.excerpts[0].text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -53,16 +54,16 @@ def _check_declared(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> None
     total = 0
     packed = 0
     for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _CHUNK and ratio > limits.max_ratio:  # first: say it is a bomb
+            raise ArchiveError(
+                f"log archive member {info.filename!r} inflates {ratio:.0f}x to "
+                f"{info.file_size} bytes (limit {limits.max_ratio:.0f}x): refusing a zip bomb"
+            )
         if info.file_size > limits.max_member_bytes:
             raise ArchiveError(
                 f"log archive member {info.filename!r} is {info.file_size} bytes, more than "
                 f"the limit of {limits.max_member_bytes}"
-            )
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _CHUNK and ratio > limits.max_ratio:
-            raise ArchiveError(
-                f"log archive member {info.filename!r} inflates {ratio:.0f}x (limit "
-                f"{limits.max_ratio:.0f}x): refusing a zip bomb"
             )
         total += info.file_size
         packed += info.compress_size
@@ -82,10 +83,13 @@ def extract_zip(
     source: str | os.PathLike[str] | BinaryIO,
     dest: str | os.PathLike[str],
     limits: ArchiveLimits | None = None,
+    select: Callable[[str], bool] | None = None,
 ) -> list[Path]:
     """Extract ``source`` into ``dest`` within ``limits``; returns the files written.
 
-    On any refusal, what was written so far is removed."""
+    ``select`` (a member's path -> bool) extracts only some members; the limits are checked
+    on the whole archive all the same (a bomb anywhere in it refuses it). On any refusal,
+    what was written so far is removed."""
     limits = limits or ArchiveLimits()
     target = Path(dest)
     target.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,7 @@ def extract_zip(
             total = 0
             for info in infos:
                 name = _safe_name(info.filename)
-                if name is None:
+                if name is None or (select is not None and not select(name)):
                     continue
                 out_path = target / name
                 out_path.parent.mkdir(parents=True, exist_ok=True)

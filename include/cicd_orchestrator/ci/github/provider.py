@@ -22,6 +22,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +32,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import urlencode
 
 from cicd_orchestrator.ci.base import CIProvider, GitRemote
-from cicd_orchestrator.ci.github.archive import ArchiveLimits, copy_limited, extract_zip
+from cicd_orchestrator.ci.github.archive import (
+    ArchiveError,
+    ArchiveLimits,
+    copy_limited,
+    extract_zip,
+)
 from cicd_orchestrator.ci.github.auth import (
     DEFAULT_GIT_USERNAME,
     DEFAULT_TIMEOUT,
@@ -86,6 +93,22 @@ def _conclusion(value: Any) -> Conclusion | None:
         return Conclusion(value)
     except ValueError:
         return _CONCLUSIONS.get(str(value), Conclusion.NEUTRAL)
+
+
+_MEMBER_INDEX = re.compile(r"^\d+_")
+
+
+def _archive_member_of(member: str, job_name: str) -> bool:
+    """Whether ``member`` of a run's log archive is the whole log of the job ``job_name``
+    (``<n>_<job name>.txt`` at the top; GitHub replaces some characters of the name)."""
+    if "/" in member or not member.endswith(".txt") or not _MEMBER_INDEX.match(member):
+        return False
+    stem = _MEMBER_INDEX.sub("", member[: -len(".txt")], count=1)
+
+    def key(text: str) -> str:
+        return "".join(c for c in text.lower() if c.isalnum())
+
+    return bool(key(job_name)) and key(stem) == key(job_name)
 
 
 def _with_marker(body: str, marker: str) -> str:
@@ -450,21 +473,65 @@ class GitHubProvider(CIProvider):
 
     @contextlib.contextmanager
     def open_job_log(self, repo: str, job_id: int) -> Iterator[BinaryIO]:
+        """The job's log; when GitHub has none for the job itself (404), the job's member of
+        the run's log archive, extracted within the archive limits."""
         self.count_call(repo)
         what = f"log of job {job_id} of {repo}"
-        with self._errors(what, repo, run=True):
-            path = self._download(
-                f"/repos/{repo}/actions/jobs/{int(job_id)}/logs", what, self.max_log_bytes
-            )
+        try:
+            with self._errors(what, repo, run=True):
+                path = self._download(
+                    f"/repos/{repo}/actions/jobs/{int(job_id)}/logs", what, self.max_log_bytes
+                )
+        except UnknownRunError as exc:
+            path = self._job_log_from_archive(repo, int(job_id), str(exc))
         try:
             with open(path, "rb") as fh:
                 yield fh
         finally:
             path.unlink(missing_ok=True)
 
-    def run_log_archive(self, repo: str, run_id: int, dest: str | Path) -> list[Path]:
-        """Download the run's log archive (a zip) and extract it into ``dest`` within the
-        archive limits (a zip bomb or an oversized member is refused)."""
+    def _job_log_from_archive(self, repo: str, job_id: int, why: str) -> Path:
+        """The job's member of its run's log archive, in a temporary file (the caller removes
+        it). The archive names each job's whole log ``<n>_<job name>.txt``."""
+        what = f"log of job {job_id} of {repo}"
+        path = f"/repos/{repo}/actions/jobs/{job_id}"
+        with self._errors(f"reading job {job_id} of {repo}", repo, run=True):
+            data, _ = self._retry(f"get job {job_id} of {repo}", lambda: self._get(path))
+        run_id, name = int(data["run_id"]), str(data.get("name") or "")
+        log.info("%s: not available from the job (%s); trying the run's log archive", what, why)
+        tmp = Path(tempfile.mkdtemp(prefix="cicd-gh-archive-"))
+        try:
+            try:
+                files = self.run_log_archive(
+                    repo, run_id, tmp, select=lambda member: _archive_member_of(member, name)
+                )
+            except ArchiveError as exc:
+                raise ArchiveError(
+                    f"{what}: the job's own log is not available and the log archive of run "
+                    f"{run_id} was refused: {exc}"
+                ) from None
+            if not files:
+                raise UnknownRunError(
+                    f"{what}: not available from the job ({why}) nor in the log archive of "
+                    f"run {run_id}"
+                )
+            fd, name_out = tempfile.mkstemp(prefix="cicd-gh-", suffix=".log")
+            os.close(fd)
+            shutil.move(str(files[0]), name_out)
+            return Path(name_out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def run_log_archive(
+        self,
+        repo: str,
+        run_id: int,
+        dest: str | Path,
+        select: Callable[[str], bool] | None = None,
+    ) -> list[Path]:
+        """Download the run's log archive (a zip) and extract it (or the members ``select``
+        accepts) into ``dest`` within the archive limits (a zip bomb or an oversized member
+        is refused)."""
         self.count_call(repo)
         what = f"log archive of run {run_id} of {repo}"
         with self._errors(what, repo, run=True):
@@ -474,7 +541,7 @@ class GitHubProvider(CIProvider):
                 self.archive_limits.max_archive_bytes,
             )
         try:
-            return extract_zip(path, dest, self.archive_limits)
+            return extract_zip(path, dest, self.archive_limits, select)
         finally:
             path.unlink(missing_ok=True)
 

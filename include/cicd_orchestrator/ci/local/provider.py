@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -254,6 +255,20 @@ class LocalProvider(CIProvider):
             default={},
         )
         return str(path)
+
+    def delete_repository(self, repo: str) -> None:
+        """Delete the repository with its runs, logs, issues and pull requests (as deleting a
+        repository on GitHub does); every later call for it raises UnknownRepositoryError.
+        A run still executing fails when it next records its progress."""
+        self.count_call(repo)
+        path = self.repo_path(repo)
+        trash = self.root / "deleted" / f"{repo.replace('/', '__')}-{time.time_ns()}"
+        trash.mkdir(parents=True)
+        path.rename(trash / "repo.git")  # atomic: from here on the repository is unknown
+        data = self.root / "data" / repo
+        if data.exists():
+            data.rename(trash / "data")
+        shutil.rmtree(trash, ignore_errors=True)
 
     def _install_hook(self, repo: str, path: Path) -> None:
         python = str(self.config.get("python") or sys.executable)
@@ -663,11 +678,22 @@ class LocalProvider(CIProvider):
         yield io.BytesIO(b"")  # a job that never started (skipped) has an empty log
 
     def _job_known(self, repo: str, job_id: int) -> bool:
+        return self._job_attempt(repo, job_id) is not None
+
+    def job_attempt(self, repo: str, job_id: int) -> tuple[int, int]:
+        """(run id, attempt) of a job; raises UnknownRunError for an unknown job."""
+        self.count_call(repo)
+        found = self._job_attempt(repo, int(job_id))
+        if found is None:
+            raise UnknownRunError(f"unknown job {job_id} of {repo}")
+        return found
+
+    def _job_attempt(self, repo: str, job_id: int) -> tuple[int, int] | None:
         for rec in self._run_records(repo):
             for att in rec["attempts"]:
                 if any(int(j.get("job_id", -1)) == job_id for j in att.get("jobs", [])):
-                    return True
-        return False
+                    return int(rec["id"]), int(att["run_attempt"])
+        return None
 
     def job_log_text(self, repo: str, job_id: int) -> str:
         """A job's whole log as text (for tests and reports; use open_job_log for big logs)."""

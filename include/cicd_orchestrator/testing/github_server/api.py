@@ -88,6 +88,7 @@ class Api:
             ("GET", rf"{runs}/(?P<run>\d+)/attempts/(?P<attempt>\d+)/jobs", self.list_jobs),
             ("GET", rf"{runs}/(?P<run>\d+)/logs", self.run_logs),
             ("POST", rf"{runs}/(?P<run>\d+)/rerun-failed-jobs", self.rerun_failed),
+            ("GET", rf"{REPO}/actions/jobs/(?P<job>\d+)", self.get_job),
             ("GET", rf"{REPO}/actions/jobs/(?P<job>\d+)/logs", self.job_logs),
             ("GET", f"{REPO}/commits/(?P<sha>[^/]+)/check-runs", self.check_runs),
             ("GET", f"{REPO}/commits/(?P<sha>[^/]+)/status", self.combined_status),
@@ -205,6 +206,14 @@ class Api:
     def _download_url(self, kind: str, repo: str, ident: str) -> str:
         path = f"/_blobs/{kind}/{repo}/{ident}"
         return f"{self.p.web_url}{path}?{self.sign(path)}"
+
+    def get_job(self, repo: str, job: str, **_: Any) -> Result:
+        run_id, attempt = self.local.job_attempt(repo, int(job))
+        run = self._get_run(repo, str(run_id), str(attempt))
+        found = next((j for j in run.jobs if j.id == int(job)), None)
+        if found is None:
+            raise UnknownRunError(f"unknown job {job} of {repo}")
+        return 200, self.p.job(repo, run, found), {}
 
     def job_logs(self, repo: str, job: str, **_: Any) -> Result:
         with self.local.open_job_log(repo, int(job)):
