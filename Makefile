@@ -41,11 +41,12 @@ bench-fixrate: $(STAMP)
 # 50 sessions at once through the GitHub-compatible server (a canary token as the credential,
 # looked for everywhere afterwards); `make bench-load-celery` does the same on the Celery set-up
 bench-load: $(STAMP)
-	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) --provider $(or $(PROVIDER),github)
+	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) --provider $(or $(PROVIDER),github) \
+		$(if $(EXAMPLES),--examples $(EXAMPLES))
 
 bench-load-celery: distributed-prerequisites
 	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) \
-		--provider $(or $(PROVIDER),github) --executor celery
+		--provider $(or $(PROVIDER),github) --executor celery $(if $(EXAMPLES),--examples $(EXAMPLES))
 
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --dataset $(CIDIFF)

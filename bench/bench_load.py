@@ -105,7 +105,12 @@ def attempt_overhead(client: ApiClient, dag_id: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=50)
-    parser.add_argument("--examples", nargs="+", default=["lint-failure", "transient-network"])
+    parser.add_argument(
+        "--examples",
+        nargs="+",
+        default=["lint-failure", "transient-network"],
+        help="names under examples/, or paths from the project root (bench/scenarios/...)",
+    )
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--executor", choices=["standalone", "celery"], default="standalone")
     parser.add_argument("--provider", choices=["local", "github"], default="local")
@@ -171,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_load(client: ApiClient, provider: LocalProvider, args: Any) -> None:
-    scenarios = [load_scenario(PROJECT_ROOT / "examples" / n) for n in args.examples]
+    scenarios = [
+        load_scenario(PROJECT_ROOT / n if "/" in n else PROJECT_ROOT / "examples" / n)
+        for n in args.examples
+    ]
     targets = []
     start = time.monotonic()
     for i in range(args.sessions):

@@ -324,6 +324,28 @@ class Launch:
         except ValueError:
             return None
 
+    def start(self, cwd: str | os.PathLike[str]) -> tuple[subprocess.Popen[bytes], int]:
+        """Start the command in a session of its own, stdout and stderr into one pipe; returns
+        the process and the pipe's read end (the caller closes it)."""
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                self.argv,
+                cwd=cwd,
+                env=self.env,
+                stdin=self.stdin,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        return proc, read_fd
+
     def close(self) -> None:
         if self._memfd is not None:
             with contextlib.suppress(OSError):

@@ -120,22 +120,7 @@ def run_command(
     env = scrubbed_env(env_extra or {})
     limit = output_limit or max(OUTPUT_LIMIT_FACTOR * output_cap, MIN_OUTPUT_LIMIT)
     with sandbox.prepare(list(args), cwd=cwd, env=env) as launch, tempfile.TemporaryFile() as out:
-        read_fd, write_fd = os.pipe()
-        try:
-            proc = subprocess.Popen(
-                launch.argv,
-                cwd=cwd,
-                env=launch.env,
-                stdin=launch.stdin,
-                stdout=write_fd,
-                stderr=write_fd,
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
+        proc, read_fd = launch.start(cwd)
         try:
             timed_out, stopped, size = _spool_output(proc, read_fd, out, timeout, limit)
         finally:

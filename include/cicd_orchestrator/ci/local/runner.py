@@ -422,25 +422,12 @@ def run_process(
     except OSError as exc:
         return StepOutcome(exit_code=None, error=f"cannot start {argv[0]}: {exc.strerror or exc}")
     with launch:
-        read_fd, write_fd = os.pipe()
         try:
-            proc = subprocess.Popen(
-                launch.argv,
-                cwd=cwd,
-                env=launch.env,
-                stdin=launch.stdin,
-                stdout=write_fd,
-                stderr=write_fd,
-                start_new_session=True,
-                close_fds=True,
-            )
+            proc, read_fd = launch.start(cwd)
         except OSError as exc:
-            os.close(read_fd)
-            os.close(write_fd)
             return StepOutcome(
                 exit_code=None, error=f"cannot start {argv[0]}: {exc.strerror or exc}"
             )
-        os.close(write_fd)
         if groups is not None:
             groups.append(proc.pid)
         pump = _Pump(read_fd, job_log, output_cap, outputs if outputs is not None else {})

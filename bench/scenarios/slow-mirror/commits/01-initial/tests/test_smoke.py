@@ -1,0 +1,2 @@
+def test_arithmetic():
+    assert 2 + 2 == 4
