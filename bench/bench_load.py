@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             run_load(client, provider, args)
             if token:
                 found = canary.find_token(
-                    token, home, stack.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+                    token,
+                    home,
+                    stack.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
+                    [Path(stack.env["CICD_WORKSPACE_DIR"])],
                 )
                 print(
                     "canary token (the GitHub credential): "

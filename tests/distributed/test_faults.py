@@ -210,14 +210,15 @@ def test_nothing_is_published_twice(faults):
 
 
 def test_no_workspace_is_left_behind(faults):
-    root = faults.stack.home / "workspaces"
+    root = Path(faults.stack.env["CICD_WORKSPACE_DIR"])
     left = [p.name for p in root.iterdir() if p.name.startswith(PREFIXES)]
     assert left == [], left
 
 
 def test_the_credential_is_in_no_file_table_or_report(faults):
     sql = faults.stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    assert canary.find_token(faults.token, faults.stack.home, sql) == []
+    workspaces = Path(faults.stack.env["CICD_WORKSPACE_DIR"])
+    assert canary.find_token(faults.token, faults.stack.home, sql, [workspaces]) == []
     for state in faults.final.values():
         assert faults.token not in json.dumps(state.report)
     pr = faults.provider.list_pull_requests("fault/through-github")

@@ -4,14 +4,17 @@ demo, the benchmarks and the integration tests, and talk to it through its REST 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +34,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def workspace_dir(home: Path) -> Path:
+    """Where a stack's clones and replayed jobs go: outside ``home`` (which may lie in a
+    project, as the demo's does) so that no tool run in a clone (ruff, pytest...) finds a
+    configuration file of a parent directory."""
+    digest = hashlib.sha1(str(home).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"cicd-workspaces-{digest}"
 
 
 def stack_env(
@@ -65,7 +76,7 @@ def stack_env(
             "CICD_LOCAL_ROOT": str(home / "local-ci"),
             "CICD_PROVIDER_POOL": PROVIDER_POOL,
             "CICD_CACHE_DIR": str(home / "cicd-cache"),
-            "CICD_WORKSPACE_DIR": str(home / "workspaces"),
+            "CICD_WORKSPACE_DIR": str(workspace_dir(home)),
             "PYTHONPATH": str(PROJECT_ROOT / "include"),
         }
     )
@@ -152,6 +163,7 @@ class AirflowStack:
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
+        shutil.rmtree(workspace_dir(self.home), ignore_errors=True)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -1,8 +1,8 @@
 """Look for a credential everywhere a deployment writes: every file under its home (task logs,
-process logs, the local CI's repositories and run logs, workspaces) and every text column of
-every table of the metadata database but ``connection`` (where the credential is meant to be,
-encrypted). Used after load and fault runs with a canary token configured as the GitHub
-credential: a leak anywhere is a finding."""
+process logs, the local CI's repositories and run logs) and its workspaces, which live apart,
+and every text column of every table of the metadata database but ``connection`` (where the
+credential is meant to be, encrypted). Used after load and fault runs with a canary token
+configured as the GitHub credential: a leak anywhere is a finding."""
 
 from __future__ import annotations
 
@@ -86,9 +86,18 @@ def tables_holding_postgres(dsn: str, token: str) -> list[str]:
     return found
 
 
-def find_token(token: str, home: Path, sql_alchemy_conn: str | None = None) -> list[str]:
-    """Where ``token`` was written: files under ``home`` and rows of the metadata DB."""
+def find_token(
+    token: str,
+    home: Path,
+    sql_alchemy_conn: str | None = None,
+    more_dirs: list[Path] | None = None,
+) -> list[str]:
+    """Where ``token`` was written: files under ``home`` (and ``more_dirs``) and rows of the
+    metadata DB."""
     found = files_holding(home, token)
+    for extra in more_dirs or []:
+        if extra.is_dir():
+            found += files_holding(extra, token)
     if sql_alchemy_conn and sql_alchemy_conn.startswith("postgresql"):
         dsn = sql_alchemy_conn.replace("postgresql+psycopg2://", "postgresql://", 1)
         found += tables_holding_postgres(dsn, token)

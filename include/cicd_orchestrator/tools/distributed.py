@@ -524,6 +524,7 @@ class DistributedStack:
             elif service.name == "postgres":
                 service.stop(sig=signal.SIGINT, timeout=30)  # "fast" shutdown
         kill_processes_under(self.local_root)
+        shutil.rmtree(self.env["CICD_WORKSPACE_DIR"], ignore_errors=True)
         if self.pg_dir is not None:
             shutil.rmtree(self.pg_dir, ignore_errors=True)
             self.pg_dir = None
