@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 test: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=15 tests
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/dags
