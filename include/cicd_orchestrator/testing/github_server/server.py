@@ -34,13 +34,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.testing.github_server.api import Api, ApiError, ServerState
 from cicd_orchestrator.testing.github_server.payloads import Payloads
+from cicd_orchestrator.testing.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
 
-class GitHubServer:
+class GitHubServer(LoopbackServer[Api]):
     """See the module docstring. ``token``: the one token the server accepts (besides the
     installation tokens it mints)."""
+
+    NAME = "GitHub"
+    API_PREFIX = API_PREFIX
+    HANDLER = _Handler
 
     def __init__(
         self,
@@ -117,9 +122,9 @@ class GitHubServer:
         rate_limit: int = 5000,
         protect_default_branch: bool = True,
     ) -> None:
+        super().__init__(port)
         self.local = local_provider
         self.token = token
-        self.port = port
         self.rate_limit = rate_limit
         self.rate_used = 0
         self.rate_reset = int(time.time()) + 3600
@@ -130,55 +135,9 @@ class GitHubServer:
         self._apps: dict[str, tuple[str, int]] = {}
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._api: Api | None = None
 
-    # ------------------------------------------------------------------ life cycle
-    def start(self) -> GitHubServer:
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
-        self._api = Api(self.local, Payloads(self.api_url, self.url), self.state, self._sign)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="github-server", daemon=True
-        )
-        self._thread.start()
-        log.info("GitHub-compatible server on %s", self.url)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> GitHubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}{API_PREFIX}"
-
-    @property
-    def api(self) -> Api:
-        if self._api is None:
-            raise RuntimeError("the server is not started")
-        return self._api
+    def make_api(self) -> Api:
+        return Api(self.local, Payloads(self.api_url, self.url), self.state, self._sign)
 
     # ------------------------------------------------------------------ test controls
     def inject(

@@ -32,13 +32,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.testing.gitlab_server.api import Api, ApiError, ServerState
 from cicd_orchestrator.testing.gitlab_server.payloads import Payloads
+from cicd_orchestrator.testing.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,12 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
 
-class GitLabServer:
+class GitLabServer(LoopbackServer[Api]):
     """See the module docstring. ``token``: the one access token the server accepts."""
+
+    NAME = "GitLab"
+    API_PREFIX = API_PREFIX
+    HANDLER = _Handler
 
     def __init__(
         self,
@@ -112,64 +117,18 @@ class GitLabServer:
         rate_limit: int = 2000,
         protect_default_branch: bool = True,
     ) -> None:
+        super().__init__(port)
         self.local = local_provider
         self.token = token
-        self.port = port
         self.rate_limit = rate_limit
         self.rate_used = 0
         self.requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self.state = ServerState(protect_default=protect_default_branch)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._api: Api | None = None
 
-    # ------------------------------------------------------------------ life cycle
-    def start(self) -> GitLabServer:
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
-        self._api = Api(self.local, Payloads(self.api_url, self.url), self.state)
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="gitlab-server", daemon=True
-        )
-        self._thread.start()
-        log.info("GitLab-compatible server on %s", self.url)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> GitLabServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}{API_PREFIX}"
-
-    @property
-    def api(self) -> Api:
-        if self._api is None:
-            raise RuntimeError("the server is not started")
-        return self._api
+    def make_api(self) -> Api:
+        return Api(self.local, Payloads(self.api_url, self.url), self.state)
 
     # ------------------------------------------------------------------ test controls
     def inject(

@@ -37,7 +37,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -53,6 +53,7 @@ from cicd_orchestrator.testing.jenkins_server.model import (
     replay_cause,
     user_cause,
 )
+from cicd_orchestrator.testing.loopback import LoopbackServer
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,11 @@ def _error_page(status: int, message: str) -> Answer:
 NOT_FOUND = _error_page(404, "Not Found")
 
 
-class JenkinsServer:
+class JenkinsServer(LoopbackServer[None]):
     """See the module docstring. ``users``: user -> API token (the only credentials)."""
+
+    NAME = "Jenkins"
+    HANDLER = _Handler
 
     def __init__(
         self,
@@ -148,9 +152,9 @@ class JenkinsServer:
         standalone: dict[str, tuple[str, str]] | None = None,
         git_url: str | None = None,
     ) -> None:
+        super().__init__(port)
         self.local = local_provider
         self.users = dict(users)
-        self.port = port
         self.standalone = dict(standalone or {})
         self.git_url = git_url
         self.index = BuildIndex(local_provider)
@@ -159,40 +163,10 @@ class JenkinsServer:
         self._secret = secrets.token_bytes(32)
         self._session = secrets.token_hex(4)
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ life cycle
-    def start(self) -> JenkinsServer:
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="jenkins-server", daemon=True
-        )
-        self._thread.start()
-        log.info("Jenkins-compatible server on %s", self.url)
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> JenkinsServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{super().url}/"
 
     # ------------------------------------------------------------------ test controls
     def inject(
