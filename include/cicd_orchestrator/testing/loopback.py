@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, Self, TypeVar
 
@@ -75,3 +76,63 @@ class LoopbackServer(Generic[ApiT]):
         if self._api is None:
             raise RuntimeError("the server is not started")
         return self._api
+
+
+@dataclass
+class Answer:
+    """One HTTP answer of a test server."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def read_body(h: BaseHTTPRequestHandler) -> bytes:
+    """The request's body, chunked (as git sends it) or with a Content-Length."""
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(h.rfile.readline().strip().split(b";")[0] or b"0", 16)
+            if size == 0:
+                h.rfile.readline()
+                break
+            chunks.append(h.rfile.read(size))
+            h.rfile.readline()
+        return b"".join(chunks)
+    length = int(h.headers.get("Content-Length") or 0)
+    return h.rfile.read(length) if length else b""
+
+
+def send_answer(h: BaseHTTPRequestHandler, answer: Answer, truncate: bool = False) -> None:
+    """Write ``answer``; ``truncate``: half the body, then the connection closes (a fault)."""
+    try:
+        h.send_response(answer.status)
+        headers = dict(answer.headers)
+        headers["Content-Length"] = str(len(answer.body))
+        for key, value in headers.items():
+            h.send_header(key, value)
+        h.end_headers()
+        body = answer.body[: len(answer.body) // 2] if truncate else answer.body
+        if body and h.command != "HEAD":
+            h.wfile.write(body)
+        h.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    if truncate:
+        h.close_connection = True
+
+
+def parse_cgi(output: bytes) -> Answer:
+    """The answer a CGI program (``git http-backend``) printed."""
+    head, sep, body = output.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = output.partition(b"\n\n")
+    status = 200
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.strip().split()[0])
+        elif name:
+            headers[name.strip()] = value.strip()
+    return Answer(status, body, headers)

@@ -33,7 +33,7 @@ import secrets
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -41,7 +41,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.testing.github_server.api import Api, ApiError, ServerState
 from cicd_orchestrator.testing.github_server.payloads import Payloads
-from cicd_orchestrator.testing.loopback import LoopbackServer
+from cicd_orchestrator.testing.loopback import (
+    Answer,
+    LoopbackServer,
+    parse_cgi,
+    read_body,
+    send_answer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +87,6 @@ class RequestRecord:
     status: int
     counted: bool
     fault: str | None = None
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -214,7 +213,7 @@ class GitHubServer(LoopbackServer[Api]):
         split = urlsplit(h.path)
         path, query = split.path, dict(parse_qsl(split.query))
         method = h.command
-        body = self._read_body(h)
+        body = read_body(h)
         is_git = bool(_GIT_PATH.match(path))
         fault = self._take_fault(method, path, is_git)
         if fault is not None and fault.kind != "truncate":
@@ -235,22 +234,7 @@ class GitHubServer(LoopbackServer[Api]):
             log.exception("github-server: %s %s failed", method, path)
             answer, counted = self._json(500, {"message": f"server error: {exc}"}), False
         self._record(method, path, answer.status, counted, fault.kind if fault else None)
-        self._send(h, answer, truncate=fault is not None)
-
-    @staticmethod
-    def _read_body(h: _Handler) -> bytes:
-        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(h.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    h.rfile.readline()
-                    break
-                chunks.append(h.rfile.read(size))
-                h.rfile.readline()
-            return b"".join(chunks)
-        length = int(h.headers.get("Content-Length") or 0)
-        return h.rfile.read(length) if length else b""
+        send_answer(h, answer, truncate=fault is not None)
 
     def _take_fault(self, method: str, path: str, is_git: bool) -> Fault | None:
         with self._lock:
@@ -278,7 +262,7 @@ class GitHubServer(LoopbackServer[Api]):
             "X-RateLimit-Resource": "core",
         }
 
-    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> _Answer:
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
         body = b"" if data is None else json.dumps(data, indent=1).encode("utf-8")
         out = {
             "Content-Type": "application/json; charset=utf-8",
@@ -286,7 +270,7 @@ class GitHubServer(LoopbackServer[Api]):
         }
         out["X-GitHub-Request-Id"] = secrets.token_hex(8).upper()
         out.update(headers or {})
-        return _Answer(status, body, out)
+        return Answer(status, body, out)
 
     def _fail(self, h: _Handler, method: str, path: str, fault: Fault) -> None:
         self._record(
@@ -315,24 +299,7 @@ class GitHubServer(LoopbackServer[Api]):
                 {"message": message, "documentation_url": _DOC_RATE},
                 self._rate_headers(remaining=0, reset=reset),
             )
-        self._send(h, answer)
-
-    def _send(self, h: _Handler, answer: _Answer, truncate: bool = False) -> None:
-        try:
-            h.send_response(answer.status)
-            headers = dict(answer.headers)
-            headers["Content-Length"] = str(len(answer.body))
-            for key, value in headers.items():
-                h.send_header(key, value)
-            h.end_headers()
-            body = answer.body[: len(answer.body) // 2] if truncate else answer.body
-            if body and h.command != "HEAD":
-                h.wfile.write(body)
-            h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        if truncate:
-            h.close_connection = True
+        send_answer(h, answer)
 
     # ------------------------------------------------------------------ the REST API
     def _authenticated(self, h: _Handler) -> str | None:
@@ -344,7 +311,7 @@ class GitHubServer(LoopbackServer[Api]):
 
     def _api_request(
         self, h: _Handler, method: str, path: str, query: dict[str, str], body: bytes
-    ) -> tuple[_Answer, bool]:
+    ) -> tuple[Answer, bool]:
         app = re.match(r"^/app/installations/(\d+)/access_tokens$", path)
         if app and method == "POST":
             return self._installation_token(h, int(app.group(1))), False
@@ -380,7 +347,7 @@ class GitHubServer(LoopbackServer[Api]):
             answer.headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
             sent = [t.strip() for t in h.headers.get("If-None-Match", "").split(",")]
             if etag in sent or f"W/{etag}" in sent:
-                answer = _Answer(304, b"", {"ETag": etag, **self._rate_headers()})
+                answer = Answer(304, b"", {"ETag": etag, **self._rate_headers()})
                 return answer, False
         with self._lock:
             self.rate_used += 1
@@ -407,7 +374,7 @@ class GitHubServer(LoopbackServer[Api]):
             return {**payload, "total_count": len(items), key: chunk}, out
         return chunk, out
 
-    def _installation_token(self, h: _Handler, installation_id: int) -> _Answer:
+    def _installation_token(self, h: _Handler, installation_id: int) -> Answer:
         import jwt
 
         scheme, _, value = h.headers.get("Authorization", "").partition(" ")
@@ -432,19 +399,19 @@ class GitHubServer(LoopbackServer[Api]):
         sig = hmac.new(self._secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         return urlencode({"expires": expires, "sig": sig})
 
-    def _blob(self, path: str, query: dict[str, str]) -> _Answer:
+    def _blob(self, path: str, query: dict[str, str]) -> Answer:
         expires = query.get("expires", "0")
         sig = hmac.new(self._secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(sig, query.get("sig", "")) or int(expires) < time.time():
-            return _Answer(403, b"<Error><Code>AuthenticationFailed</Code></Error>")
+            return Answer(403, b"<Error><Code>AuthenticationFailed</Code></Error>")
         match = _BLOB_PATH.match(path)
         assert match is not None
         repo, ident = match.group("repo"), int(match.group("id"))
         if match.group("kind") == "job-logs":
             data = self.api.job_log_bytes(repo, ident)
-            return _Answer(200, data, {"Content-Type": "text/plain; charset=utf-8"})
+            return Answer(200, data, {"Content-Type": "text/plain; charset=utf-8"})
         data = self.api.run_archive(repo, ident)
-        return _Answer(200, data, {"Content-Type": "application/zip"})
+        return Answer(200, data, {"Content-Type": "application/zip"})
 
     # ------------------------------------------------------------------ git smart HTTP
     def _git_user(self, h: _Handler) -> str | None:
@@ -458,10 +425,10 @@ class GitHubServer(LoopbackServer[Api]):
             return user or "git" if password in self._tokens else None
         return "x-access-token" if self._authenticated(h) else None
 
-    def _git(self, h: _Handler, method: str, path: str, query: str, body: bytes) -> _Answer:
+    def _git(self, h: _Handler, method: str, path: str, query: str, body: bytes) -> Answer:
         user = self._git_user(h)
         if user is None:
-            return _Answer(
+            return Answer(
                 401,
                 b"Invalid username or token. Password authentication is not supported.\n",
                 {"WWW-Authenticate": 'Basic realm="GitHub"', "Content-Type": "text/plain"},
@@ -471,7 +438,7 @@ class GitHubServer(LoopbackServer[Api]):
         try:
             self.local.repo_path(match.group("repo"))
         except Exception:
-            return _Answer(404, b"Repository not found.\n", {"Content-Type": "text/plain"})
+            return Answer(404, b"Repository not found.\n", {"Content-Type": "text/plain"})
         env = {k: os.environ[k] for k in _CGI_ENV if k in os.environ}
         env.update(
             GIT_PROJECT_ROOT=str(self.local.root / "repos"),
@@ -503,22 +470,7 @@ class GitHubServer(LoopbackServer[Api]):
         )
         if proc.stderr:
             log.debug("git http-backend: %s", proc.stderr.decode("utf-8", "replace")[-2000:])
-        return _parse_cgi(proc.stdout)
-
-
-def _parse_cgi(output: bytes) -> _Answer:
-    head, sep, body = output.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = output.partition(b"\n\n")
-    status = 200
-    headers: dict[str, str] = {}
-    for line in head.decode("latin-1").splitlines():
-        name, _, value = line.partition(":")
-        if name.lower() == "status":
-            status = int(value.strip().split()[0])
-        elif name:
-            headers[name.strip()] = value.strip()
-    return _Answer(status, body, headers)
+        return parse_cgi(proc.stdout)
 
 
 _DOC = "https://docs.github.com/rest"

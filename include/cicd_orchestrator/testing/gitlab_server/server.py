@@ -39,7 +39,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.testing.gitlab_server.api import Api, ApiError, ServerState
 from cicd_orchestrator.testing.gitlab_server.payloads import Payloads
-from cicd_orchestrator.testing.loopback import LoopbackServer
+from cicd_orchestrator.testing.loopback import (
+    Answer,
+    LoopbackServer,
+    parse_cgi,
+    read_body,
+    send_answer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +82,6 @@ class RequestRecord:
     path: str
     status: int
     fault: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -190,7 +189,7 @@ class GitLabServer(LoopbackServer[Api]):
         split = urlsplit(h.path)
         path, query = split.path, dict(parse_qsl(split.query))
         method = h.command
-        body = self._read_body(h)
+        body = read_body(h)
         is_git = bool(_GIT_PATH.match(path))
         fault = self._take_fault(method, path, is_git)
         headers = {k: v for k, v in h.headers.items()}
@@ -214,22 +213,7 @@ class GitLabServer(LoopbackServer[Api]):
             fault.kind if fault else None,
             headers,
         )
-        self._send(h, answer, truncate=fault is not None)
-
-    @staticmethod
-    def _read_body(h: _Handler) -> bytes:
-        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(h.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    h.rfile.readline()
-                    break
-                chunks.append(h.rfile.read(size))
-                h.rfile.readline()
-            return b"".join(chunks)
-        length = int(h.headers.get("Content-Length") or 0)
-        return h.rfile.read(length) if length else b""
+        send_answer(h, answer, truncate=fault is not None)
 
     def _take_fault(self, method: str, path: str, is_git: bool) -> Fault | None:
         with self._lock:
@@ -257,11 +241,11 @@ class GitLabServer(LoopbackServer[Api]):
             "RateLimit-ResetTime": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(reset)),
         }
 
-    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> _Answer:
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
         body = b"" if data is None else json.dumps(data).encode("utf-8")
         out = {"Content-Type": "application/json", "X-Request-Id": secrets.token_hex(13)}
         out.update(headers or {})
-        return _Answer(status, body, out)
+        return Answer(status, body, out)
 
     def _fail(
         self, h: _Handler, method: str, path: str, fault: Fault, headers: dict[str, str]
@@ -280,29 +264,12 @@ class GitLabServer(LoopbackServer[Api]):
             answer = self._json(fault.status, {"message": f"{fault.status} Bad Gateway"})
         else:
             rate = self._rate_headers(remaining=0, reset_in=fault.retry_after)
-            answer = _Answer(
+            answer = Answer(
                 429,
                 b"Retry later\n",
                 {**rate, "Retry-After": str(fault.retry_after), "Content-Type": "text/plain"},
             )
-        self._send(h, answer)
-
-    def _send(self, h: _Handler, answer: _Answer, truncate: bool = False) -> None:
-        try:
-            h.send_response(answer.status)
-            headers = dict(answer.headers)
-            headers["Content-Length"] = str(len(answer.body))
-            for key, value in headers.items():
-                h.send_header(key, value)
-            h.end_headers()
-            body = answer.body[: len(answer.body) // 2] if truncate else answer.body
-            if body and h.command != "HEAD":
-                h.wfile.write(body)
-            h.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        if truncate:
-            h.close_connection = True
+        send_answer(h, answer)
 
     # ------------------------------------------------------------------ the REST API
     def _authenticated(self, h: _Handler) -> bool:
@@ -314,7 +281,7 @@ class GitLabServer(LoopbackServer[Api]):
 
     def _api_request(
         self, h: _Handler, method: str, path: str, query: dict[str, str], body: bytes
-    ) -> _Answer:
+    ) -> Answer:
         if not self._authenticated(h):
             return self._json(401, {"message": "401 Unauthorized"})
         with self._lock:
@@ -328,7 +295,7 @@ class GitLabServer(LoopbackServer[Api]):
         except ApiError as exc:
             status, payload, extra = exc.status, {"message": exc.message}, {}
         if isinstance(payload, bytes):
-            return _Answer(status, payload, {**extra, **self._rate_headers()})
+            return Answer(status, payload, {**extra, **self._rate_headers()})
         if isinstance(payload, list):
             payload, extra = self._paginate(path, query, payload, extra)
         return self._json(status, payload, {**extra, **self._rate_headers()})
@@ -373,10 +340,10 @@ class GitLabServer(LoopbackServer[Api]):
             return user
         return None
 
-    def _git(self, h: _Handler, method: str, path: str, query: str, body: bytes) -> _Answer:
+    def _git(self, h: _Handler, method: str, path: str, query: str, body: bytes) -> Answer:
         user = self._git_user(h)
         if user is None:
-            return _Answer(
+            return Answer(
                 401,
                 b"HTTP Basic: Access denied.\n",
                 {"WWW-Authenticate": 'Basic realm="GitLab"', "Content-Type": "text/plain"},
@@ -386,7 +353,7 @@ class GitLabServer(LoopbackServer[Api]):
         try:
             self.local.repo_path(match.group("repo"))
         except Exception:
-            return _Answer(404, b"The project you were looking for could not be found.\n")
+            return Answer(404, b"The project you were looking for could not be found.\n")
         env = {k: os.environ[k] for k in _CGI_ENV if k in os.environ}
         env.update(
             GIT_PROJECT_ROOT=str(self.local.root / "repos"),
@@ -418,19 +385,4 @@ class GitLabServer(LoopbackServer[Api]):
         )
         if proc.stderr:
             log.debug("git http-backend: %s", proc.stderr.decode("utf-8", "replace")[-2000:])
-        return _parse_cgi(proc.stdout)
-
-
-def _parse_cgi(output: bytes) -> _Answer:
-    head, sep, body = output.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = output.partition(b"\n\n")
-    status = 200
-    headers: dict[str, str] = {}
-    for line in head.decode("latin-1").splitlines():
-        name, _, value = line.partition(":")
-        if name.lower() == "status":
-            status = int(value.strip().split()[0])
-        elif name:
-            headers[name.strip()] = value.strip()
-    return _Answer(status, body, headers)
+        return parse_cgi(proc.stdout)
