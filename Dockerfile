@@ -5,16 +5,26 @@
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
-# git: the local CI provider, the workspaces (worktrees) and the fix branches use it
+# git: the local CI provider, the workspaces (worktrees) and the fix branches use it;
+# bubblewrap: the sandbox of repository commands (include/cicd_orchestrator/sandbox.py)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git \
+    && apt-get install -y --no-install-recommends git bubblewrap \
     && apt-get autoremove -yqq --purge \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 USER airflow
 
 WORKDIR /opt/cicd
-COPY --chown=airflow:0 requirements.txt constraints.txt ./
+COPY --chown=airflow:0 requirements.txt constraints.txt runner-tools.txt ./
+# The runner tool folder: the tools of repository commands (runner-tools.txt), in a virtual
+# environment of their own, owned by root (read-only to the worker as to its sandbox), never
+# the orchestrator's packages. Made from the image's python, under /usr, which the sandbox
+# shows read-only.
+USER root
+RUN PIP_USER=false python -m venv /opt/cicd-runner-tools \
+    && PIP_USER=false /opt/cicd-runner-tools/bin/pip install --no-cache-dir \
+        -r runner-tools.txt -c constraints.txt
+USER airflow
 # The project's pins (requirements.txt) and, for every package the image does not have yet,
 # the project's tested versions (constraints.txt); a package the image already carries keeps
 # the image's version (built with Airflow's own constraints for its providers) unless
@@ -43,4 +53,5 @@ RUN mkdir -p /opt/airflow/local-ci /opt/airflow/cicd-cache \
 WORKDIR /opt/airflow
 ENV CICD_PROVIDER_POOL=cicd_provider_calls \
     CICD_LOCAL_ROOT=/opt/airflow/local-ci \
-    CICD_CACHE_DIR=/opt/airflow/cicd-cache
+    CICD_CACHE_DIR=/opt/airflow/cicd-cache \
+    CICD_RUNNER_TOOLS=/opt/cicd-runner-tools

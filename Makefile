@@ -6,41 +6,68 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIOS ?= ../shared/scenarios
 CIDIFF ?= ../shared/datasets/cidiff
+# The runner tool folder: the tools repository commands may use (runner-tools.txt), in a
+# virtual environment of its own, never the orchestrator's (see runner_tools.py). Made from
+# the system's python (under /usr, which the command sandbox shows) when it has venv.
+RUNNER_TOOLS := .venv-runner
+RUNNER_STAMP := $(RUNNER_TOOLS)/.installed
+RUNNER_PYTHON ?= $(shell /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null \
+	&& echo /usr/bin/python3 || echo $(PYTHON))
 
-.PHONY: venv demo test test-unit test-integration lint bench-fixrate bench-logs bench-load clean
+.PHONY: venv runner-tools sandbox-prerequisites demo test test-unit test-integration lint \
+	bench-fixrate bench-logs bench-load clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps -e . -e devkit
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(RUNNER_STAMP): runner-tools.txt constraints.txt
+	rm -rf $(RUNNER_TOOLS)
+	$(RUNNER_PYTHON) -m venv $(RUNNER_TOOLS)
+	$(RUNNER_TOOLS)/bin/pip install -q -r runner-tools.txt -c constraints.txt
+	touch $(RUNNER_STAMP)
 
-demo: $(STAMP)
+venv: $(STAMP) $(RUNNER_STAMP)
+
+runner-tools: $(RUNNER_STAMP)
+
+# Repository commands run in a bubblewrap sandbox (include/cicd_orchestrator/sandbox.py):
+# installs Debian's bubblewrap when missing (as root, or with sudo).
+sandbox-prerequisites:
+	@command -v bwrap >/dev/null || { \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+		echo "installing Debian packages: bubblewrap"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	}
+
+demo: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP)
+test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/pytest -q --durations=15 tests
 
-test-unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit tests/dags
+test-unit: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
+	$(BIN)/pytest -q tests/unit tests/dags tests/security
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check include dags plugins tests bench scripts
-	$(BIN)/ruff format --check include dags plugins tests bench scripts
+	$(BIN)/ruff check include devkit dags plugins tests bench scripts
+	$(BIN)/ruff format --check include devkit dags plugins tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-bench-fixrate: $(STAMP)
+bench-fixrate: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python bench/bench_fixrate.py $(SCENARIOS)
 
 # 50 sessions at once through the GitHub-compatible server (a canary token as the credential,
 # looked for everywhere afterwards); `make bench-load-celery` does the same on the Celery set-up
-bench-load: $(STAMP)
+bench-load: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) --provider $(or $(PROVIDER),github) \
 		$(if $(EXAMPLES),--examples $(EXAMPLES))
 
@@ -49,10 +76,10 @@ bench-load-celery: distributed-prerequisites
 		--provider $(or $(PROVIDER),github) --executor celery $(if $(EXAMPLES),--examples $(EXAMPLES))
 
 bench-logs: $(STAMP)
-	$(BIN)/python bench/bench_logs.py --dataset $(CIDIFF)
+	$(BIN)/python bench/bench_logs.py --cidiff $(CIDIFF)
 
 clean:
-	rm -rf $(VENV) .airflow var bench/results
+	rm -rf $(VENV) $(RUNNER_TOOLS) .airflow var bench/results
 
 # The distributed deployment without Docker: PostgreSQL, Redis and Airflow with the
 # CeleryExecutor (api-server, scheduler, dag-processor, triggerer, two Celery workers) as
@@ -62,7 +89,7 @@ clean:
 test-distributed: distributed-prerequisites
 	$(BIN)/pytest -q tests/distributed
 
-distributed-prerequisites: $(STAMP)
+distributed-prerequisites: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \

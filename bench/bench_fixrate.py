@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator.ci.local.provider import LocalProvider
-from cicd_orchestrator.constants import Conclusion, SessionStatus
-from cicd_orchestrator.models import SessionState
-from cicd_orchestrator.scenarios import (
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
+from cicd_devkit.mirrors import job_mirror_env
+from cicd_devkit.scenarios import (
     MaterializedScenario,
     Scenario,
     fail_head_until_red,
@@ -32,10 +32,12 @@ from cicd_orchestrator.scenarios import (
     load_scenario,
     materialize,
 )
+
+from cicd_orchestrator.ci.local.provider import LocalProvider
+from cicd_orchestrator.constants import Conclusion, SessionStatus
+from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.session import primary_category
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.tools import sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
 
 BENCH_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 50.0, "job_timeout_minutes": 10}
 RESULTS = PROJECT_ROOT / "bench" / "results" / "fixrate.jsonl"
@@ -188,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios = find_scenarios(args.scenarios)
     print(f"{len(scenarios)} scenario(s)")
+    for key, value in job_mirror_env().items():  # jobs install from this machine's mirror
+        os.environ.setdefault(key, value)
     dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID, SWEEP_DAG_ID]
     with contextlib.ExitStack() as stack_ctx:
         if os.environ.get("AIRFLOW_URL"):

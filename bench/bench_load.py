@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cicd_devkit import canary, sessions
+from cicd_devkit.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
+from cicd_devkit.scenarios import fail_head_until_red, load_scenario, materialize
+from cicd_devkit.servers.github import GitHubServer
+
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import SessionStatus
-from cicd_orchestrator.scenarios import fail_head_until_red, load_scenario, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.testing.github_server import GitHubServer
-from cicd_orchestrator.tools import canary, sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
 
 LOAD_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 100.0, "job_timeout_minutes": 10}
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(tmp)
         stack: Any
         if args.executor == "celery":
-            from cicd_orchestrator.tools.distributed import DistributedStack, missing_prerequisites
+            from cicd_devkit.distributed import DistributedStack, missing_prerequisites
 
             missing = missing_prerequisites()
             if missing:

@@ -30,8 +30,8 @@ log = logging.getLogger("bench_logs")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from cicd_orchestrator.analysis.patterns import load_library  # noqa: E402
 from cicd_orchestrator.logs.analyze import analyze_path  # noqa: E402
+from cicd_orchestrator.logs.patterns import load_library  # noqa: E402
 from cicd_orchestrator.logs.prefilter import engine_name  # noqa: E402
 
 

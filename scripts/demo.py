@@ -11,15 +11,23 @@ import sys
 import time
 from pathlib import Path
 
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import PROJECT_ROOT, AirflowStack, free_port
+from cicd_devkit.scenarios import fail_head_until_red, list_scenarios, materialize
+
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import SessionStatus
 from cicd_orchestrator.models import SessionState
-from cicd_orchestrator.scenarios import fail_head_until_red, list_scenarios, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.tools import sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack, free_port
 
-DEMO_CONFIG = {"delay_scale": 0.2, "ci_poll_interval": 2.0, "job_timeout_minutes": 5}
+DEMO_CONFIG = {
+    "delay_scale": 0.2,
+    "ci_poll_interval": 2.0,
+    "job_timeout_minutes": 5,
+    # the demo alone may run where the command sandbox is unavailable (a laptop's container,
+    # say): its tasks then warn loudly; a deployment keeps the default, required
+    "command_sandbox": "auto",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

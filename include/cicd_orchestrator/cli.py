@@ -37,6 +37,14 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--max-excerpts", type=int, default=5, help="excerpts to report (default 5)")
+    p.add_argument(
+        "--workflow",
+        metavar="FILE",
+        help="the workflow file of the job: a secret its failing step reads and the log "
+        "shows empty makes the failure a missing secret",
+    )
+    p.add_argument("--job", help="the job's name in the workflow (default: any job)")
+    p.add_argument("--step", help="the failing step's name (default: the step that failed)")
 
 
 def analysis_json(analysis: Any) -> dict[str, Any]:
@@ -118,11 +126,31 @@ def _analyze(ns: argparse.Namespace) -> int:
         fail.close()
         if base is not None:
             base.close()
+    if ns.workflow:
+        analysis = _with_workflow(ns, analysis)
     if ns.json:
         print(json.dumps(analysis_json(analysis), ensure_ascii=False))
     else:
         print(_summary(analysis))
     return 0
+
+
+def _with_workflow(ns: argparse.Namespace, analysis: Any) -> Any:
+    """The analysis with what the workflow and the log together say of missing secrets."""
+    from cicd_orchestrator.analysis.secrets import (
+        apply_to_analysis,
+        find_missing_secrets,
+        log_lines,
+    )
+
+    try:
+        with open(ns.workflow, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        with open(ns.fail_log, "rb") as log_fh:
+            evidence = find_missing_secrets(text, ns.workflow, ns.job, ns.step, log_lines(log_fh))
+    except OSError as exc:
+        raise CliError(f"cannot read {exc.filename or ns.workflow}: {exc.strerror or exc}") from exc
+    return apply_to_analysis(analysis, evidence)
 
 
 COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {

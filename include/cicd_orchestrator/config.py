@@ -1,23 +1,24 @@
 """Configuration: the seed's defaults, overridden per deployment by a JSON Airflow Variable.
 
 ``load_config`` is pure: the Airflow glue reads the Variable ``cicd_orchestrator_config`` and
-passes its JSON here; DAG params override per run through ``OrchestratorConfig.with_overrides``.
+passes its JSON here; a DAG run's conf overrides the keys of :data:`RUN_KEYS` for its session
+through ``OrchestratorConfig.with_run_overrides``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
+import enum
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator.constants import Strategy
+from cicd_orchestrator import branches, egress
+from cicd_orchestrator.constants import RollbackPolicy, SandboxMode, Strategy
 from cicd_orchestrator.exceptions import ConfigError
-
-CONFIG_VARIABLE = "cicd_orchestrator_config"
 
 DEFAULT_RETRY_STRATEGY = {
     "attempt_1": Strategy.STANDARD_PARALLEL_FIXING.value,
@@ -49,6 +50,40 @@ ALL_FIXERS = (
     "revert",
     "llm-patch",
 )
+
+
+#: what a DAG run's conf may set for its own session: pacing, attempts and limits. Everything
+#: else (the command sandbox, protected branches, where fixes are published, connection ids,
+#: secrets, the watched repositories, which fixers may run) only the deployment sets, in the
+#: ``cicd_orchestrator_config`` Variable.
+RUN_KEYS = frozenset(
+    {
+        "max_attempts",
+        "sleep_intervals",
+        "strategy_escalation",
+        "retry_strategy",
+        "delay_scale",
+        "ci_poll_interval",
+        "ci_timeout",
+        "job_timeout_minutes",
+        "output_cap_bytes",
+        "flaky_local_reruns",
+        "max_ci_reruns",
+        "flaky_reruns_per_attempt",
+        "quarantine_flaky",
+    }
+)
+
+
+class CiVerifiedPolicy(enum.StrEnum):
+    """When a fix goes out as a draft pull request for the real CI to verify."""
+
+    #: when a failing job cannot be replayed on this machine (and nothing replayable failed)
+    WHEN_NOT_REPLAYABLE = "when-not-replayable"
+    #: every fix, even one that passed local validation (a policy of the deployment)
+    ALWAYS = "always"
+    #: never: a fix that could not be validated here is not published
+    NEVER = "never"
 
 
 @dataclass(frozen=True)
@@ -85,23 +120,35 @@ class OrchestratorConfig:
     # sweep
     watched_repositories: tuple[WatchedRepository, ...] = ()
     # publishing and safety
-    protected_branch_patterns: tuple[str, ...] = ("main", "master", "release/*", "production")
+    protected_branch_patterns: tuple[str, ...] = branches.DEFAULT_PROTECTED_PATTERNS
     fix_branch_prefix: str = "cicd-fix/"
     commit_to_pr_branch: bool = False
-    rollback_policy: str = "execute"  # execute | plan
+    rollback_policy: RollbackPolicy = RollbackPolicy.EXECUTE
     enabled_fixers: tuple[str, ...] = ALL_FIXERS
     cancelled_is_failure: bool = False
     # repository commands
     job_timeout_minutes: float = 20.0
     output_cap_bytes: int = 20_000_000
-    # namespaces around repository commands: auto | required | off (cicd_orchestrator.sandbox;
-    # the environment variable CICD_COMMAND_SANDBOX overrides it)
-    command_sandbox: str = "auto"
+    # the sandbox around repository commands: required | auto | off (cicd_orchestrator.sandbox;
+    # the environment variable CICD_COMMAND_SANDBOX overrides it); auto is for the demo only
+    command_sandbox: SandboxMode = SandboxMode.REQUIRED
+    # the package registries (host names) replayed CI steps may reach through the egress
+    # proxy (cicd_orchestrator.egress); empty: no network. Repair tools never have any.
+    job_network_allowlist: tuple[str, ...] = ()
     flaky_local_reruns: int = 5
     max_ci_reruns: int = 4
     flaky_reruns_per_attempt: int = 2
     # quarantining flaky tests (a skip marker or the repository's skip list) as a proposal
     quarantine_flaky: bool = False
+    # fixes the real CI verifies (a draft pull request, ready for review once CI is green):
+    # when-not-replayable | always | never (the deployment's policy, not a run's)
+    ci_verified_fixes: CiVerifiedPolicy = CiVerifiedPolicy.WHEN_NOT_REPLAYABLE
+    # seconds CI has to start a run on a published fix before the branch is said to get no
+    # CI at all (the attempt then escalates instead of waiting out ci_timeout)
+    ci_no_run_grace: float = 300.0
+    # repair rounds of an attempt, the first included: a new failure that validation finds
+    # behind a repaired one (the next tool of the same step) is repaired on top, this often
+    repair_rounds: int = 3
     # connections of the other CI providers
     github_conn_id: str = "github_default"
     gitlab_conn_id: str = "gitlab_default"
@@ -111,6 +158,15 @@ class OrchestratorConfig:
     jenkins_script_path: str | None = None
     # optional LLM connection (apache-airflow-providers-common-ai), used by strategy 2
     llm_conn_id: str | None = None
+    # the largest LLM patch accepted: changed lines and bytes of the diff (repair.llm_rules)
+    llm_patch_max_lines: int = 300
+    llm_patch_max_bytes: int = 30_000
+    # the key the markers of what the orchestrator writes are signed with (the deployment's
+    # only; without it the glue derives one from Airflow's Fernet key, see publish.markers)
+    marker_key: str | None = None
+    # where Airflow's UI is (the link to a session's full report in a truncated body; the
+    # glue uses Airflow's [api] base_url when it is not set)
+    airflow_base_url: str | None = None
 
     # ------------------------------------------------------------------ derived values
     def strategy_for_attempt(self, attempt: int) -> Strategy:
@@ -126,8 +182,7 @@ class OrchestratorConfig:
         return float(base) * self.delay_scale
 
     def is_protected(self, branch: str, extra: list[str] | tuple[str, ...] = ()) -> bool:
-        patterns = tuple(self.protected_branch_patterns) + tuple(extra)
-        return any(fnmatch.fnmatchcase(branch, p) for p in patterns)
+        return branches.matches(branch, (*self.protected_branch_patterns, *extra))
 
     def local_root(self) -> Path:
         root = self.local_ci_root or os.environ.get("CICD_LOCAL_ROOT")
@@ -137,7 +192,30 @@ class OrchestratorConfig:
         base = Path(home) if home else Path.cwd()
         return base / "local-ci"
 
+    def cache_root(self) -> Path:
+        """Where the mirrors of the repositories are kept (``CICD_CACHE_DIR``, else beside
+        the local CI provider's root)."""
+        root = os.environ.get("CICD_CACHE_DIR")
+        return Path(root) if root else self.local_root().parent / "cicd-cache"
+
+    def with_run_overrides(self, overrides: Mapping[str, Any] | None) -> OrchestratorConfig:
+        """The configuration of one session: ``overrides`` from its DAG run's conf, which may
+        only set :data:`RUN_KEYS` (ConfigError names a key only the deployment may set)."""
+        if not overrides:
+            return self
+        if not isinstance(overrides, Mapping):
+            raise ConfigError("conf.config must be a JSON object")
+        reserved = sorted(set(overrides) - RUN_KEYS)
+        if reserved:
+            raise ConfigError(
+                f"{', '.join(reserved)} may be set only by the deployment (the "
+                "cicd_orchestrator_config Variable), not by a DAG run's conf; a run may set "
+                + ", ".join(sorted(RUN_KEYS))
+            )
+        return self.with_overrides(overrides)
+
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> OrchestratorConfig:
+        """This configuration with ``overrides`` (any key: the deployment's own settings)."""
         if not overrides:
             return self
         merged = to_mapping(self)
@@ -146,6 +224,8 @@ class OrchestratorConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(OrchestratorConfig)}
+#: the shortest marker key accepted
+MIN_MARKER_KEY = 16
 
 
 def to_mapping(config: OrchestratorConfig) -> dict[str, Any]:
@@ -179,37 +259,100 @@ def _coerce_watched(value: Any) -> tuple[WatchedRepository, ...]:
     return tuple(out)
 
 
-def _coerce(name: str, value: Any) -> Any:  # noqa: C901 - one branch per field kind
-    default = getattr(OrchestratorConfig(), name)
-    if name == "watched_repositories":
-        return _coerce_watched(value)
-    if name == "retry_strategy":
-        if not isinstance(value, Mapping):
-            raise ConfigError("retry_strategy must be a mapping of attempt_N to a strategy")
-        valid = {s.value for s in Strategy}
-        for key, strategy in value.items():
-            if strategy not in valid:
-                raise ConfigError(f"retry_strategy.{key}: unknown strategy {strategy!r}")
-        return dict(value)
-    if name in ("local_ci_secrets", "jenkins_jobs"):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{name} must be a mapping")
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, not {value!r}")
-        return value
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, not {value!r}")
+def _coerce_retry(name: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a mapping of attempt_N to a strategy")
+    valid = {s.value for s in Strategy}
+    for key, strategy in value.items():
+        if strategy not in valid:
+            raise ConfigError(f"{name}.{key}: unknown strategy {strategy!r}")
+    return dict(value)
+
+
+def _coerce_mapping(name: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a mapping")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _coerce_hosts(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(h, str) for h in value):
+        raise ConfigError(f"{name} must be a list of host names")
+    bad = [h for h in value if not egress.valid_host_name(h)]
+    if bad:
+        raise ConfigError(
+            f"{name} takes host names only (no address, port, scheme or wildcard): {bad}"
+        )
+    return tuple(dict.fromkeys(egress.normalize_host(h) for h in value))
+
+
+def _coerce_enum(name: str, value: Any, default: enum.Enum) -> enum.Enum:
+    try:
         return type(default)(value)
-    if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list")
-        return tuple(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in type(default))
+        raise ConfigError(f"{name} must be one of {allowed}, not {value!r}") from None
+
+
+def _coerce_bool(name: str, value: Any, default: bool) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _coerce_number(name: str, value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, not {value!r}")
+    return type(default)(value)
+
+
+def _coerce_list(name: str, value: Any, default: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list")
+    return tuple(value)
+
+
+def _coerce_count(name: str, value: Any) -> int:
+    """A whole number of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def _coerce_text(name: str, value: Any, default: str | None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string")
     return value
+
+
+#: fields with a shape of their own
+_BY_NAME: dict[str, Callable[[str, Any], Any]] = {
+    "watched_repositories": lambda _name, value: _coerce_watched(value),
+    "retry_strategy": _coerce_retry,
+    "local_ci_secrets": _coerce_mapping,
+    "jenkins_jobs": _coerce_mapping,
+    "llm_patch_max_lines": _coerce_count,
+    "llm_patch_max_bytes": _coerce_count,
+    "repair_rounds": _coerce_count,
+    "job_network_allowlist": _coerce_hosts,
+}
+#: the other fields by the type of their default, first match wins (bool before int)
+_BY_TYPE: tuple[tuple[type | tuple[type, ...], Callable[[str, Any, Any], Any]], ...] = (
+    (enum.Enum, _coerce_enum),
+    (bool, _coerce_bool),
+    ((int, float), _coerce_number),
+    (tuple, _coerce_list),
+)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in _BY_NAME:
+        return _BY_NAME[name](name, value)
+    default = getattr(OrchestratorConfig(), name)
+    for kind, coerce in _BY_TYPE:
+        if isinstance(default, kind):
+            return coerce(name, value, default)
+    return _coerce_text(name, value, default)
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> OrchestratorConfig:
@@ -235,12 +378,22 @@ def _validate(config: OrchestratorConfig) -> None:
         raise ConfigError("sleep_intervals must not be negative")
     if config.delay_scale < 0:
         raise ConfigError("delay_scale must not be negative")
-    if config.rollback_policy not in ("execute", "plan"):
-        raise ConfigError("rollback_policy must be 'execute' or 'plan'")
-    if config.command_sandbox not in ("auto", "required", "off"):
-        raise ConfigError("command_sandbox must be 'auto', 'required' or 'off'")
+    if config.ci_no_run_grace < 0:
+        raise ConfigError("ci_no_run_grace must not be negative")
     if not config.fix_branch_prefix or config.is_protected(config.fix_branch_prefix + "x"):
         raise ConfigError("fix_branch_prefix must not fall under a protected branch pattern")
+    if config.llm_patch_max_lines < 1 or config.llm_patch_max_bytes < 1:
+        raise ConfigError("llm_patch_max_lines and llm_patch_max_bytes must be at least 1")
     unknown = set(config.enabled_fixers) - set(ALL_FIXERS)
     if unknown:
         raise ConfigError(f"unknown fixers: {sorted(unknown)}")
+    _validate_publishing(config)
+
+
+def _validate_publishing(config: OrchestratorConfig) -> None:
+    key = config.marker_key
+    if key is not None and (len(key) < MIN_MARKER_KEY or not key.strip()):
+        raise ConfigError(f"marker_key must be a secret of at least {MIN_MARKER_KEY} characters")
+    url = config.airflow_base_url
+    if url is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise ConfigError(f"airflow_base_url must be an http(s) URL, not {url!r}")

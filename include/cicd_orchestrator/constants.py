@@ -64,6 +64,18 @@ class Conclusion(enum.StrEnum):
     NEUTRAL = "neutral"
 
 
+#: conclusions of a job (or step) that failed: it did not succeed and was not skipped
+FAILED_CONCLUSIONS = frozenset({Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.CANCELLED})
+#: conclusions that mean the work itself failed (a cancelled job was stopped, not broken)
+BROKEN_CONCLUSIONS = frozenset({Conclusion.FAILURE, Conclusion.TIMED_OUT})
+
+
+def failed_run_conclusions(cancelled_is_failure: bool) -> frozenset[Conclusion]:
+    """The conclusions of a run that open a session (``cancelled_is_failure`` in the
+    configuration decides whether a cancelled run counts)."""
+    return FAILED_CONCLUSIONS if cancelled_is_failure else BROKEN_CONCLUSIONS
+
+
 class RunStatus(enum.StrEnum):
     """Status of a CI run or job (GitHub's vocabulary)."""
 
@@ -79,6 +91,49 @@ class CombinedState(enum.StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     NONE = "none"
+
+
+class AttemptStatus(enum.StrEnum):
+    """Where one attempt is: running, what it published, what CI said of it."""
+
+    STARTED = "started"
+    RUNNING = "running"
+    PUBLISHED = "published"
+    NOTHING_PUBLISHED = "nothing_published"
+    CI_FAILED = "ci_failed"
+    CI_GREEN = "ci_green"
+
+
+class DecisionAction(enum.StrEnum):
+    """What the monitor does once CI has spoken on an attempt."""
+
+    CLOSE = "close"
+    ESCALATE = "escalate"  # the next attempt, after the escalation delay
+    REWATCH = "rewatch"  # re-run CI again within the same attempt (a flaky test)
+
+
+class RollbackPolicy(enum.StrEnum):
+    """Whether a rollback is published as a pull request or prepared as a plan only."""
+
+    EXECUTE = "execute"
+    PLAN = "plan"
+
+
+class SandboxMode(enum.StrEnum):
+    """Whether repository commands run in the command sandbox."""
+
+    AUTO = "auto"  # where the machine allows it, else plainly (with a warning)
+    REQUIRED = "required"  # refuse to run a repository command without it
+    OFF = "off"
+
+
+class FixingShape(enum.StrEnum):
+    """The shape of an attempt's fixing TaskGroup."""
+
+    PARALLEL = "parallel"  # one task per fixer group, changes merged
+    SEQUENTIAL = "sequential"  # the same fixers, one validated fix per commit
+    ISSUE = "issue"  # hand over to a person
+    ROLLBACK = "rollback"  # revert the culprit
 
 
 class RepairKind(enum.StrEnum):
@@ -112,3 +167,5 @@ PRIORITY_WEIGHT = {
 FIX_BRANCH_PREFIX = "cicd-fix/"
 STATUS_CONTEXT = "cicd-orchestrator"
 MARKER_PREFIX = "<!-- cicd-orchestrator:"
+#: what a signed marker carries before its signature (an HMAC of what precedes it)
+MARKER_SIGNATURE = ":sig="

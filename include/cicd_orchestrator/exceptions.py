@@ -31,6 +31,20 @@ class UnknownRunError(NotFoundError):
     """The run is not known to the provider."""
 
 
+class NotAFailedRunError(CicdError):
+    """A session was asked for a run that did not fail (still running, or green)."""
+
+
+class StaleStateError(CicdError):
+    """A shared state (a session, learned patterns) was saved by another writer since it was
+    read: read it again and apply the change anew."""
+
+
+class OwnRunError(NotAFailedRunError):
+    """The run is the orchestrator's own (its fix branch, a commit it authored): no session,
+    or it would repair its own repairs."""
+
+
 class WorkflowError(CicdError):
     """A workflow file does not parse or is invalid."""
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cicd_orchestrator.constants import (
+    FAILED_CONCLUSIONS,
+    AttemptStatus,
     CombinedState,
     Conclusion,
     FailureCategory,
@@ -62,11 +64,11 @@ class Run:
     updated_at: str | None = None
     jobs: list[Job] = field(default_factory=list)
     html_url: str = ""
+    pull_request_number: int | None = None  # the pull request of a pull_request run
 
     @property
     def failed_jobs(self) -> list[Job]:
-        bad = {Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.CANCELLED}
-        return [j for j in self.jobs if j.conclusion in bad]
+        return [j for j in self.jobs if j.conclusion in FAILED_CONCLUSIONS]
 
 
 @dataclass
@@ -94,6 +96,7 @@ class PullRequest:
     title: str
     url: str
     state: str = "open"
+    draft: bool = False
 
 
 @dataclass
@@ -136,6 +139,8 @@ class Failure:
     captures: dict[str, str] = field(default_factory=dict)
     root_cause: bool = True
     symptom_of: str | None = None
+    #: the job failed again after a CI re-run of this session (no re-run will help)
+    repeated_after_rerun: bool = False
     tests: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -161,6 +166,15 @@ class Context:
     culprit_reason: str = ""
     bisect_log: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Culprit:
+    """The commit that broke the branch, as a bisection (or the context) names it."""
+
+    sha: str | None
+    reason: str
+    log: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -191,6 +205,8 @@ class Repair:
     revert_shas: list[str] = field(default_factory=list)
     validated: bool | None = None
     notes: list[str] = field(default_factory=list)
+    #: the pull request of this repair is opened as a draft (a person reviews it first)
+    draft: bool = False
 
 
 @dataclass
@@ -210,11 +226,32 @@ class JobResult:
     conclusion: Conclusion
     log_tail: str = ""
     seconds: float = 0.0
+    #: why the job could not be replayed locally (its fix is verified by the real CI)
+    not_replayable: str | None = None
+
+
+@dataclass
+class RepairRound:
+    """One round of repairs of an attempt: the failures it found (the first round: those
+    discovery found; a later one: a new failure the previous round's repairs revealed in
+    the same job) and the repairs it made on top of the previous rounds'."""
+
+    number: int
+    failures: list[Failure] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
+    unrepaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ValidationResult:
-    """Local validation of the merged repair on an isolated worktree."""
+    """Local validation of the merged repair on an isolated worktree.
+
+    ``ok`` is strict: every replayed job passed here. ``ci_verified``: the repair cannot be
+    (or, by policy, is not) verified here, and the real CI decides on it: a job that still
+    fails is one this machine cannot replay (``not_replayable`` says which and why) and no
+    job that could be replayed failed. ``rounds``: the repair rounds, when validation found
+    a new failure behind a repaired one and repaired it too (the first round included)."""
 
     reproduced: bool | None = None
     passed: bool | None = None
@@ -223,13 +260,42 @@ class ValidationResult:
     after: list[JobResult] = field(default_factory=list)
     regression: list[JobResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    ci_verified: bool = False
+    #: the jobs this machine could not replay, each "job: why"
+    not_replayable: list[str] = field(default_factory=list)
+    rounds: list[RepairRound] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return bool(self.passed) and self.regression_passed is not False
 
+    @property
+    def publishable(self) -> bool:
+        """Validated here, or left to the real CI to verify (published as a draft)."""
+        return self.ok or self.ci_verified
+
+    @property
+    def round_repairs(self) -> list[Repair]:
+        """The repairs of the rounds after the first (made during validation)."""
+        return [r for rnd in self.rounds[1:] for r in rnd.repairs]
+
 
 # --------------------------------------------------------------------------- session
+@dataclass
+class CIState:
+    """CI's state of what an attempt published (the monitor's watch)."""
+
+    done: bool
+    green: bool
+    detail: str
+    signatures: list[str] = field(default_factory=list)
+    gone: bool = False  # the repository or run is not found any more
+    timed_out: bool = False
+    polls: int = 0
+    #: no CI run appeared for the published fix (its branch gets no CI at all)
+    no_ci: bool = False
+
+
 @dataclass
 class Published:
     """What an attempt published and what the monitor must watch."""
@@ -243,6 +309,11 @@ class Published:
     rerun_attempt: int | None = None
     reruns: int = 0
     notes: list[str] = field(default_factory=list)
+    #: the fix is a draft pull request the real CI verifies (local validation could not)
+    ci_verified: bool = False
+    #: by when (ISO, UTC) CI should have started a run on the fix: without one by then the
+    #: fix's branch gets no CI at all (``ci_no_run_grace`` after publishing)
+    ci_expected_by: str | None = None
 
 
 @dataclass
@@ -253,13 +324,15 @@ class AttemptRecord:
     dag_run_id: str = ""
     started_at: str | None = None
     finished_at: str | None = None
-    status: str = "started"
+    status: AttemptStatus = AttemptStatus.STARTED
     categories: list[str] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
     unrepaired: list[str] = field(default_factory=list)
     validation: ValidationResult | None = None
+    #: the repair rounds (when validation repaired a failure the first repairs revealed)
+    rounds: list[RepairRound] = field(default_factory=list)
     published: Published | None = None
-    ci_conclusion: str | None = None
+    ci_conclusion: Conclusion | None = None
     ci_failure_signatures: list[str] = field(default_factory=list)
     stage_timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -321,6 +394,9 @@ class SessionState:
     errors: list[str] = field(default_factory=list)
     report: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: how many times the state was saved: a save of an older version is refused, so two
+    #: writers never overwrite each other's changes
+    version: int = 0
 
     def attempt_record(self, attempt: int) -> AttemptRecord | None:
         for rec in self.attempt_history:

@@ -3,6 +3,8 @@ next steps), rebuilt from the session state whenever it changes."""
 
 from __future__ import annotations
 
+import re
+
 from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, SessionStatus
 from cicd_orchestrator.models import AttemptRecord, SessionState
 from cicd_orchestrator.redact import redact
@@ -17,9 +19,6 @@ _NEXT_STEPS = {
     Outcome.FAILED: "No repair turned CI green; investigate with the excerpts below.",
     Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
 }
-
-# notes that are markers for the fixers, said for a person
-_NOTE_TEXT = {"repeated-after-rerun": "failed again after a CI re-run"}
 
 
 def _fmt_seconds(value: float | None) -> str:
@@ -41,13 +40,8 @@ def _attempt_lines(rec: AttemptRecord) -> list[str]:
             f"- repair `{repair.fixer}` ({repair.kind.value}, {mark}): {repair.description}"
         )
     lines.extend(f"- not repaired: {item}" for item in rec.unrepaired)
-    if rec.validation:
-        v = rec.validation
-        lines.append(
-            f"- validation: reproduced={v.reproduced} passed={v.passed} "
-            f"regression={v.regression_passed}"
-        )
-        lines.extend(f"  - {note}" for note in v.notes)
+    lines.extend(_round_lines(rec))
+    lines.extend(_validation_lines(rec))
     pub = rec.published
     if pub:
         if pub.pull_request:
@@ -61,6 +55,39 @@ def _attempt_lines(rec: AttemptRecord) -> list[str]:
         lines.append(f"- CI after this attempt: {rec.ci_conclusion}")
     lines.extend(f"- {note}" for note in rec.notes)
     lines.append("")
+    return lines
+
+
+def _validation_lines(rec: AttemptRecord) -> list[str]:
+    v = rec.validation
+    if v is None:
+        return []
+    lines = [
+        f"- validation: reproduced={v.reproduced} passed={v.passed} "
+        f"regression={v.regression_passed}"
+    ]
+    lines.extend(f"  - {note}" for note in v.notes)
+    if v.ci_verified:
+        lines.append("  - verified by the real CI: published as a draft pull request")
+    lines.extend(f"  - not replayable here: {item}" for item in v.not_replayable)
+    return lines
+
+
+def _round_lines(rec: AttemptRecord) -> list[str]:
+    """The repair rounds of an attempt: what each found and what it repaired."""
+    if not rec.rounds:
+        return []
+    lines = [f"- repair rounds: {len(rec.rounds)}"]
+    for rnd in rec.rounds:
+        found = "; ".join(
+            f"{f.job}: {f.category.value} `{f.pattern or '-'}` "
+            f"({' '.join(f.message.split())[:160]})"
+            for f in rnd.failures
+        )
+        repaired = ", ".join(f"`{r.fixer}` ({r.description})" for r in rnd.repairs) or "nothing"
+        lines.append(f"  - round {rnd.number}: found {found or 'nothing new'}; repaired {repaired}")
+        lines.extend(f"    - not repaired: {item}" for item in rnd.unrepaired)
+        lines.extend(f"    - {note}" for note in rnd.notes)
     return lines
 
 
@@ -100,14 +127,18 @@ def render_report(state: SessionState) -> str:
         )
         if f.message:
             lines.append(f"  - {f.message}")
-        lines.extend(f"  - {_NOTE_TEXT.get(note, note)}" for note in f.notes)
+        lines.extend(f"  - {note}" for note in f.notes)
+        if f.repeated_after_rerun:
+            lines.append("  - failed again after a CI re-run")
         if f.category is FailureCategory.FLAKY and f.tests:
             lines.append(f"  - flaky tests: {', '.join(f.tests)}")
         if f.excerpts:
             ex = f.excerpts[0]
-            lines.extend(["", f"  Excerpt (lines {ex.start}-{ex.end}):", "", "  ```"])
-            lines.extend(f"  {t}" for t in ex.text.splitlines()[:15])
-            lines.extend(["  ```", ""])
+            shown = ex.text.splitlines()[:15]
+            ticks = _fence_for(shown)
+            lines.extend(["", f"  Excerpt (lines {ex.start}-{ex.end}):", "", f"  {ticks}"])
+            lines.extend(f"  {t}" for t in shown)
+            lines.extend([f"  {ticks}", ""])
     if not state.failures:
         lines.append("- (not analysed yet)")
     lines.extend(["", "## Context", ""])
@@ -117,6 +148,12 @@ def render_report(state: SessionState) -> str:
         lines.extend(_attempt_lines(rec))
     lines.extend(_closing_lines(state))
     return redact("\n".join(lines) + "\n")
+
+
+def _fence_for(lines: list[str]) -> str:
+    """A code fence no line of ``lines`` can close: longer than any run of backticks."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _context_lines(state: SessionState) -> list[str]:

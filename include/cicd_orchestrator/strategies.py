@@ -8,10 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from cicd_orchestrator.constants import Strategy
+from cicd_orchestrator.constants import FixingShape, Strategy
 from cicd_orchestrator.exceptions import ConfigError
 
-FIXING_SHAPES = ("parallel", "sequential", "issue", "rollback")
 DISCOVERY_EXTRAS = ("bisect_culprit", "compare_environment")
 MONITOR_DAG_ID = "cicd_monitor"
 SWEEP_DAG_ID = "cicd_sweep"
@@ -22,10 +21,9 @@ class StrategySpec:
     strategy: Strategy
     dag_id: str
     title: str
-    fixing: str
+    fixing: FixingShape
     fixers: tuple[str, ...]
     discovery_extras: tuple[str, ...]
-    validation: str
     timeout_seconds: int
 
 
@@ -40,16 +38,13 @@ def load_strategies(path: str | None = None) -> dict[Strategy, StrategySpec]:
                 strategy=Strategy(item["id"]),
                 dag_id=str(item["dag_id"]),
                 title=str(item["title"]),
-                fixing=str(item["fixing"]),
+                fixing=FixingShape(item["fixing"]),
                 fixers=tuple(item.get("fixers", [])),
                 discovery_extras=tuple(item.get("discovery_extras", [])),
-                validation=str(item.get("validation", "basic")),
                 timeout_seconds=int(item.get("timeout_seconds", 300)),
             )
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"invalid strategy entry {item!r}: {exc}") from exc
-        if spec.fixing not in FIXING_SHAPES:
-            raise ConfigError(f"{spec.dag_id}: fixing must be one of {FIXING_SHAPES}")
         if set(spec.discovery_extras) - set(DISCOVERY_EXTRAS):
             raise ConfigError(f"{spec.dag_id}: unknown discovery extras")
         specs[spec.strategy] = spec

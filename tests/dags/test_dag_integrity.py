@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from airflow.sdk import XComArg
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
@@ -87,13 +89,61 @@ def test_the_monitor_takes_over_even_when_publishing_failed(dagbag, dag_id):
     assert handoff.trigger_rule == "none_skipped"
     assert dag.get_task("publish").trigger_rule == "none_skipped"
     # what it hands over comes from open_session, which a failed publish does not lose
-    assert "publish" not in str(handoff.conf) + handoff.trigger_run_id
-    assert "open_session" in str(handoff.conf["session_id"])
+    assert isinstance(handoff.ticket, XComArg)
+    assert handoff.ticket.operator.task_id == "open_session"
     # and the run still fails when one of its tasks failed
     watcher = dag.get_task("watcher")
     assert watcher.trigger_rule == "one_failed" and watcher.retries == 0
     assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"watcher"}
     assert not watcher.on_failure_callback
+
+
+@pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if "attempt" in d))
+def test_tasks_take_their_inputs_as_xcom_args(dagbag, dag_id):
+    """Every task of an attempt gets the ticket of open_session, every gate the outputs of
+    its group's parallel tasks: no task pulls XCom by a task id of its own choosing."""
+    dag = dagbag.dags[dag_id]
+    for task in dag.tasks:
+        if task.task_id in ("open_session", "watcher", "handoff_to_monitor"):
+            continue
+        ticket = task.op_kwargs["ticket"]
+        assert isinstance(ticket, XComArg) and ticket.operator.task_id == "open_session"
+        group = task.task_id.partition(".")[0]
+        if task.task_id.rpartition(".")[2] in ("gate", "merge", "apply_sequentially"):
+            inputs = [v for k, v in task.op_kwargs.items() if k != "ticket"]
+            args = [a for v in inputs for a in (v if isinstance(v, list) else [v])]
+            assert args and all(isinstance(a, XComArg) for a in args)
+            sources = {a.operator.task_id for a in args}
+            parallel = {t.task_id for t in dag.tasks if t.task_id.startswith(f"{group}.")}
+            assert sources == parallel - {task.task_id}
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_every_callable_takes_the_arguments_it_is_given(dagbag, dag_id):
+    """Airflow merges a task's op_kwargs into the context and passes the callable what its
+    signature names (all of it to ``**kwargs``): every op_kwarg reaches it and the call
+    binds."""
+    from airflow.sdk.bases.decorator import KeywordParameters
+
+    context_keys = ("dag", "dag_run", "ti", "params", "run_id", "task", "logical_date")
+    for task in dagbag.dags[dag_id].tasks:
+        fn = getattr(task, "python_callable", None)
+        if fn is None:
+            continue
+        context = {k: object() for k in context_keys} | dict(task.op_kwargs)
+        kwargs = KeywordParameters.determine(fn, (), context).unpacking()
+        assert set(task.op_kwargs) <= set(kwargs), (task.task_id, sorted(kwargs))
+        inspect.signature(inspect.unwrap(fn)).bind(**kwargs)
+
+
+def test_the_monitor_hands_its_decision_on_as_xcom_args(dagbag):
+    dag = dagbag.dags["cicd_monitor"]
+    decide = dag.get_task("decide")
+    assert decide.op_kwargs["target"].operator.task_id == "load_target"
+    assert decide.op_kwargs["event"].operator.task_id == "watch_ci"
+    assert dag.get_task("watch_ci").target.operator.task_id == "load_target"
+    for task_id in ("escalation_delay", "trigger_next_attempt"):
+        assert dag.get_task(task_id).next_step.operator.task_id == "decide"
 
 
 def test_attempt_params_have_a_schema_for_the_trigger_form(dagbag):
@@ -115,7 +165,8 @@ def test_monitor_waits_deferred(dagbag):
 def test_trigger_is_importable_and_serialises():
     from cicd_orchestrator.airflow.triggers import CIStatusTrigger
 
-    trigger = CIStatusTrigger("local", {}, "acme/shop", "a" * 40, {"kind": "none"}, 1, 5)
+    target = {"session_id": "s", "attempt": 1, "provider": "local", "config": {}}
+    trigger = CIStatusTrigger(target)
     path, kwargs = trigger.serialize()
     module, _, name = path.rpartition(".")
     cls = getattr(__import__(module, fromlist=[name]), name)

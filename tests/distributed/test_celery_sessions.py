@@ -1,6 +1,6 @@
 """Whole sessions on the CeleryExecutor: a private PostgreSQL and Redis, Airflow's api-server,
 scheduler, dag-processor, triggerer and two Celery workers as separate processes on loopback
-(``cicd_orchestrator.tools.distributed``), the examples materialised in the local CI provider
+(``cicd_devkit.distributed``), the examples materialised in the local CI provider
 and their sessions opened through the REST API, as in tests/integration."""
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import PROJECT_ROOT, PROVIDER_POOL
+from cicd_devkit.distributed import DistributedStack, hostnames_of, missing_prerequisites
+from cicd_devkit.processes import kill_processes_under
+from cicd_devkit.scenarios import MaterializedScenario, fail_head_until_red, materialize
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import Conclusion, Outcome, RepairKind, SessionStatus
-from cicd_orchestrator.scenarios import MaterializedScenario, fail_head_until_red, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.tools import sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, PROVIDER_POOL
-from cicd_orchestrator.tools.distributed import (
-    DistributedStack,
-    hostnames_of,
-    kill_processes_under,
-    missing_prerequisites,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -4,14 +4,15 @@ what the distributed deployment needs."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
-
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, PROVIDER_POOL
+from cicd_devkit.airflow_stack import PROJECT_ROOT, PROVIDER_POOL
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = (
@@ -33,7 +34,15 @@ def _compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def _config(*extra: str) -> str:
+#: the secrets the compose file requires (it has no defaults for them)
+SECRETS = {
+    "AIRFLOW_JWT_SECRET": "test-jwt-secret",
+    "AIRFLOW_API_SECRET_KEY": "test-api-secret-key",
+    "AIRFLOW_FERNET_KEY": "dGVzdC1mZXJuZXQta2V5LW9mLXRoaXJ0eS10d28tYnk=",
+}
+
+
+def _run_config(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     command = _compose_command()
     if command is None:
         pytest.skip(
@@ -41,14 +50,20 @@ def _config(*extra: str) -> str:
             "is installed (make test-distributed installs Debian's docker-compose)"
         )
     argv = [*command, "--project-directory", str(PROJECT_ROOT), "-f", str(COMPOSE_FILE)]
-    result = subprocess.run(
+    return subprocess.run(
         [*argv, "config", *extra],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
         check=False,
+        env=env,
     )
-    assert result.returncode == 0, f"{' '.join(command)} config failed:\n{result.stderr}"
+
+
+def _config(*extra: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    result = _run_config({**env, **SECRETS}, *extra)
+    assert result.returncode == 0, f"config failed:\n{result.stderr}"
     return result.stdout
 
 
@@ -83,6 +98,44 @@ def test_every_airflow_service_shares_the_essentials(resolved):
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= targets
         assert "/opt/airflow/local-ci" in targets, f"{name}: local CI root not on the volume"
     assert len(secrets) == 1 and all(secrets), "one JWT secret shared by every component"
+    assert secrets == {SECRETS["AIRFLOW_JWT_SECRET"]}, "the JWT secret is the deployment's"
+
+
+def test_the_secrets_have_no_defaults():
+    """Without them the compose file does not resolve, and the message names the variable."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    for missing in SECRETS:
+        given = {k: v for k, v in SECRETS.items() if k != missing}
+        result = _run_config({**env, **given}, "--quiet")
+        assert result.returncode != 0, f"{missing} has a default"
+        assert missing in result.stderr, result.stderr
+
+
+def test_the_worker_can_use_the_command_sandbox(resolved):
+    """Only the worker runs repository code: its seccomp profile allows the namespaces of the
+    sandbox, and the sandbox is required."""
+    services = resolved["services"]
+    worker = services["airflow-worker"]
+    assert worker["environment"]["CICD_COMMAND_SANDBOX"] == "required"
+    options = " ".join(worker.get("security_opt", []))
+    assert "apparmor=unconfined" in options and "systempaths=unconfined" in options
+    profile = json.loads((PROJECT_ROOT / "deploy" / "worker-seccomp.json").read_text())
+    allowed = {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ALLOW"
+        for name in rule["names"]
+    }
+    denied = {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ERRNO"
+        for name in rule["names"]
+    }
+    assert {"unshare", "clone", "mount", "pivot_root"} <= allowed
+    assert {"kexec_load", "init_module", "open_by_handle_at", "bpf", "keyctl"} <= denied
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-triggerer"):
+        assert not services[name].get("security_opt"), f"{name} needs no sandbox"
 
 
 def _volumes(service: dict) -> list[str]:
@@ -130,5 +183,8 @@ def test_dockerfile_builds_from_the_pinned_airflow_and_installs_the_project():
     assert "-r requirements.txt" in text and "open('constraints.txt')" in text
     assert "-c image-constraints.txt" in text and "pip check" in text
     assert re.search(r"pip install .*--no-deps", text)
+    # the sandbox and the runner tool folder of repository commands
+    assert re.search(r"apt-get install .*\bbubblewrap\b", text)
+    assert "-r runner-tools.txt" in text and "CICD_RUNNER_TOOLS=/opt/cicd-runner-tools" in text
     ignore = (PROJECT_ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignore and ".git" in ignore

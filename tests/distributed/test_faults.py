@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cicd_devkit import canary, sessions
+from cicd_devkit.airflow_stack import PROJECT_ROOT, ApiClient
+from cicd_devkit.distributed import DistributedStack, missing_prerequisites
+from cicd_devkit.scenarios import fail_head_until_red, materialize
+from cicd_devkit.servers.github import GitHubServer
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import Conclusion, Outcome, SessionStatus
-from cicd_orchestrator.scenarios import fail_head_until_red, materialize
 from cicd_orchestrator.scratch import PREFIXES
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.testing.github_server import GitHubServer
-from cicd_orchestrator.tools import canary, sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, ApiClient
-from cicd_orchestrator.tools.distributed import DistributedStack, missing_prerequisites
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

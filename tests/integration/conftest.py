@@ -9,21 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG, AirflowStack, workspace_dir
+from cicd_devkit.canary import find_token
+from cicd_devkit.scenarios import MaterializedScenario, fail_head_until_red, materialize
+from cicd_devkit.servers.github import GitHubServer
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import Conclusion
-from cicd_orchestrator.scenarios import MaterializedScenario, fail_head_until_red, materialize
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
-from cicd_orchestrator.testing.github_server import GitHubServer
-from cicd_orchestrator.tools import sessions
-from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT, AirflowStack
 
-EXAMPLES = PROJECT_ROOT / "examples"
-TEST_CONFIG = {
-    "delay_scale": 0.02,
-    "ci_poll_interval": 50.0,  # x delay_scale: polls every second
-    "job_timeout_minutes": 5,
-}
+WORKER_CANARY = "cicd-worker-canary-" + secrets.token_hex(12)
 
 
 class Env:
@@ -33,6 +29,8 @@ class Env:
         self.provider = provider
         self.made: dict[str, MaterializedScenario] = {}
         self.failed_runs: dict[str, int] = {}
+        #: values that must be found nowhere after the suite (see ``airflow_env``)
+        self.canaries: list[str] = []
 
     def scenario(self, name: str) -> MaterializedScenario:
         """Materialise an example (once) and return it with its failed head run."""
@@ -60,18 +58,30 @@ class Env:
 
 @pytest.fixture(scope="session")
 def airflow_env(tmp_path_factory) -> Env:
+    """The stack for the whole test session. A canary is in the environment of every Airflow
+    process (the workers' included) and the GitHub connection's token is another: after the
+    suite, neither may be found in any file under the home (task and process logs, the local
+    CI's repositories, pull requests, issues and comments), the workspaces, or any table of
+    the metadata database but ``connection`` (XCom, Variables, logs...)."""
     home: Path = tmp_path_factory.mktemp("airflow")
-    stack = AirflowStack(home)
+    stack = AirflowStack(home, extra_env={"CICD_TEST_WORKER_CANARY": WORKER_CANARY})
     stack.start()
+    env: Env | None = None
     try:
         dag_ids = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID, SWEEP_DAG_ID]
         client = stack.wait_ready(dag_ids, timeout=300)
         sessions.configure(client, TEST_CONFIG)
         env = Env(stack, LocalProvider(home / "local-ci"))
+        env.canaries.append(WORKER_CANARY)
         yield env
     finally:
         stack.stop()
         time.sleep(1)
+    leaks = {
+        canary: find_token(canary, home, more_dirs=[workspace_dir(home)])
+        for canary in (env.canaries if env else [])
+    }
+    assert not any(leaks.values()), f"a canary was written: {leaks}"
 
 
 EXAMPLE_NAMES = ("lint-failure", "transient-network", "bisect-regression")
@@ -88,6 +98,7 @@ def github(airflow_env) -> tuple[GitHubServer, str]:
     """The GitHub-compatible server in front of the local provider, and the connection
     ``github_default`` to it (one per test session: the connection id is global)."""
     token = "ghp_" + secrets.token_hex(18)  # a canary shaped like a real token
+    airflow_env.canaries.append(token)
     server = GitHubServer(airflow_env.provider, token)
     server.start()
     body = {

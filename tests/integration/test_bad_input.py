@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import EXAMPLES
+from cicd_devkit.scenarios import MaterializedScenario, materialize
 
 from cicd_orchestrator.ci.local import store
 from cicd_orchestrator.constants import Conclusion, Outcome, RepairKind, RunStatus, SessionStatus
 from cicd_orchestrator.models import SessionState
-from cicd_orchestrator.scenarios import MaterializedScenario, materialize
 from cicd_orchestrator.session import session_id_for
-from cicd_orchestrator.tools import sessions
 
 pytestmark = pytest.mark.integration
 

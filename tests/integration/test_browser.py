@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from cicd_orchestrator.tools.airflow_stack import ADMIN
+from cicd_devkit.airflow_stack import ADMIN
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from cicd_devkit.airflow_stack import EXAMPLES
+from cicd_devkit.scenarios import materialize
 
-from cicd_orchestrator.scenarios import materialize
 from cicd_orchestrator.session import session_id_for
 
 pytestmark = pytest.mark.integration

@@ -6,12 +6,13 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from conftest import EXAMPLES
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG
+from cicd_devkit.scenarios import materialize
+from cicd_devkit.servers.gitlab import GitLabServer
+from cicd_devkit.servers.jenkins import JenkinsServer
 
-from cicd_orchestrator.scenarios import materialize
 from cicd_orchestrator.session import session_id_for
-from cicd_orchestrator.testing.gitlab_server import GitLabServer
-from cicd_orchestrator.testing.jenkins_server import JenkinsServer
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +22,12 @@ def _connection(env, body):
     assert resp.status_code in (200, 201), resp.text
 
 
-def _session(env, repo, provider, remote, config=None):
+def _session(env, repo, provider, remote):
     """Materialise the example, find its failed run as the remote CI names it, open a session."""
     made = materialize(EXAMPLES / "lint-failure", env.provider, repo)
     failed = remote.list_failed_runs(repo, "main")
     assert failed, f"{provider} shows no failed run of {repo}"
     conf = {"repository": repo, "run_id": failed[0].id, "provider": provider}
-    if config:
-        conf["config"] = config
     resp = env.client.trigger("cicd_attempt_1_standard_parallel_fixing", conf)
     assert resp.status_code in (200, 201), resp.text
     return made, conf
@@ -82,11 +81,14 @@ def test_a_session_through_jenkins_publishing_through_the_hosting(airflow_env):
         remote = JenkinsProvider(
             url=server.url, user="orchestrator", token=token, hosting=airflow_env.provider
         )
-        made, conf = _session(
-            airflow_env, "jk/shipping", "jenkins", remote, {"jenkins_hosting": "local"}
-        )
-        sid = session_id_for("jenkins", "jk/shipping", conf["run_id"])
-        state = airflow_env.wait(sid)
+        # where Jenkins' repositories live is the deployment's setting, not a run's
+        sessions.configure(airflow_env.client, {**TEST_CONFIG, "jenkins_hosting": "local"})
+        try:
+            made, conf = _session(airflow_env, "jk/shipping", "jenkins", remote)
+            sid = session_id_for("jenkins", "jk/shipping", conf["run_id"])
+            state = airflow_env.wait(sid)
+        finally:
+            sessions.configure(airflow_env.client, TEST_CONFIG)
         assert state.outcome.value == "fixed", state.report
         assert len(airflow_env.provider.list_pull_requests("jk/shipping")) == 1
         assert airflow_env.provider.branch_sha("jk/shipping", "main") == made.head_sha

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 import requests
+from cicd_devkit import sessions
 
-from cicd_orchestrator.tools import sessions
-from cicd_orchestrator.webhooks import sign
+from cicd_orchestrator.webhooks.github import sign
 
 pytestmark = pytest.mark.integration
 SECRET = "webhook-test-secret"

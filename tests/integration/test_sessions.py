@@ -6,10 +6,10 @@ import subprocess
 import time
 
 import pytest
+from cicd_devkit import sessions
 
 from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus
 from cicd_orchestrator.session import session_id_for
-from cicd_orchestrator.tools import sessions
 
 pytestmark = pytest.mark.integration
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import EXAMPLES, TEST_CONFIG
+from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG
+from cicd_devkit.scenarios import materialize
 
-from cicd_orchestrator.scenarios import materialize
 from cicd_orchestrator.session import session_id_for
 from cicd_orchestrator.strategies import SWEEP_DAG_ID
-from cicd_orchestrator.tools import sessions
 
 pytestmark = pytest.mark.integration
 

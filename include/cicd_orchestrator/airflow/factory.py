@@ -13,17 +13,18 @@ from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk import DAG, Param, TaskGroup, XComArg
 from airflow.task.trigger_rule import TriggerRule
 
-from cicd_orchestrator.airflow import tasks
+from cicd_orchestrator.airflow import monitor, tasks
 from cicd_orchestrator.airflow.links import SESSION_LINKS
 from cicd_orchestrator.airflow.operators import (
     CIStatusSensor,
     EscalationDelayOperator,
     HandoffOperator,
+    NextRunOperator,
 )
-from cicd_orchestrator.constants import Strategy
+from cicd_orchestrator.constants import FixingShape, Strategy
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -91,7 +92,8 @@ def session_params() -> dict[str, Param]:
             {},
             type="object",
             title="Configuration overrides",
-            description="keys of the cicd_orchestrator_config Variable",
+            description="for this session: pacing, attempts and limits (config.RUN_KEYS); "
+            "security settings come only from the cicd_orchestrator_config Variable",
         ),
     }
 
@@ -104,6 +106,87 @@ class SessionTaskOperator(PythonOperator):
 
 def _task(task_id: str, fn: Any, **kwargs: Any) -> PythonOperator:
     return SessionTaskOperator(task_id=task_id, python_callable=fn, **kwargs)
+
+
+class _Attempt:
+    """Builds the tasks of one attempt DAG: every task gets the ticket of ``open_session``,
+    every gate the outputs of its group's parallel tasks (XComArgs: the dependencies follow
+    from them)."""
+
+    def __init__(self, spec: StrategySpec, ticket: XComArg) -> None:
+        self.spec = spec
+        self.ticket = ticket
+        self.timeout = datetime.timedelta(seconds=max(spec.timeout_seconds, 120))
+
+    def task(self, task_id: str, fn: Any, **kwargs: Any) -> XComArg:
+        op_kwargs = {"ticket": self.ticket, **kwargs.pop("op_kwargs", {})}
+        return _task(task_id, fn, op_kwargs=op_kwargs, **kwargs).output
+
+    def gate(self, task_id: str, fn: Any, **outputs: Any) -> PythonOperator:
+        return _task(task_id, fn, op_kwargs={"ticket": self.ticket, **outputs})
+
+    def discovery(self) -> None:
+        extras = {
+            "bisect_culprit": ("bisect", tasks.bisect_culprit),
+            "compare_environment": ("environment", tasks.compare_environment),
+        }
+        outputs = {
+            "detect": self.task("detect_failures", tasks.detect_failures),
+            "context": self.task("analyse_context", tasks.analyse_context),
+        }
+        for name in self.spec.discovery_extras:
+            key, fn = extras[name]
+            outputs[key] = self.task(name, fn)
+        self.gate("gate", tasks.discovery_gate, **outputs)
+
+    def classification(self) -> None:
+        self.gate(
+            "gate",
+            tasks.classification_gate,
+            classified=self.task("classify_patterns", tasks.classify_patterns),
+            mapping=self.task("map_dependencies", tasks.map_dependencies),
+        )
+
+    def fixing(self) -> None:
+        shape = self.spec.fixing
+        if shape in (FixingShape.PARALLEL, FixingShape.SEQUENTIAL):
+            fixes = [
+                self.task(
+                    f"fix_{group}",
+                    tasks.fix_group,
+                    op_kwargs={"group": group},
+                    execution_timeout=self.timeout,
+                )
+                for group in self.spec.fixers
+            ]
+            if shape is FixingShape.PARALLEL:
+                self.gate("merge", tasks.merge_fixes, fixes=fixes)
+            else:
+                self.gate("apply_sequentially", tasks.sequential_fixes, fixes=fixes)
+        elif shape is FixingShape.ISSUE:
+            self.gate(
+                "gate",
+                tasks.issue_gate,
+                issue=self.task("prepare_issue", tasks.prepare_issue),
+                package=self.task("package_context", tasks.package_context),
+            )
+        else:
+            self.gate(
+                "gate",
+                tasks.rollback_gate,
+                rollback=self.task(
+                    "prepare_rollback", tasks.prepare_rollback, execution_timeout=self.timeout
+                ),
+                plan=self.task("preserve_state", tasks.preserve_state),
+            )
+
+    def validation(self) -> None:
+        self.gate(
+            "gate",
+            tasks.validation_gate,
+            validation=self.task("validate_fixes", tasks.validate_fixes),
+            regression=self.task("regression_run", tasks.regression_run),
+        )
 
 
 def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
@@ -129,45 +212,26 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
             # made; malformed requests fail without retry (AirflowFailException)
             retries=2,
         )
+        build = _Attempt(spec, opened.output)
         with TaskGroup("discovery", tooltip="detect failures | analyse context") as discovery:
-            found = [
-                _task("detect_failures", tasks.detect_failures),
-                _task("analyse_context", tasks.analyse_context),
-            ]
-            extras = {
-                "bisect_culprit": tasks.bisect_culprit,
-                "compare_environment": tasks.compare_environment,
-            }
-            found += [_task(name, extras[name]) for name in spec.discovery_extras]
-            found >> _task("gate", tasks.discovery_gate)
+            build.discovery()
         with TaskGroup("classification", tooltip="classify patterns | map dependencies") as cls:
-            [
-                _task("classify_patterns", tasks.classify_patterns),
-                _task("map_dependencies", tasks.map_dependencies),
-            ] >> _task("gate", tasks.classification_gate)
-        with TaskGroup("fixing", tooltip=f"{spec.fixing} fixing") as fixing:
-            _fixing_tasks(spec)
+            build.classification()
+        with TaskGroup("fixing", tooltip=f"{spec.fixing.value} fixing") as fixing:
+            build.fixing()
         with TaskGroup("validation", tooltip="validate fixes | regression run") as validation:
-            [
-                _task("validate_fixes", tasks.validate_fixes),
-                _task("regression_run", tasks.regression_run),
-            ] >> _task("gate", tasks.validation_gate)
-        published = _task("publish", tasks.publish, trigger_rule=TriggerRule.NONE_SKIPPED)
+            build.validation()
+        published = _task(
+            "publish",
+            tasks.publish,
+            op_kwargs={"ticket": opened.output},
+            trigger_rule=TriggerRule.NONE_SKIPPED,
+        )
         # the monitor takes over whatever happened to publish (a failed publish leaves nothing
         # to watch: the monitor escalates or closes), so that a session always ends
-        opened_ref = f"(ti.xcom_pull(task_ids='{tasks.OPEN_TASK}') or {{}})"
         handoff = HandoffOperator(
             task_id="handoff_to_monitor",
-            open_task_id=tasks.OPEN_TASK,
-            trigger_dag_id=MONITOR_DAG_ID,
-            trigger_run_id=f"{{{{ {opened_ref}.get('session_id') }}}}"
-            f"__monitor{{{{ {opened_ref}.get('attempt') }}}}",
-            conf={
-                "session_id": f"{{{{ {opened_ref}.get('session_id') }}}}",
-                "attempt": f"{{{{ {opened_ref}.get('attempt') }}}}",
-                "config": f"{{{{ {opened_ref}.get('config') }}}}",
-            },
-            skip_when_already_exists=True,
+            ticket=opened.output,
             trigger_rule=TriggerRule.NONE_SKIPPED,
         )
         opened >> discovery >> cls >> fixing >> validation >> published >> handoff
@@ -182,28 +246,6 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
         )
         [t for t in dag.tasks if t is not watcher] >> watcher
     return dag
-
-
-def _fixing_tasks(spec: StrategySpec) -> None:
-    exec_timeout = datetime.timedelta(seconds=max(spec.timeout_seconds, 120))
-    if spec.fixing in ("parallel", "sequential"):
-        fixers = [
-            _task(f"fix_{group}", partial(tasks.fix_group, group), execution_timeout=exec_timeout)
-            for group in spec.fixers
-        ]
-        gate_fn = tasks.merge_fixes if spec.fixing == "parallel" else tasks.sequential_fixes
-        gate_id = "merge" if spec.fixing == "parallel" else "apply_sequentially"
-        fixers >> _task(gate_id, partial(gate_fn, tuple(spec.fixers)))
-    elif spec.fixing == "issue":
-        [
-            _task("prepare_issue", tasks.prepare_issue),
-            _task("package_context", tasks.package_context),
-        ] >> _task("gate", partial(tasks.handover_gate, "issue"))
-    else:
-        [
-            _task("prepare_rollback", tasks.prepare_rollback, execution_timeout=exec_timeout),
-            _task("preserve_state", tasks.preserve_state),
-        ] >> _task("gate", partial(tasks.handover_gate, "rollback"))
 
 
 def build_attempt_dags() -> dict[str, DAG]:
@@ -235,25 +277,18 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
         max_active_runs=64,
         render_template_as_native_obj=True,
     ) as dag:
-        target = _task("load_target", tasks.load_target)
-        watch = CIStatusSensor(task_id="watch_ci", session_task_id="load_target", retries=3)
+        target = _task("load_target", monitor.load_target).output
+        watch = CIStatusSensor(task_id="watch_ci", target=target, retries=3)
         # decide also runs when the watch failed: it then asks the provider itself, so a
         # session never stays waiting because of a lost wait
-        decision = _task("decide", tasks.decide, trigger_rule=TriggerRule.ALL_DONE)
-        delay = EscalationDelayOperator(task_id="escalation_delay", decision_task_id="decide")
-        trigger_next = TriggerDagRunOperator(
-            task_id="trigger_next_attempt",
-            trigger_dag_id="{{ ti.xcom_pull(task_ids='decide')['next_dag_id'] }}",
-            trigger_run_id="{{ ti.xcom_pull(task_ids='decide')['run_id'] }}",
-            conf={
-                "session_id": "{{ ti.xcom_pull(task_ids='decide')['session_id'] }}",
-                "attempt": "{{ ti.xcom_pull(task_ids='decide')['next_attempt'] }}",
-                "config": "{{ params.config }}",
-                "rerun": "{{ ti.xcom_pull(task_ids='decide').get('rerun', False) }}",
-            },
-            skip_when_already_exists=True,
-        )
-        target >> watch >> decision >> delay >> trigger_next
+        decision = _task(
+            "decide",
+            monitor.decide,
+            op_kwargs={"target": target, "event": watch.output},
+            trigger_rule=TriggerRule.ALL_DONE,
+        ).output
+        delay = EscalationDelayOperator(task_id="escalation_delay", next_step=decision)
+        delay >> NextRunOperator(task_id="trigger_next_attempt", next_step=decision)
     return dag
 
 
@@ -271,7 +306,7 @@ def build_sweep_dag(doc_md: str | None = None, schedule: str = "*/10 * * * *") -
         default_args=_default_args(),
         max_active_runs=1,
     ) as dag:
-        found = _task("find_failed_runs", tasks.sweep)
+        found = _task("find_failed_runs", monitor.sweep)
         TriggerDagRunOperator.partial(
             task_id="open_sessions",
             trigger_dag_id=first,

@@ -1,6 +1,7 @@
 """The orchestrator's FastAPI app inside Airflow's API server (mounted at ``/cicd``):
 
-- ``POST /cicd/webhook/github``: signed GitHub deliveries become sessions;
+- ``POST /cicd/webhook/github`` and ``/cicd/webhook/gitlab``: signed (GitHub) or
+  token-carrying (GitLab) deliveries of failed runs become sessions; bodies are capped;
 - ``GET /cicd/health``: for load balancers;
 - ``GET /cicd/sessions`` and ``/cicd/sessions/{id}``: the sessions pages, for logged-in users
   only (Airflow's own authentication: the UI's JWT cookie or a bearer token).
@@ -12,20 +13,24 @@ import datetime
 import html
 import json
 import logging
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from cicd_orchestrator.airflow_names import CONFIG_VARIABLE, SESSION_PREFIX
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus, Strategy
 from cicd_orchestrator.exceptions import CicdError, ConfError
 from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.serde import from_json_obj
 from cicd_orchestrator.session import primary_category, session_id_for
-from cicd_orchestrator.strategies import dag_id_for
-from cicd_orchestrator.webhooks import (
+from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for, load_strategies
+from cicd_orchestrator.webhooks import gitlab as gl
+from cicd_orchestrator.webhooks.github import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SECRET_VARIABLE,
@@ -50,6 +55,37 @@ def _variable(key: str) -> str | None:
 
     value = Variable.get(key, default_var=None)
     return None if value is None else str(value)
+
+
+def session_dag_ids() -> list[str]:
+    """The DAGs whose runs make up the sessions: the attempts and the monitor."""
+    return [*(spec.dag_id for spec in load_strategies().values()), MONITOR_DAG_ID]
+
+
+def may_read_sessions(user: Any) -> bool:
+    """Whether the auth manager lets ``user`` read the runs of every session DAG (the
+    sessions' pages show what those runs did)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        DagAccessEntity,
+        DagDetails,
+    )
+
+    manager = get_auth_manager()
+    return all(
+        manager.is_authorized_dag(
+            method="GET",
+            access_entity=DagAccessEntity.RUN,
+            details=DagDetails(id=dag_id),
+            user=user,
+        )
+        for dag_id in session_dag_ids()
+    )
+
+
+def _forbidden() -> HTMLResponse:
+    body = "<p>Reading the sessions needs read access to the runs of the cicd DAGs.</p>"
+    return HTMLResponse(_page("Forbidden", body), 403)
 
 
 def _session_states() -> list[SessionState]:
@@ -95,30 +131,19 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/webhook/github")
-    async def github_webhook(request: Request) -> JSONResponse:
-        body = await request.body()
-        if not verify_signature(
-            _variable(SECRET_VARIABLE), body, request.headers.get(SIGNATURE_HEADER)
-        ):
-            return JSONResponse({"detail": "invalid or missing signature"}, status_code=401)
-        return _handle_delivery(request, body)
-
-    @app.post("/webhook/gitlab")
-    async def gitlab_webhook(request: Request) -> JSONResponse:
-        from cicd_orchestrator.webhooks_gitlab import TOKEN_HEADER, TOKEN_VARIABLE, verify_token
-
-        # the token is checked before the body is read
-        if not verify_token(_variable(TOKEN_VARIABLE), request.headers.get(TOKEN_HEADER)):
-            return JSONResponse({"detail": "invalid or missing X-Gitlab-Token"}, status_code=401)
-        return _handle_gitlab_delivery(request, await request.body())
+    app.post("/webhook/github")(github_webhook)
+    app.post("/webhook/gitlab")(gitlab_webhook)
 
     @app.get("/sessions", response_class=HTMLResponse)
     def sessions_page(repository: str = "", state: str = "", user: Any = logged_in) -> HTMLResponse:
+        if not may_read_sessions(user):
+            return _forbidden()
         return HTMLResponse(render_sessions(_session_states(), repository, state))
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)
     def session_page(session_id: str, user: Any = logged_in) -> HTMLResponse:
+        if not may_read_sessions(user):
+            return _forbidden()
         found = [s for s in _session_states() if s.session_id == session_id]
         if not found:
             return HTMLResponse(_page("Unknown session", "<p>No such session.</p>"), 404)
@@ -127,66 +152,117 @@ def create_app() -> FastAPI:
     return app
 
 
-def _handle_delivery(request: Request, body: bytes) -> JSONResponse:
-    delivery = request.headers.get(DELIVERY_HEADER, "")
-    event = request.headers.get(EVENT_HEADER, "")
+#: GitHub sends at most 25 MB; a body beyond this is refused (413) before it is read whole
+MAX_BODY_BYTES = 25 * 1024 * 1024
+#: what a malformed payload may raise while it is parsed (deep nesting: RecursionError)
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, RecursionError, ConfError)
+
+Parser = Callable[[str, str, Any, bool, str], tuple[Any, str]]
+
+
+@dataclass(frozen=True)
+class Hook:
+    """How a hosting's deliveries are told apart and parsed."""
+
+    name: str
+    parse: Parser
+    event_header: str
+    delivery_of: Callable[[Request], str | None]
+    needs: str
+
+
+GITHUB_HOOK = Hook(
+    "github",
+    parse_event,
+    EVENT_HEADER,
+    lambda request: request.headers.get(DELIVERY_HEADER),
+    f"{DELIVERY_HEADER} and {EVENT_HEADER}",
+)
+GITLAB_HOOK = Hook(
+    "gitlab",
+    gl.parse_gitlab_event,
+    gl.EVENT_HEADER,
+    lambda request: gl.delivery_id(
+        request.headers.get(gl.EVENT_UUID_HEADER), request.headers.get(gl.WEBHOOK_UUID_HEADER)
+    ),
+    f"{gl.EVENT_HEADER} and {gl.EVENT_UUID_HEADER} (or {gl.WEBHOOK_UUID_HEADER})",
+)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"the body is larger than {limit} bytes"}, status_code=413)
+
+
+async def read_capped(request: Request) -> bytes | JSONResponse:
+    """The body, read in chunks and refused (413) as soon as it passes the cap."""
+    limit = MAX_BODY_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return _too_large(limit)
+    return bytes(body)
+
+
+async def github_webhook(request: Request) -> JSONResponse:
+    body = await read_capped(request)
+    if isinstance(body, JSONResponse):
+        return body
+    if not verify_signature(
+        _variable(SECRET_VARIABLE), body, request.headers.get(SIGNATURE_HEADER)
+    ):
+        return JSONResponse({"detail": "invalid or missing signature"}, status_code=401)
+    return _deliver(GITHUB_HOOK, request, body)
+
+
+async def gitlab_webhook(request: Request) -> JSONResponse:
+    # the token is checked before the body is read
+    if not gl.verify_token(_variable(gl.TOKEN_VARIABLE), request.headers.get(gl.TOKEN_HEADER)):
+        return JSONResponse({"detail": "invalid or missing X-Gitlab-Token"}, status_code=401)
+    body = await read_capped(request)
+    if isinstance(body, JSONResponse):
+        return body
+    return _deliver(GITLAB_HOOK, request, body)
+
+
+def _deliver(hook: Hook, request: Request, body: bytes) -> JSONResponse:
+    """A delivery whose sender is verified: a failure opens a session (attempt 1 triggered),
+    then the delivery is recorded; a replay is answered without a second session."""
+    event = request.headers.get(hook.event_header, "")
+    delivery = hook.delivery_of(request)
     if not delivery or not event:
-        return JSONResponse(
-            {"detail": f"{DELIVERY_HEADER} and {EVENT_HEADER} are required"}, status_code=400
-        )
+        return JSONResponse({"detail": f"{hook.needs} are required"}, status_code=400)
+    if deliveries.known(delivery):
+        return JSONResponse({"status": "duplicate delivery", "delivery": delivery}, status_code=200)
     try:
         payload = json.loads(body)
         raw = _variable(CONFIG_VARIABLE)
         config = load_config(json.loads(raw) if raw else None)
-        wanted, reason = parse_event(event, delivery, payload, config.cancelled_is_failure)
-    except (ValueError, ConfError) as exc:
-        return JSONResponse({"detail": f"malformed payload: {exc}"}, status_code=400)
+        wanted, reason = hook.parse(
+            event, delivery, payload, config.cancelled_is_failure, config.fix_branch_prefix
+        )
+    except _MALFORMED as exc:
+        return JSONResponse({"detail": f"malformed payload: {exc}"[:500]}, status_code=400)
     except CicdError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=500)
-    if deliveries.seen(delivery):
-        return JSONResponse({"status": "duplicate delivery", "delivery": delivery}, status_code=200)
     if wanted is None:
+        deliveries.record(delivery)
         return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
     key = wanted.run_id if wanted.run_id is not None else wanted.head_sha
     run_id = f"webhook__{session_id_for(wanted.provider, wanted.repository, 0)}__{key}"
     outcome = _trigger(run_id, wanted.conf())
-    log.info("webhook %s %s: %s session for %s", event, delivery, outcome, wanted.repository)
-    return JSONResponse(
-        {"status": outcome, "dag_run_id": run_id, "priority": wanted.priority.value},
-        status_code=202,
+    deliveries.record(delivery)
+    log.info(
+        "%s webhook %s %s: %s session for %s",
+        hook.name,
+        event,
+        delivery,
+        outcome,
+        wanted.repository,
     )
-
-
-def _handle_gitlab_delivery(request: Request, body: bytes) -> JSONResponse:
-    """A GitLab delivery (token already verified): Pipeline Hook / Job Hook failures open a
-    session with provider "gitlab", as the GitHub route does."""
-    from cicd_orchestrator import webhooks_gitlab as gl
-
-    event = request.headers.get(gl.EVENT_HEADER, "")
-    delivery = gl.delivery_id(
-        request.headers.get(gl.EVENT_UUID_HEADER), request.headers.get(gl.WEBHOOK_UUID_HEADER)
-    )
-    if not delivery or not event:
-        needed = f"{gl.EVENT_HEADER} and {gl.EVENT_UUID_HEADER} (or {gl.WEBHOOK_UUID_HEADER})"
-        return JSONResponse({"detail": f"{needed} are required"}, status_code=400)
-    try:
-        payload = json.loads(body)
-        raw = _variable(CONFIG_VARIABLE)
-        config = load_config(json.loads(raw) if raw else None)
-        wanted, reason = gl.parse_gitlab_event(
-            event, delivery, payload, config.cancelled_is_failure
-        )
-    except (ValueError, ConfError) as exc:
-        return JSONResponse({"detail": f"malformed payload: {exc}"}, status_code=400)
-    except CicdError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=500)
-    if deliveries.seen(delivery):
-        return JSONResponse({"status": "duplicate delivery", "delivery": delivery}, status_code=200)
-    if wanted is None:
-        return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
-    run_id = f"webhook__{session_id_for(wanted.provider, wanted.repository, 0)}__{wanted.run_id}"
-    outcome = _trigger(run_id, wanted.conf())
-    log.info("gitlab webhook %s %s: %s session for %s", event, delivery, outcome, wanted.repository)
     return JSONResponse(
         {"status": outcome, "dag_run_id": run_id, "priority": wanted.priority.value},
         status_code=202,
@@ -215,24 +291,30 @@ def _age(start: str | None) -> str:
     return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
 
 
+def _e(value: object) -> str:
+    """Any value of a session as page text (escaped, quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def _link(url: str) -> str:
+    """A link when ``url`` is http(s), else its text only (no ``javascript:``, ``data:``...)."""
+    label = _e(url.rsplit("/", 1)[-1] or url)
+    if urllib.parse.urlsplit(url).scheme.lower() in ("http", "https"):
+        return f"<a href='{_e(url)}' rel='noopener noreferrer'>{label}</a>"
+    return label
+
+
 def _links(items: list[str]) -> str:
-    return (
-        " ".join(
-            f"<a href='{html.escape(u)}'>{html.escape(u.rsplit('/', 1)[-1])}</a>" for u in items
-        )
-        or "-"
-    )
+    return " ".join(_link(u) for u in items) or "-"
 
 
 def _dag_run_links(state: SessionState) -> str:
     out = []
     for item in state.links.dag_runs:
         dag_id, _, run_id = item.partition("/")
-        out.append(
-            f"<a href='/dags/{html.escape(dag_id)}/runs/{html.escape(run_id)}'>"
-            f"{html.escape(dag_id.split('_')[2] if dag_id.count('_') > 2 else dag_id)}"
-            "</a>"
-        )
+        href = f"/dags/{urllib.parse.quote(dag_id)}/runs/{urllib.parse.quote(run_id)}"
+        label = dag_id.split("_")[2] if dag_id.count("_") > 2 else dag_id
+        out.append(f"<a href='{_e(href)}'>{_e(label)}</a>")
     return " ".join(out) or "-"
 
 
@@ -260,15 +342,17 @@ def render_sessions(states: list[SessionState], repository: str = "", state: str
     body = []
     for s in rows:
         body.append(
-            f"<tr class='{s.status.value}'>"
-            f"<td>{html.escape(s.provider)}</td>"
-            f"<td><a href='/cicd/sessions/{html.escape(s.session_id)}'>"
-            f"{html.escape(s.repository)}</a></td><td>{html.escape(s.branch)}</td>"
-            f"<td>{_links([s.links.failed_run]) if s.links.failed_run else s.pipeline_id}</td>"
-            f"<td>{primary_category(s).value}</td><td>{s.current_attempt}/{s.max_attempts}</td>"
-            f"<td>{s.current_strategy.value if s.current_strategy else '-'}</td>"
-            f"<td>{s.status.value}</td><td>{s.outcome.value}</td><td>{s.priority.value}</td>"
-            f"<td>{_age(s.start_time)}</td><td>{_dag_run_links(s)}</td>"
+            f"<tr class='{_e(s.status.value)}'>"
+            f"<td>{_e(s.provider)}</td>"
+            f"<td><a href='/cicd/sessions/{_e(urllib.parse.quote(s.session_id))}'>"
+            f"{_e(s.repository)}</a></td><td>{_e(s.branch)}</td>"
+            f"<td>{_links([s.links.failed_run]) if s.links.failed_run else _e(s.pipeline_id)}</td>"
+            f"<td>{_e(primary_category(s).value)}</td>"
+            f"<td>{_e(s.current_attempt)}/{_e(s.max_attempts)}</td>"
+            f"<td>{_e(s.current_strategy.value if s.current_strategy else '-')}</td>"
+            f"<td>{_e(s.status.value)}</td><td>{_e(s.outcome.value)}</td>"
+            f"<td>{_e(s.priority.value)}</td>"
+            f"<td>{_e(_age(s.start_time))}</td><td>{_dag_run_links(s)}</td>"
             f"<td>{_links(s.links.pull_requests)}</td><td>{_links(s.links.issues)}</td></tr>"
         )
     form = (
@@ -286,10 +370,10 @@ def render_session(state: SessionState) -> str:
         published = rec.published.kind.value if rec.published else "-"
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in rec.stage_timings.items())
         timeline.append(
-            f"<tr><td>{rec.attempt}</td><td>{rec.strategy.value}</td>"
-            f"<td>{html.escape(rec.started_at or '-')}</td><td>{rec.status}</td>"
-            f"<td>{published}</td><td>{html.escape(rec.ci_conclusion or '-')}</td>"
-            f"<td>{html.escape(timings)}</td></tr>"
+            f"<tr><td>{_e(rec.attempt)}</td><td>{_e(rec.strategy.value)}</td>"
+            f"<td>{_e(rec.started_at or '-')}</td><td>{_e(rec.status.value)}</td>"
+            f"<td>{_e(published)}</td><td>{_e(rec.ci_conclusion or '-')}</td>"
+            f"<td>{_e(timings)}</td></tr>"
         )
     table = (
         "<table><tr><th>Attempt</th><th>Strategy</th><th>Started</th><th>Status</th>"

@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from cicd_orchestrator import sandbox
-from cicd_orchestrator.airflow_names import CONFIG_VARIABLE, LEARNED_PREFIX, SESSION_PREFIX
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, LEARNED_PREFIX, SESSION_PREFIX
 from cicd_orchestrator.config import OrchestratorConfig, load_config
+from cicd_orchestrator.exceptions import StaleStateError
 from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.redact import redact
+from cicd_orchestrator.report import render_report
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
 
 log = logging.getLogger(__name__)
+
+#: how many times a change of a shared state is applied anew after another writer's save
+_TRIES = 8
+_VERSION = "_version"
 
 
 def _variable() -> Any:
@@ -33,13 +39,11 @@ def learned_key(repository: str) -> str:
 
 
 def load_orchestrator_config(overrides: dict[str, Any] | None = None) -> OrchestratorConfig:
-    """The configuration in force for a task; it also sets the repository commands' sandbox
-    mode of the task's process."""
+    """The configuration in force: the deployment's Variable, then what the run's conf may
+    override (ConfigError for a key only the deployment sets)."""
     raw = _variable().get(CONFIG_VARIABLE, default=None)
     data = json.loads(raw) if raw else {}
-    config = load_config(data).with_overrides(overrides)
-    sandbox.configure(config.command_sandbox)
-    return config
+    return load_config(data).with_run_overrides(overrides)
 
 
 def session_exists(session_id: str) -> bool:
@@ -47,6 +51,7 @@ def session_exists(session_id: str) -> bool:
 
 
 def load_session(session_id: str) -> SessionState:
+    """The session's state (KeyError when there is no such session)."""
     raw = _variable().get(session_key(session_id), default=None)
     if raw is None:
         raise KeyError(f"no session {session_id!r}")
@@ -54,22 +59,64 @@ def load_session(session_id: str) -> SessionState:
 
 
 def save_session(state: SessionState) -> None:
+    """Render the session's report and save the state, scrubbed of secrets. StaleStateError
+    when another writer saved the session since ``state`` was read (a version check)."""
+    key = session_key(state.session_id)
+    _check_version(key, state.version)
+    state.version += 1
+    state.report = render_report(state)
     text = redact(json.dumps(to_json_obj(state), sort_keys=True))
-    _variable().set(
-        session_key(state.session_id),
-        text,
-        description=f"CI/CD orchestration session of {state.repository}",
-    )
+    _variable().set(key, text, description=f"CI/CD orchestration session of {state.repository}")
+
+
+def update_session(session_id: str, change: Callable[[SessionState], bool]) -> None:
+    """Apply ``change`` to the newest state of the session and save it (again on a fresh read
+    when another writer got there first); ``change`` returns False when there is nothing to
+    save."""
+    for _ in range(_TRIES):
+        state = load_session(session_id)
+        if not change(state):
+            return
+        try:
+            save_session(state)
+            return
+        except StaleStateError:
+            continue
+    raise StaleStateError(f"session {session_id} kept changing: the change was not saved")
+
+
+def _check_version(key: str, version: int) -> None:
+    raw = _variable().get(key, default=None)
+    saved = int(json.loads(raw).get("version", 0)) if raw else 0
+    if saved != version:
+        raise StaleStateError(f"{key} was saved by another writer (version {saved}, not {version})")
+
+
+def _learned(repository: str) -> tuple[dict[str, Any], int]:
+    raw = _variable().get(learned_key(repository), default=None)
+    store = json.loads(raw) if raw else {}
+    return store, int(store.pop(_VERSION, 0))
 
 
 def load_learned(repository: str) -> dict[str, Any]:
-    raw = _variable().get(learned_key(repository), default=None)
-    return json.loads(raw) if raw else {}
+    """The failure signatures learned for the repository."""
+    return _learned(repository)[0]
 
 
-def save_learned(repository: str, store: dict[str, Any]) -> None:
-    _variable().set(
-        learned_key(repository),
-        redact(json.dumps(store, sort_keys=True)),
-        description=f"failure signatures learned for {repository}",
-    )
+def update_learned(repository: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``change`` to the newest learned signatures of the repository and save them
+    (concurrent sessions of one repository each add what they learned)."""
+    key = learned_key(repository)
+    for _ in range(_TRIES):
+        store, version = _learned(repository)
+        change(store)
+        if _learned(repository)[1] != version:
+            continue
+        store[_VERSION] = version + 1
+        _variable().set(
+            key,
+            redact(json.dumps(store, sort_keys=True)),
+            description=f"failure signatures learned for {repository}",
+        )
+        return
+    raise StaleStateError(f"the learned signatures of {repository} kept changing")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from cicd_orchestrator import git
 from cicd_orchestrator.exceptions import WorkspaceError
 from cicd_orchestrator.models import Commit, Context, DependencyChange
 
@@ -93,14 +93,7 @@ def is_manifest(path: str) -> bool:
 
 
 def _git(git_dir: str | Path, *args: str) -> str:
-    cmd = ["git", "-C", str(git_dir), *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WorkspaceError(f"git {' '.join(args[:2])} failed: {exc}") from exc
-    if proc.returncode != 0:
-        raise WorkspaceError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()[:300]}")
-    return proc.stdout
+    return git.git(args, git_dir, timeout=GIT_TIMEOUT)
 
 
 def _parse_log(out: str) -> list[Commit]:

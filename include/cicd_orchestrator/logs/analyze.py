@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cicd_orchestrator.analysis.patterns import PatternLibrary, PatternMatch, load_library
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.baseline import Baseline
 from cicd_orchestrator.logs.excerpts import ExcerptScanner, Region
@@ -28,6 +27,7 @@ from cicd_orchestrator.logs.formats import (
     is_full_github,
 )
 from cicd_orchestrator.logs.normalize import signature
+from cicd_orchestrator.logs.patterns import PatternLibrary, PatternMatch, load_library
 from cicd_orchestrator.logs.prefilter import Searcher, compile_prefilter
 from cicd_orchestrator.logs.reader import DEFAULT_BLOCK_SIZE, LogReader, WindowScanner
 from cicd_orchestrator.models import Excerpt

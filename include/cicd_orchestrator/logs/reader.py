@@ -100,6 +100,17 @@ def _normalise_breaks(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
+def _after_long_line(chunk: bytes) -> bytes | None:
+    """``chunk`` from the end of a line being skipped on (None: the line goes on past it)."""
+    cut = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+    return None if cut < 0 else chunk[cut:]
+
+
+def _hold_cr(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` without a final ``\r``, which may be the first half of a ``\r\n`` pair."""
+    return (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
+
+
 class LogReader:
     """Iterate over a binary stream as :class:`Block` objects of whole lines."""
 
@@ -146,15 +157,11 @@ class LogReader:
             if not chunk:
                 break
             if skipping:
-                cut = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
-                if cut < 0:
+                rest = _after_long_line(chunk)
+                if rest is None:
                     continue
-                chunk = chunk[cut:]
-                skipping = False
-            data = carry + chunk if carry else chunk
-            held = b""
-            if data.endswith(b"\r"):  # may be the first half of a \r\n pair
-                data, held = data[:-1], b"\r"
+                chunk, skipping = rest, False
+            data, held = _hold_cr(carry + chunk if carry else chunk)
             data = _normalise_breaks(data)
             end = data.rfind(b"\n")
             tail = data[end + 1 :]
@@ -200,41 +207,47 @@ class WindowScanner:
     def __init__(self, reader: LogReader) -> None:
         self.reader = reader
 
-    def _skip_rest_of_long_line(self, chunk: bytes) -> bytes | None:
-        cut = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
-        return None if cut < 0 else chunk[cut:]
-
     def _utf8(self, buf: bytes, lo: int, hi: int) -> None:
         if not buf.isascii():
             self.reader.stats.invalid_utf8 += _count_invalid(buf[lo:hi])
 
+    def _window(self, left: bytes, chunk: bytes) -> tuple[bytes, bytes, int, bool]:
+        """The carried bytes and the new chunk as one buffer of normalised line breaks:
+        (buffer, held ``\r``, end of its last whole line, whether a long line is skipped on)."""
+        reader, stats = self.reader, self.reader.stats
+        if b"\x00" in chunk:
+            chunk = _blank_binary(chunk, stats, left.endswith(BINARY_PLACEHOLDER))
+        buf, hold = _hold_cr(left + chunk if left else chunk)
+        if b"\r" in chunk or left.endswith(b"\r"):
+            buf = _normalise_breaks(buf)
+        end = buf.rfind(b"\n") + 1  # end of the last whole line
+        if len(buf) - end <= reader.max_line:
+            return buf, hold, end, False
+        stats.truncated_lines += 1
+        return buf[: end + reader.max_line], hold, end, not hold
+
+    def _last(self, fn: ScanFn, left: bytes, ctx: int, first: int) -> int:
+        """Scan what is left after the last block; the line number at its end."""
+        last = _normalise_breaks(left)
+        if len(last) <= ctx:
+            return first + last.count(b"\n", 0, ctx)
+        if not last.endswith(b"\n"):
+            last += b"\n"
+        self._utf8(last, ctx, len(last))
+        return fn(last, first, ctx, len(last))
+
     def run(self, fn: ScanFn) -> int:
         """Scan the whole stream; returns the number of lines."""
-        reader, stats = self.reader, self.reader.stats
+        reader = self.reader
         left, ctx, first = b"", 0, 1  # carried bytes, bytes of scanned context, line of left[0]
         skipping = False
-        while True:
-            chunk = reader._read()
-            if not chunk:
-                break
+        while chunk := reader._read():
             if skipping:
-                rest = self._skip_rest_of_long_line(chunk)
+                rest = _after_long_line(chunk)
                 if rest is None:
                     continue
-                chunk, skipping = rest, False
-            if b"\x00" in chunk:
-                chunk = _blank_binary(chunk, stats, left.endswith(BINARY_PLACEHOLDER))
-            buf = left + chunk if left else chunk
-            hold = b""
-            if buf.endswith(b"\r"):  # may be the first half of a \r\n pair
-                buf, hold = buf[:-1], b"\r"
-            if b"\r" in chunk or left.endswith(b"\r"):
-                buf = _normalise_breaks(buf)
-            end = buf.rfind(b"\n") + 1  # end of the last whole line
-            if len(buf) - end > reader.max_line:
-                stats.truncated_lines += 1
-                buf = buf[: end + reader.max_line]
-                skipping = not hold
+                chunk = rest
+            buf, hold, end, skipping = self._window(left, chunk)
             hi, _ = _back_lines(buf, ctx, end, HEAD_LINES)
             if hi <= ctx:  # not enough whole lines yet: read more
                 left = buf + hold
@@ -243,16 +256,8 @@ class WindowScanner:
             at_hi = fn(buf, first, ctx, hi)
             start, n = _back_lines(buf, 0, hi, TAIL_LINES)
             left, ctx, first = buf[start:] + hold, hi - start, at_hi - n
-        last = _normalise_breaks(left)
-        if len(last) > ctx:
-            if not last.endswith(b"\n"):
-                last += b"\n"
-            self._utf8(last, ctx, len(last))
-            at_end = fn(last, first, ctx, len(last))
-        else:
-            at_end = first + last.count(b"\n", 0, ctx)
-        stats.lines = at_end - 1
-        return stats.lines
+        reader.stats.lines = self._last(fn, left, ctx, first) - 1
+        return reader.stats.lines
 
 
 def iter_lines(stream: BinaryIO, block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[tuple[int, str]]:

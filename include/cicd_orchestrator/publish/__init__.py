@@ -1,0 +1,1 @@
+"""Publishing: fix branches and pull requests, re-runs, the escalation issue, markers."""

@@ -1,15 +1,28 @@
-"""The escalation issue: the full context package a person needs to take over."""
+"""The escalation issue: the full context package a person needs to take over (its text made
+safe and cut under the hosting's limit: ``publish.text``)."""
 
 from __future__ import annotations
 
-from cicd_orchestrator.models import SessionState
+import contextlib
+
+from cicd_orchestrator.attempt import Attempt
+from cicd_orchestrator.constants import RepairKind
+from cicd_orchestrator.exceptions import WorkspaceError
+from cicd_orchestrator.git import git
+from cicd_orchestrator.models import Published, SessionState
+from cicd_orchestrator.publish.markers import key_of, marker
+from cicd_orchestrator.publish.text import fence, safe_body, safe_title
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import primary_category
+
+LABELS = ["ci-failure", "automated"]
 
 
 def issue_title(state: SessionState) -> str:
     jobs = ", ".join(sorted({f.job for f in state.failures if f.root_cause})) or "CI"
-    return f"CI failure needs a person: {jobs} on {state.branch} ({state.head_sha[:10]})"
+    return safe_title(
+        f"CI failure needs a person: {jobs} on {state.branch} ({state.head_sha[:10]})"
+    )
 
 
 def issue_body(
@@ -33,9 +46,8 @@ def issue_body(
             names = ", ".join(f"{k}={v}" for k, v in sorted(failure.captures.items()))
             lines.append(f"Details: {names}")
         for excerpt in failure.excerpts[:2]:
-            lines.extend(["", f"Log lines {excerpt.start}-{excerpt.end}:", "```"])
-            lines.extend(excerpt.text.splitlines()[:25])
-            lines.append("```")
+            shown = "\n".join(excerpt.text.splitlines()[:25])
+            lines.extend(["", f"Log lines {excerpt.start}-{excerpt.end}:", fence(shown)])
     ctx = state.context
     lines.extend(["", "## Culprit", ""])
     if ctx and ctx.culprit_sha:
@@ -43,7 +55,7 @@ def issue_body(
         subject = commit.message.splitlines()[0] if commit and commit.message else ""
         lines.append(f"Culprit commit: {ctx.culprit_sha} {subject} ({ctx.culprit_reason})")
         if culprit_diff:
-            lines.extend(["", "```diff", *culprit_diff.splitlines()[:200], "```"])
+            lines.extend(["", fence("\n".join(culprit_diff.splitlines()[:200]), "diff")])
     else:
         lines.append("No culprit commit could be named.")
     if ctx:
@@ -71,3 +83,20 @@ def issue_body(
         lines.append(f"# jobs are defined in {path}; run their `run:` steps in order")
     lines.append("```")
     return redact("\n".join(lines) + "\n")
+
+
+def publish_issue(attempt: Attempt) -> Published:
+    """Open (or update) the escalation issue with the full context package."""
+    state = attempt.state
+    diff = ""
+    culprit = state.context.culprit_sha if state.context else None
+    if culprit:
+        with contextlib.suppress(WorkspaceError):
+            diff = git(["show", "--stat", "--patch", culprit], attempt.mirror(culprit))
+    mark = marker(key_of(attempt), state.session_id, "issue")
+    text = issue_body(state, diff, [attempt.failed_run.workflow_path])
+    body = mark + "\n" + safe_body(attempt, text)
+    issue = attempt.provider.open_issue(
+        attempt.repository, issue_title(state), body, mark, labels=list(LABELS)
+    )
+    return Published(kind=RepairKind.ISSUE, issue=issue)

@@ -1,180 +1,190 @@
 """Build repairs: a module the code imports but the repository does not declare becomes a
-requirement, under its distribution's name, in the file the repository uses."""
+requirement, under its distribution's name, where the project declares its dependencies
+(:mod:`cicd_orchestrator.repair.python_deps`): never the standard library, the project
+itself or a module the repository holds."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import re
-import time
 from pathlib import Path
 
-from cicd_orchestrator.constants import FailureCategory, RepairKind
-from cicd_orchestrator.models import Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
-from cicd_orchestrator.repair.workspace import Workspace
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.git import Workspace
+from cicd_orchestrator.models import Failure, FixerResult
+from cicd_orchestrator.repair import files
+from cicd_orchestrator.repair.base import (
+    RepairContext,
+    WorkspaceFixer,
+    change_repair,
+    evidence_of,
+    failure_lines,
+    pending_change,
+)
+from cicd_orchestrator.repair.npm_dependency import NODE_PATTERNS
+from cicd_orchestrator.repair.python_deps.layouts import AlreadyDeclaredError, Project, declare
+from cicd_orchestrator.repair.python_deps.model import CannotEditError, Declared, is_test_path
+from cicd_orchestrator.repair.python_deps.names import (
+    IMPORT_TO_DISTRIBUTION,
+    MODULE_NAME,
+    distribution_for,
+    local_module,
+    normalize,
+)
+
+__all__ = [
+    "IMPORT_TO_DISTRIBUTION",
+    "MissingDependencyFixer",
+    "distribution_for",
+    "importer",
+    "read_workflow",
+    "requirement_files",
+]
 
 log = logging.getLogger(__name__)
 
-# Import names whose distribution is named otherwise (the well-known cases).
-IMPORT_TO_DISTRIBUTION = {
-    "yaml": "PyYAML",
-    "PIL": "Pillow",
-    "cv2": "opencv-python",
-    "sklearn": "scikit-learn",
-    "skimage": "scikit-image",
-    "bs4": "beautifulsoup4",
-    "dateutil": "python-dateutil",
-    "dotenv": "python-dotenv",
-    "jwt": "PyJWT",
-    "Crypto": "pycryptodome",
-    "OpenSSL": "pyOpenSSL",
-    "serial": "pyserial",
-    "usb": "pyusb",
-    "git": "GitPython",
-    "github": "PyGithub",
-    "gitlab": "python-gitlab",
-    "jenkins": "python-jenkins",
-    "magic": "python-magic",
-    "docx": "python-docx",
-    "pptx": "python-pptx",
-    "attr": "attrs",
-    "google.protobuf": "protobuf",
-    "zmq": "pyzmq",
-    "lxml": "lxml",
-    "psycopg2": "psycopg2-binary",
-    "MySQLdb": "mysqlclient",
-    "fitz": "PyMuPDF",
-    "win32api": "pywin32",
-    "Levenshtein": "python-Levenshtein",
-    "slugify": "python-slugify",
-    "multipart": "python-multipart",
-}
-_STDLIB = frozenset(getattr(__import__("sys"), "stdlib_module_names", ()))
+_FRAMES = (
+    re.compile(r'File "(?P<path>[^"]+\.py)", line \d+'),
+    re.compile(r"^(?P<path>[^\s:]+\.py):\d+: in "),
+    re.compile(r"ImportError while importing test module '(?P<path>[^']+\.py)'"),
+)
 _REQ_INSTALL = re.compile(r"(?:-r|--requirement)\s+(?P<file>[\w./-]+\.txt)")
+_INSTALLED = re.compile(r"/(?:site|dist)-packages/|/lib/python\d")
 
 
-def distribution_for(module: str) -> str | None:
-    """The distribution that provides ``module`` (curated map, then installed metadata)."""
-    top = module.split(".")[0]
-    for name in (module, top):
-        if name in IMPORT_TO_DISTRIBUTION:
-            return IMPORT_TO_DISTRIBUTION[name]
-    if top in _STDLIB:
-        return None
-    installed = importlib.metadata.packages_distributions().get(top)
-    if installed:
-        return installed[0]
-    return top.replace("_", "-")
+def repository_path(root: Path, path: str) -> str | None:
+    """``path`` (relative, or absolute on the CI machine) as a file of the repository: the
+    longest tail of it that is one."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    for i in range(len(parts)):
+        tail = "/".join(parts[i:])
+        if ".." not in parts[i:] and files.is_file(root, tail):
+            return tail
+    return None
 
 
-def _declared(text: str, distribution: str) -> bool:
-    norm = re.sub(r"[-_.]+", "-", distribution).lower()
-    for line in text.splitlines():
-        name = re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0]
-        if re.sub(r"[-_.]+", "-", name).lower() == norm and not line.strip().startswith("#"):
-            return True
-    return False
+def importer(root: Path, failure: Failure) -> str | None:
+    """The repository file whose import failed: the last frame of the traceback that is a
+    file of the repository (installed packages are not)."""
+    found: str | None = None
+    for line in failure_lines([failure]):
+        for rx in _FRAMES:
+            for m in rx.finditer(line):
+                path = m.group("path")
+                if not _INSTALLED.search(path):
+                    found = repository_path(root, path) or found
+    return found
 
 
-def _requirement_files(ws: Workspace, workflow_text: str) -> list[Path]:
+def requirement_files(ws: Workspace, workflow_text: str) -> list[Path]:
+    """The requirements files the workflow installs (``-r file``), else the repository's
+    ``requirements*.txt``."""
     named = [ws.path / m.group("file") for m in _REQ_INSTALL.finditer(workflow_text)]
-    found = [p for p in named if p.is_file()]
-    return found or sorted(ws.path.glob("requirements*.txt"))
+    found = [p for p in named if files.is_file(ws.path, p)]
+    return found or files.glob(ws.path, "requirements*.txt")
 
 
-def _add_to_requirements(path: Path, distribution: str) -> bool:
-    text = path.read_text()
-    if _declared(text, distribution):
-        return False
-    pinned = [ln for ln in text.splitlines() if "==" in ln and not ln.startswith("#")]
-    line = distribution
-    if pinned:
-        try:
-            line = f"{distribution}=={importlib.metadata.version(distribution)}"
-        except importlib.metadata.PackageNotFoundError:
-            line = distribution
-    path.write_text(text + ("" if text.endswith("\n") or not text else "\n") + line + "\n")
-    return True
+def read_workflow(ws: Workspace, workflow_path: str) -> str:
+    """The failing run's workflow file in the workspace ("" when there is none)."""
+    if not workflow_path or not files.is_file(ws.path, workflow_path):
+        return ""
+    return files.read_text(ws.path, workflow_path)
 
 
-def _add_to_pyproject(path: Path, distribution: str) -> bool:
-    text = path.read_text()
-    match = re.search(r"(?ms)^\[project\].*?^dependencies\s*=\s*\[(?P<body>.*?)\]", text)
-    if match:
-        if _declared(match.group("body").replace('"', "\n").replace("'", "\n"), distribution):
-            return False
-        body = match.group("body")
-        sep = "" if not body.strip() else ("," if not body.rstrip().endswith(",") else "")
-        new_body = body.rstrip() + f'{sep}\n    "{distribution}",\n'
-        text = text[: match.start("body")] + new_body + text[match.end("body") :]
-    else:
-        project = re.search(r"(?m)^\[project\][^\n]*\n", text)
-        if not project:
-            return False
-        insert = f'dependencies = [\n    "{distribution}",\n]\n'
-        end = re.search(r"(?m)^\[", text[project.end() :])
-        at = project.end() + (end.start() if end else len(text) - project.end())
-        text = text[:at].rstrip("\n") + "\n" + insert + ("\n" + text[at:] if end else "")
-    path.write_text(text)
-    return True
-
-
-class MissingDependencyFixer(Fixer):
+class MissingDependencyFixer(WorkspaceFixer):
     """ModuleNotFoundError -> a requirement under the distribution's name."""
 
     name = "add-requirement"
     categories = frozenset({FailureCategory.BUILD, FailureCategory.TEST})
     recipes = frozenset({"add-requirement"})
 
-    def propose(self, ctx: RepairContext) -> FixerResult:
-        start = time.monotonic()
-        relevant = [f for f in self.relevant(ctx.failures) if f.captures.get("module")]
-        result = FixerResult(fixer=self.name, applicable=bool(relevant))
-        if not relevant or "add-requirement" not in ctx.config.enabled_fixers:
-            return result
-        with ctx.workspace() as ws:
-            workflow = ws.path / ctx.workflow_path if ctx.workflow_path else None
-            workflow_text = workflow.read_text() if workflow and workflow.is_file() else ""
-            added: dict[str, Failure] = {}
-            for failure in relevant:
-                module = failure.captures["module"]
-                dist = distribution_for(module)
-                if dist is None:
-                    result.unrepaired.append(
-                        f"{module} is in the standard library: not a missing requirement"
-                    )
-                    continue
-                if dist in added or self._declare(ws, workflow_text, dist):
-                    added[dist] = failure
-                else:
-                    result.unrepaired.append(
-                        f"{dist} (import {module}) is already declared or "
-                        "no requirements file was found"
-                    )
-            patch = ws.diff()
-            if patch:
-                files = ws.changed_files()
-                result.repairs.append(
-                    Repair(
-                        fixer=self.name,
-                        kind=RepairKind.CHANGE,
-                        category=FailureCategory.BUILD,
-                        description=f"declare {', '.join(added)} in {', '.join(files)}",
-                        jobs=sorted({f.job for f in added.values()}),
-                        patch=patch,
-                        files=files,
-                        commit_message=f"Declare the missing requirement {', '.join(added)}",
-                        confidence=0.85,
-                        evidence=[e for f in added.values() for e in f.evidence[:2]],
-                    )
+    def relevant(self, failures: list[Failure]) -> list[Failure]:
+        return [
+            f
+            for f in super().relevant(failures)
+            if f.pattern not in NODE_PATTERNS
+            and MODULE_NAME.fullmatch(f.captures.get("module", ""))
+        ]
+
+    def repair_in(
+        self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
+    ) -> None:
+        added: dict[str, Failure] = {}
+        notes: list[str] = []
+        entries: list[str] = []
+        workflow = read_workflow(ws, ctx.workflow_path)
+        for failure in failures:
+            try:  # read again for each: an earlier requirement may have changed the files
+                project = Project.read(ws.path, workflow)
+            except CannotEditError as exc:
+                result.unrepaired.append(str(exc))
+                return
+            dist = self._distribution(ws.path, project, failure, result)
+            if dist is None or dist in added:
+                continue
+            declared = self._declare(project, failure, dist, result)
+            if declared is not None:
+                added[dist] = failure
+                entries.append(declared.entry)
+                notes.extend(n for n in declared.notes if n not in notes)
+        change = pending_change(ws) if added else None
+        if change is not None:
+            result.repairs.append(
+                change_repair(
+                    self.name,
+                    FailureCategory.BUILD,
+                    change,
+                    list(added.values()),
+                    description=" ".join([f"declare {'; '.join(entries)}.", *notes]),
+                    commit_message=f"Declare the missing requirement {', '.join(added)}",
+                    confidence=0.85,
+                    evidence=evidence_of(added.values(), 2),
+                    notes=notes,
                 )
-        result.seconds = round(time.monotonic() - start, 3)
-        return result
+            )
 
     @staticmethod
-    def _declare(ws: Workspace, workflow_text: str, dist: str) -> bool:
-        for req in _requirement_files(ws, workflow_text):
-            return _add_to_requirements(req, dist)
-        pyproject = ws.path / "pyproject.toml"
-        return pyproject.is_file() and _add_to_pyproject(pyproject, dist)
+    def _distribution(
+        root: Path, project: Project, failure: Failure, result: FixerResult
+    ) -> str | None:
+        module = failure.captures["module"]
+        dist = distribution_for(module)
+        if dist is None:
+            result.unrepaired.append(
+                f"{module} is in the standard library: not a missing requirement"
+            )
+            return None
+        if normalize(dist) in project.names():
+            result.unrepaired.append(
+                f"{module} is the project itself ({dist}): install the project, "
+                "not a requirement on it"
+            )
+            return None
+        local = local_module(root, module)
+        if local is not None:
+            result.unrepaired.append(
+                f"{module} is a module of the repository ({local}): not a missing "
+                "requirement (the import path or the installation is at fault)"
+            )
+            return None
+        return dist
+
+    @staticmethod
+    def _declare(
+        project: Project, failure: Failure, dist: str, result: FixerResult
+    ) -> Declared | None:
+        module = failure.captures["module"]
+        source = importer(project.root, failure)
+        try:
+            return declare(project, dist, test=bool(source and is_test_path(source)))
+        except AlreadyDeclaredError as exc:
+            result.unrepaired.append(
+                f"{exc} (import {module}): the installation, not the declaration, is at fault"
+            )
+        except CannotEditError as exc:
+            result.unrepaired.append(f"{dist} (import {module}): {exc}")
+        except files.RefusedPathError:
+            raise  # noted; the fixer's work stops there
+        except (OSError, UnicodeDecodeError) as exc:
+            result.unrepaired.append(f"{dist} (import {module}): cannot edit safely: {exc}")
+        return None

@@ -43,7 +43,7 @@ class FlakyTestFixer(Fixer):
                     "a deterministic failure, not a flaky one"
                 )
                 continue
-            if "repeated-after-rerun" in confirmed.notes:
+            if confirmed.repeated_after_rerun:
                 result.unrepaired.append(
                     f"{failure.job}: flaky, but it failed again after "
                     f"{ctx.config.max_ci_reruns} CI re-run(s); quarantine the test(s): "

@@ -11,29 +11,34 @@ safely is reported with its location, never forced.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import re
-import shutil
-import sys
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from cicd_orchestrator.constants import FailureCategory, RepairKind
-from cicd_orchestrator.models import Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
-from cicd_orchestrator.repair.workflow_config import failing_job_text
-from cicd_orchestrator.repair.workspace import CommandResult, Workspace, run_command
+from cicd_orchestrator import runner_tools
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.git import Workspace
+from cicd_orchestrator.models import Failure, FixerResult
+from cicd_orchestrator.process import CommandResult, run_command, scrubbed_env
+from cicd_orchestrator.repair import files, project_tools
+from cicd_orchestrator.repair.base import (
+    RepairContext,
+    WorkspaceFixer,
+    change_repair,
+    failure_lines,
+    matching_failures,
+    pending_change,
+)
+from cicd_orchestrator.repair.workflows import failing_job_text
 
 log = logging.getLogger(__name__)
 
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 PRE_COMMIT_PATTERN = "pre-commit-hook-failed"
-_TIMESTAMP = re.compile(r"^\S+Z\s")
 _ANY_PATH = re.compile(r"(?P<path>(?:[\w.@-]+/)*[\w.@-]+\.[A-Za-z][\w]{0,9})\b")
 _MAX_REPORTED = 40
 
@@ -49,20 +54,9 @@ def resolve_path(reported: str, root: Path) -> str | None:
         candidate = Path(*parts[i:])
         if ".." in candidate.parts:
             continue
-        if (root / candidate).is_file() and ".git" not in candidate.parts:
+        if ".git" not in candidate.parts and files.is_file(root, candidate):
             return candidate.as_posix()
     return None
-
-
-def failure_lines(failures: Iterable[Failure]) -> list[str]:
-    """Evidence and excerpt lines of the failures, without raw log timestamps."""
-    lines: list[str] = []
-    for failure in failures:
-        raw = list(failure.evidence)
-        for excerpt in failure.excerpts:
-            raw.extend(excerpt.text.splitlines())
-        lines.extend(_TIMESTAMP.sub("", line) for line in raw)
-    return lines
 
 
 def reported_files(
@@ -86,8 +80,14 @@ def reported_files(
 
 # --------------------------------------------------------------------------- environment
 def python_tool(module: str) -> bool:
-    """Whether ``module`` is importable from the orchestrator's own environment."""
-    return importlib.util.find_spec(module) is not None
+    """Whether the runner tool folder's python has ``module`` (the fixers' tools come from
+    there, never from the orchestrator's own environment)."""
+    return runner_tools.python() is not None and runner_tools.has_module(module)
+
+
+def tool_python() -> str:
+    """The runner tool folder's python (check :func:`python_tool` first)."""
+    return runner_tools.python() or "python3"
 
 
 def failure_text(failures: Iterable[Failure]) -> str:
@@ -112,7 +112,7 @@ def job_used(
 
 def _package_scripts(root: Path) -> str:
     try:
-        data = json.loads((root / "package.json").read_text())
+        data = json.loads(files.read_text(root, "package.json"))
     except (OSError, ValueError):
         return ""
     scripts = data.get("scripts") if isinstance(data, dict) else None
@@ -126,7 +126,7 @@ _ALL_FILES = re.compile(r"pre-commit run\b[^\n]*--all-files|uses:\s*pre-commit/a
 
 def pre_commit_runs(ctx: RepairContext, root: Path, failures: list[Failure]) -> bool:
     """The failing job ran the repository's pre-commit hooks (and it has a configuration)."""
-    if not (root / PRE_COMMIT_CONFIG).is_file():
+    if not files.is_file(root, PRE_COMMIT_CONFIG):
         return False
     if any(f.pattern == PRE_COMMIT_PATTERN for f in failures):
         return True
@@ -143,7 +143,28 @@ def _defer_to_pre_commit(ctx: RepairContext, root: Path, failures: list[Failure]
 
 
 # --------------------------------------------------------------------------- the shape
-class ToolFixer(Fixer):
+@dataclass
+class FixTask:
+    """One run of a tool in fix mode: where, for which failures, on which files."""
+
+    ctx: RepairContext
+    ws: Workspace
+    failures: list[Failure]
+    files: list[str]
+    result: FixerResult
+    #: the version of the tool that ran, or why the project's pin was not honoured
+    tool_note: str = ""
+    #: folders of the tool the sandbox shows read-only (a pinned tool's environment)
+    readable: tuple[str, ...] = ()
+
+
+def _timed_out(out: CommandResult, what: str, result: FixerResult) -> bool:
+    if out.timed_out:
+        result.unrepaired.append(f"{what} timed out; nothing it did is proposed")
+    return out.timed_out
+
+
+class ToolFixer(WorkspaceFixer):
     """Run one tool in fix mode on the reported files and propose the resulting diff."""
 
     categories = frozenset({FailureCategory.QUALITY})
@@ -154,29 +175,18 @@ class ToolFixer(Fixer):
     path_patterns: tuple[re.Pattern[str], ...] = ()
 
     def relevant(self, failures: list[Failure]) -> list[Failure]:
-        return [
-            f
-            for f in failures
-            if f.root_cause
-            and f.category in self.categories
-            and (f.recipe in self.recipes or (f.pattern or "") in self.patterns)
-        ]
+        return matching_failures(failures, self.categories, self.recipes, self.patterns)
 
-    def propose(self, ctx: RepairContext) -> FixerResult:
-        start = time.monotonic()
-        relevant = self.relevant(ctx.failures)
-        result = FixerResult(fixer=self.name, applicable=bool(relevant))
-        if not relevant or self.name not in ctx.config.enabled_fixers:
-            return result
-        with ctx.workspace() as ws:
-            usable = self.usable(ctx, ws, relevant, result)
-            result.applicable = bool(usable) or bool(result.unrepaired)
-            if usable:
-                files = reported_files(usable, self.path_patterns, ws.path)
-                self.fix(ctx, ws, usable, files, result)
-                self._propose_diff(ws, usable, result)
-        result.seconds = round(time.monotonic() - start, 3)
-        return result
+    def repair_in(
+        self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
+    ) -> None:
+        usable = self.usable(ctx, ws, failures, result)
+        result.applicable = bool(usable) or bool(result.unrepaired)
+        if usable:
+            files = reported_files(usable, self.path_patterns, ws.path)
+            task = FixTask(ctx, ws, usable, files, result)
+            self.fix(task)
+            self._propose_diff(task)
 
     def usable(
         self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
@@ -184,58 +194,53 @@ class ToolFixer(Fixer):
         """The failures this fixer can act on here (the others are explained in ``result``)."""
         return failures
 
-    def fix(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        failures: list[Failure],
-        files: list[str],
-        result: FixerResult,
-    ) -> None:
+    def fix(self, task: FixTask) -> None:
         raise NotImplementedError
 
-    def run(self, ctx: RepairContext, ws: Workspace, args: Sequence[str]) -> CommandResult:
+    def run(self, task: FixTask, args: Sequence[str]) -> CommandResult:
+        config = task.ctx.config
         out = run_command(
             args,
-            cwd=ws.path,
-            timeout=ctx.config.job_timeout_minutes * 60,
-            output_cap=ctx.config.output_cap_bytes,
+            cwd=task.ws.path,
+            timeout=config.job_timeout_minutes * 60,
+            output_cap=config.output_cap_bytes,
             env_extra=self.env(),
+            readable=task.readable,
         )
         log.info("%s: %s exited %s", self.name, " ".join(args[:4]), out.returncode)
+        return out
+
+    def run_fix(self, task: FixTask, args: Sequence[str], what: str = "") -> CommandResult | None:
+        """Run the tool in fix mode; None, and nothing it did kept, when it timed out."""
+        out = self.run(task, args)
+        if _timed_out(out, what or self.tool, task.result):
+            task.ws.reset()
+            return None
         return out
 
     def env(self) -> dict[str, str]:
         return {}
 
-    def _propose_diff(self, ws: Workspace, failures: list[Failure], result: FixerResult) -> None:
-        patch = ws.diff()
-        if not patch:
+    def _propose_diff(self, task: FixTask) -> None:
+        ws, failures, result = task.ws, task.failures, task.result
+        change = pending_change(ws)
+        if change is None:
             if not result.unrepaired:
                 result.unrepaired.append(f"{self.tool} changed nothing: the failure remains")
             return
-        changed = ws.changed_files()
         result.repairs.append(
-            Repair(
-                fixer=self.name,
-                kind=RepairKind.CHANGE,
-                category=FailureCategory.QUALITY,
-                description=f"{self.tool} on {', '.join(changed)}",
-                jobs=sorted({f.job for f in failures}),
-                patch=patch,
-                files=changed,
+            change_repair(
+                self.name,
+                FailureCategory.QUALITY,
+                change,
+                failures,
+                description=f"{self.tool} on {', '.join(change.files)}"
+                + (f" ({task.tool_note})" if task.tool_note else ""),
                 commit_message=self.commit_message,
                 confidence=self.confidence if not result.unrepaired else 0.5,
-                evidence=[e for f in failures for e in f.evidence[:3]],
-                notes=list(result.unrepaired[:5]),
+                notes=result.unrepaired[:5],
             )
         )
-
-
-def _timed_out(out: CommandResult, what: str, result: FixerResult) -> bool:
-    if out.timed_out:
-        result.unrepaired.append(f"{what} timed out; nothing it did is proposed")
-    return out.timed_out
 
 
 # --------------------------------------------------------------------------- python tools
@@ -264,30 +269,34 @@ class BlackFixer(ToolFixer):
             return []
         return failures
 
-    def fix(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        failures: list[Failure],
-        files: list[str],
-        result: FixerResult,
-    ) -> None:
-        if not python_tool(self.tool):
-            result.unrepaired.append(
-                f"{self.tool} is not available in the orchestrator's environment: "
-                f"add it to the orchestrator's requirements to repair {', '.join(files) or 'this'}"
+    def fix(self, task: FixTask) -> None:
+        command = self.command(task)
+        if command is None:
+            task.result.unrepaired.append(
+                f"{self.tool} is not available in the runner tool folder: "
+                "add it to runner-tools.txt to repair "
+                f"{', '.join(task.files) or 'this'}"
             )
             return
-        out = self.run(ctx, ws, [sys.executable, "-m", self.tool, *self.args(), *(files or ["."])])
-        if _timed_out(out, self.tool, result):
-            ws.reset()
+        out = self.run_fix(task, [*command, *self.args(), *(task.files or ["."])])
+        if out is None:
             return
         for line in out.output.splitlines():
             m = self._error.search(line)
             if m:
-                where = (resolve_path(m["path"], ws.path) or m["path"]) + m["loc"]
+                where = (resolve_path(m["path"], task.ws.path) or m["path"]) + m["loc"]
                 why = m["why"].strip() or "it does not parse"
-                result.unrepaired.append(f"{self.tool} cannot format {where}: {why}")
+                task.result.unrepaired.append(f"{self.tool} cannot format {where}: {why}")
+
+    def command(self, task: FixTask) -> list[str] | None:
+        """The tool at the version the project pins (see :mod:`.project_tools`), else the
+        runner tool folder's; None when neither exists."""
+        choice = project_tools.choose(task.ws.path, self.tool)
+        task.tool_note = choice.note
+        if choice.readable and choice.executable:
+            task.readable = choice.readable
+            return [choice.executable]
+        return [tool_python(), "-m", self.tool] if python_tool(self.tool) else None
 
     def args(self) -> list[str]:
         return []
@@ -336,39 +345,34 @@ class PreCommitFixer(ToolFixer):
             return []
         if not python_tool("pre_commit"):
             result.unrepaired.append(
-                "pre-commit is not installed in the orchestrator's environment: the "
+                "pre-commit is not installed in the runner tool folder: the "
                 f"repository's hooks ({PRE_COMMIT_CONFIG}) were not run"
             )
             return []
         return failures
 
     def env(self) -> dict[str, str]:
-        cache = Path(tempfile.gettempdir()) / "cicd-orchestrator-pre-commit"
-        return {"PRE_COMMIT_HOME": str(cache), "PRE_COMMIT_COLOR": "never"}
+        # the hooks' cache stays in the command's own HOME (private in the sandbox): a cache
+        # shared between repositories would let one plant hooks for the next
+        return {"PRE_COMMIT_COLOR": "never"}
 
-    def fix(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        failures: list[Failure],
-        files: list[str],
-        result: FixerResult,
-    ) -> None:
-        everything = bool(_ALL_FILES.search(failure_text(failures))) or any(
-            _ALL_FILES.search(failing_job_text(ws.path, ctx.workflow_path, job))
-            for job in sorted({f.job for f in failures})
+    def fix(self, task: FixTask) -> None:
+        jobs = sorted({f.job for f in task.failures})
+        everything = bool(_ALL_FILES.search(failure_text(task.failures))) or any(
+            _ALL_FILES.search(failing_job_text(task.ws.path, task.ctx.workflow_path, job))
+            for job in jobs
         )
+        files = task.files
         scope = ["--files", *files] if files and not everything else ["--all-files"]
-        args = [sys.executable, "-m", "pre_commit", "run", "--color", "never", *scope]
-        first = self.run(ctx, ws, args)
-        if _timed_out(first, "pre-commit run", result):
-            ws.reset()
-            return
-        if first.returncode == 0:
-            return
-        again = self.run(ctx, ws, args)  # what the hooks could not fix themselves
-        if again.returncode != 0 and not _timed_out(again, "pre-commit run", result):
-            result.unrepaired.extend(self.failing_hooks(again.output))
+        args = [tool_python(), "-m", "pre_commit", "run", "--color", "never", *scope]
+        # pre-commit needs a repository: a throw-away one, never the workspace's own
+        with task.ws.tool_repository():
+            first = self.run_fix(task, args, "pre-commit run")
+            if first is None or first.returncode == 0:
+                return
+            again = self.run(task, args)  # what the hooks could not fix themselves
+        if again.returncode != 0 and not _timed_out(again, "pre-commit run", task.result):
+            task.result.unrepaired.extend(self.failing_hooks(again.output))
 
     def failing_hooks(self, output: str) -> list[str]:
         out: list[str] = []
@@ -393,7 +397,7 @@ class PreCommitFixer(ToolFixer):
 
 # --------------------------------------------------------------------------- node tools
 def node_path() -> str | None:
-    node = shutil.which("node")
+    node = runner_tools.find("node")
     return os.path.dirname(node) if node else None
 
 
@@ -426,36 +430,19 @@ class NodeToolFixer(ToolFixer):
         return root / "node_modules" / ".bin" / self.tool
 
     def env(self) -> dict[str, str]:
-        from cicd_orchestrator.ci.local.runner import scrubbed_env
-
         path = scrubbed_env()["PATH"]
         node = node_path()
         if node and node not in path.split(os.pathsep):
             path = f"{path}{os.pathsep}{node}"
         return {"PATH": path}
 
-    def fix(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        failures: list[Failure],
-        files: list[str],
-        result: FixerResult,
-    ) -> None:
-        out = self.run(ctx, ws, [str(self.binary(ws.path)), *self.fix_args, *(files or ["."])])
-        if _timed_out(out, self.tool, result):
-            ws.reset()
-            return
-        self.leftover(ctx, ws, files, out, result)
+    def fix(self, task: FixTask) -> None:
+        args = [str(self.binary(task.ws.path)), *self.fix_args, *(task.files or ["."])]
+        out = self.run_fix(task, args)
+        if out is not None:
+            self.leftover(task, out)
 
-    def leftover(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        files: list[str],
-        out: CommandResult,
-        result: FixerResult,
-    ) -> None:
+    def leftover(self, task: FixTask, out: CommandResult) -> None:
         """Report what the fix run could not repair."""
 
 
@@ -472,18 +459,11 @@ class PrettierFixer(NodeToolFixer):
     path_patterns = (re.compile(r"^\[(?:warn|error)\] (?P<path>[^\s:]+\.\w+)(?::\d+:\d+)?"),)
     _error = re.compile(r"^\[error\] (?P<where>[^\s:]+(?::\d+:\d+)?):? (?P<why>.+)$")
 
-    def leftover(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        files: list[str],
-        out: CommandResult,
-        result: FixerResult,
-    ) -> None:
+    def leftover(self, task: FixTask, out: CommandResult) -> None:
         for line in out.output.splitlines():
             m = self._error.match(line.strip())
             if m:
-                result.unrepaired.append(f"prettier cannot format {m['where']}: {m['why']}")
+                task.result.unrepaired.append(f"prettier cannot format {m['where']}: {m['why']}")
 
 
 _STYLISH_FILE = re.compile(r"^(?P<path>/?(?:[\w.@-]+/)*[\w.@-]+\.(?:[cm]?[jt]sx?|vue|svelte))$")
@@ -504,23 +484,15 @@ class EslintFixer(NodeToolFixer):
     fix_args = ("--fix",)
     path_patterns = (_STYLISH_FILE, re.compile(r"^(?P<path>[^\s:]+):\d+:\d+: "))
 
-    def leftover(
-        self,
-        ctx: RepairContext,
-        ws: Workspace,
-        files: list[str],
-        out: CommandResult,
-        result: FixerResult,
-    ) -> None:
-        check = self.run(
-            ctx, ws, [str(self.binary(ws.path)), "--format", "json", *(files or ["."])]
-        )
-        if check.returncode == 0 or _timed_out(check, "eslint", result):
+    def leftover(self, task: FixTask, out: CommandResult) -> None:
+        args = [str(self.binary(task.ws.path)), "--format", "json", *(task.files or ["."])]
+        check = self.run(task, args)
+        if check.returncode == 0 or _timed_out(check, "eslint", task.result):
             return
-        problems = eslint_problems(check.output, ws.path)
-        result.unrepaired.extend(f"eslint: no safe fix: {p}" for p in problems[:_MAX_REPORTED])
+        problems = eslint_problems(check.output, task.ws.path)
+        task.result.unrepaired.extend(f"eslint: no safe fix: {p}" for p in problems[:_MAX_REPORTED])
         if not problems:
-            result.unrepaired.append(f"eslint still fails: {check.output.strip()[-300:]}")
+            task.result.unrepaired.append(f"eslint still fails: {check.output.strip()[-300:]}")
 
 
 def eslint_problems(output: str, root: Path) -> list[str]:

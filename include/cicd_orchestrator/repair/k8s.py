@@ -1,7 +1,8 @@
 """Deployment checks: a light structural schema check of Kubernetes manifests.
 
-The schema is data (``SCHEMA`` below): the fields every object needs, the fields of the
-common kinds and their types, and the selectors that must match their pod template's labels.
+The schema is data (``k8s_schema.yaml`` beside this module, loaded as ``SCHEMA``): the
+fields every object needs, the fields of the common kinds and their types, and the selectors
+that must match their pod template's labels.
 Each problem is reported with the file and the offending path
 (``deploy/app.yaml: spec.template.spec.containers[0].image: missing``); only safe mechanical
 repairs become a change: a quoted integer where an integer is required (``replicas: "3"``)
@@ -13,205 +14,29 @@ No cluster and no network are involved.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cicd_orchestrator.constants import FailureCategory, RepairKind
-from cicd_orchestrator.models import Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.git import Workspace
+from cicd_orchestrator.models import Failure, FixerResult
+from cicd_orchestrator.repair import files
+from cicd_orchestrator.repair.base import (
+    RepairContext,
+    WorkspaceFixer,
+    change_repair,
+    evidence_of,
+    pending_change,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA: dict[str, Any] = yaml.safe_load(
-    r"""
-# A field is a type name or {type, required, items, values, enum, min_items}. Primitive
-# types: string, integer, boolean, int-or-string, quantity, map (values: type), list
-# (items: type), any; other names are object types of `types`.
-common:
-  apiVersion: {type: string, required: true}
-  kind: {type: string, required: true}
-  metadata: {type: ObjectMeta, required: true}
-
-# Documents that have a kind but are configuration files, not API objects.
-not_objects:
-  kinds: [Kustomization, Component]
-  api_groups: [kustomize.config.k8s.io, kind.x-k8s.io, kubeadm.k8s.io, kubelet.config.k8s.io,
-               kubeproxy.config.k8s.io, skaffold, apiserver.config.k8s.io]
-
-kinds:
-  Deployment:
-    fields: {spec: {type: WorkloadSpec, required: true}}
-    selector_matches: [spec.selector.matchLabels, spec.template.metadata.labels]
-  ReplicaSet:
-    fields: {spec: {type: WorkloadSpec, required: true}}
-    selector_matches: [spec.selector.matchLabels, spec.template.metadata.labels]
-  StatefulSet:
-    fields: {spec: {type: StatefulSetSpec, required: true}}
-    selector_matches: [spec.selector.matchLabels, spec.template.metadata.labels]
-  DaemonSet:
-    fields: {spec: {type: DaemonSetSpec, required: true}}
-    selector_matches: [spec.selector.matchLabels, spec.template.metadata.labels]
-  Job:
-    fields: {spec: {type: JobSpec, required: true}}
-  CronJob:
-    fields: {spec: {type: CronJobSpec, required: true}}
-  Pod:
-    fields: {spec: {type: PodSpec, required: true}}
-  Service:
-    fields: {spec: {type: ServiceSpec, required: true}}
-  ConfigMap:
-    fields:
-      data: {type: map, values: string}
-      binaryData: {type: map, values: string}
-      immutable: boolean
-  Secret:
-    fields:
-      type: string
-      data: {type: map, values: string}
-      stringData: {type: map, values: string}
-      immutable: boolean
-  Namespace: {}
-  ServiceAccount: {}
-  PersistentVolumeClaim:
-    fields: {spec: {type: PVCSpec, required: true}}
-  HorizontalPodAutoscaler:
-    fields: {spec: {type: HPASpec, required: true}}
-  Ingress:
-    fields: {spec: IngressSpec}
-
-types:
-  ObjectMeta:
-    name: {type: string, required: true}
-    namespace: string
-    labels: {type: map, values: string}
-    annotations: {type: map, values: string}
-  TemplateMeta:
-    name: string
-    labels: {type: map, values: string}
-    annotations: {type: map, values: string}
-  LabeledTemplateMeta:
-    labels: {type: map, values: string, required: true}
-    annotations: {type: map, values: string}
-  LabelSelector:
-    matchLabels: {type: map, values: string}
-    matchExpressions: {type: list, items: LabelSelectorRequirement}
-  LabelSelectorRequirement:
-    key: {type: string, required: true}
-    operator: {type: string, required: true, enum: [In, NotIn, Exists, DoesNotExist]}
-    values: {type: list, items: string}
-  WorkloadSpec:
-    replicas: integer
-    minReadySeconds: integer
-    revisionHistoryLimit: integer
-    progressDeadlineSeconds: integer
-    paused: boolean
-    selector: {type: LabelSelector, required: true}
-    template: {type: LabeledPodTemplate, required: true}
-  StatefulSetSpec:
-    replicas: integer
-    serviceName: string
-    minReadySeconds: integer
-    revisionHistoryLimit: integer
-    selector: {type: LabelSelector, required: true}
-    template: {type: LabeledPodTemplate, required: true}
-  DaemonSetSpec:
-    minReadySeconds: integer
-    revisionHistoryLimit: integer
-    selector: {type: LabelSelector, required: true}
-    template: {type: LabeledPodTemplate, required: true}
-  LabeledPodTemplate:
-    metadata: {type: LabeledTemplateMeta, required: true}
-    spec: {type: PodSpec, required: true}
-  PodTemplate:
-    metadata: TemplateMeta
-    spec: {type: PodSpec, required: true}
-  JobSpec:
-    template: {type: PodTemplate, required: true}
-    backoffLimit: integer
-    completions: integer
-    parallelism: integer
-    activeDeadlineSeconds: integer
-    ttlSecondsAfterFinished: integer
-  JobTemplate:
-    metadata: TemplateMeta
-    spec: {type: JobSpec, required: true}
-  CronJobSpec:
-    schedule: {type: string, required: true}
-    jobTemplate: {type: JobTemplate, required: true}
-    suspend: boolean
-    successfulJobsHistoryLimit: integer
-    failedJobsHistoryLimit: integer
-    startingDeadlineSeconds: integer
-  PodSpec:
-    containers: {type: list, items: Container, required: true, min_items: 1}
-    initContainers: {type: list, items: Container}
-    restartPolicy: {type: string, enum: [Always, OnFailure, Never]}
-    serviceAccountName: string
-    nodeSelector: {type: map, values: string}
-    terminationGracePeriodSeconds: integer
-    hostNetwork: boolean
-    volumes: {type: list, items: Volume}
-  Volume:
-    name: {type: string, required: true}
-  Container:
-    name: {type: string, required: true}
-    image: {type: string, required: true}
-    imagePullPolicy: {type: string, enum: [Always, IfNotPresent, Never]}
-    command: {type: list, items: string}
-    args: {type: list, items: string}
-    workingDir: string
-    ports: {type: list, items: ContainerPort}
-    env: {type: list, items: EnvVar}
-    resources: ResourceRequirements
-    volumeMounts: {type: list, items: VolumeMount}
-  ContainerPort:
-    containerPort: {type: integer, required: true}
-    hostPort: integer
-    name: string
-    protocol: {type: string, enum: [TCP, UDP, SCTP]}
-  EnvVar:
-    name: {type: string, required: true}
-    value: string
-  VolumeMount:
-    name: {type: string, required: true}
-    mountPath: {type: string, required: true}
-    readOnly: boolean
-  ResourceRequirements:
-    limits: {type: map, values: quantity}
-    requests: {type: map, values: quantity}
-  ServiceSpec:
-    type: {type: string, enum: [ClusterIP, NodePort, LoadBalancer, ExternalName]}
-    selector: {type: map, values: string}
-    ports: {type: list, items: ServicePort}
-  ServicePort:
-    port: {type: integer, required: true}
-    targetPort: int-or-string
-    nodePort: integer
-    name: string
-    protocol: {type: string, enum: [TCP, UDP, SCTP]}
-  PVCSpec:
-    accessModes: {type: list, items: string}
-    resources: ResourceRequirements
-    storageClassName: string
-  HPASpec:
-    scaleTargetRef: {type: ScaleTargetRef, required: true}
-    minReplicas: integer
-    maxReplicas: {type: integer, required: true}
-  ScaleTargetRef:
-    kind: {type: string, required: true}
-    name: {type: string, required: true}
-    apiVersion: string
-  IngressSpec:
-    ingressClassName: string
-    rules: {type: list, items: any}
-"""
-)
+SCHEMA_PATH = Path(__file__).resolve().with_name("k8s_schema.yaml")
+SCHEMA: dict[str, Any] = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 _TAG = "tag:yaml.org,2002:"
 _YAML = (".yaml", ".yml")
@@ -261,6 +86,31 @@ def _describe(node: yaml.Node) -> str:
     return f"a {_kind(node)}"
 
 
+def _tag_fits(kind: str, tag: str, value: str) -> bool:
+    """Whether a scalar of YAML tag ``tag`` is a value of the schema type ``kind``."""
+    if kind in ("string", "int-or-string") and tag == "str":
+        return True
+    if kind in ("integer", "int-or-string") and tag == "int":
+        return True
+    if kind == "boolean" and tag == "bool":
+        return True
+    return kind == "quantity" and (tag in ("int", "float") or bool(_QUANTITY.match(value)))
+
+
+def _scalar_fix(
+    node: yaml.ScalarNode, kind: str, tag: str, text: str
+) -> tuple[int, int, str] | None:
+    """The one-scalar edit that gives ``node`` the type ``kind`` (None when none is safe)."""
+    start, end = node.start_mark.index, node.end_mark.index
+    if kind == "integer" and tag == "str" and node.style in ('"', "'"):
+        return (start, end, str(int(node.value))) if _INTEGER.match(node.value) else None
+    if kind == "string" and tag in ("int", "float", "bool") and node.style is None:
+        source = text[start:end]
+        if '"' not in source and "\\" not in source and "\n" not in source:
+            return start, end, f'"{source}"'
+    return None
+
+
 def _scalar_problem(node: yaml.Node, kind: str, path: str, text: str) -> Problem | None:
     """A problem with a scalar of type ``kind`` (None when it is fine)."""
     if kind == "any":
@@ -269,24 +119,11 @@ def _scalar_problem(node: yaml.Node, kind: str, path: str, text: str) -> Problem
     if not isinstance(node, yaml.ScalarNode):
         return wrong
     tag = node.tag.removeprefix(_TAG)
-    start, end = node.start_mark.index, node.end_mark.index
-    if kind in ("string", "int-or-string") and tag == "str":
+    if _tag_fits(kind, tag, node.value):
         return None
-    if kind in ("integer", "int-or-string") and tag == "int":
-        return None
-    if kind == "boolean" and tag == "bool":
-        return None
-    if kind == "quantity" and (tag in ("int", "float") or _QUANTITY.match(node.value)):
-        return None
-    if kind == "integer" and tag == "str" and node.style in ('"', "'"):
-        if _INTEGER.match(node.value):
-            wrong.message = f"must be an integer, not the quoted string {node.value!r}"
-            wrong.fix = (start, end, str(int(node.value)))
-        return wrong
-    if kind == "string" and tag in ("int", "float", "bool") and node.style is None:
-        source = text[start:end]
-        if '"' not in source and "\\" not in source and "\n" not in source:
-            wrong.fix = (start, end, f'"{source}"')
+    wrong.fix = _scalar_fix(node, kind, tag, text)
+    if wrong.fix is not None and kind == "integer":
+        wrong.message = f"must be an integer, not the quoted string {node.value!r}"
     return wrong
 
 
@@ -452,11 +289,14 @@ def apply_fixes(text: str, fixes: list[tuple[int, int, str]]) -> str:
 
 
 # --------------------------------------------------------------------------- the fixer
+def _is_yaml(name: str) -> bool:
+    return name.endswith(_YAML)
+
+
 def _yaml_files(root: Path) -> list[Path]:
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        out += [Path(dirpath) / f for f in sorted(filenames) if f.endswith(_YAML)]
+    for folder, _, names in files.walk(root, _SKIP_DIRS, _is_yaml):
+        out += [folder / f for f in names if _is_yaml(f)]
     return out
 
 
@@ -476,49 +316,40 @@ def _named_files(failures: list[Failure]) -> set[str]:
     return {n.strip() for n in names if n.strip().endswith(_YAML)}
 
 
-class KubernetesSchemaFixer(Fixer):
+class KubernetesSchemaFixer(WorkspaceFixer):
     """Checks Kubernetes manifests against a light schema; fixes only mechanical type slips."""
 
     name = "k8s-schema"
     categories = frozenset({FailureCategory.DEPLOYMENT})
 
-    def propose(self, ctx: RepairContext) -> FixerResult:
-        start = time.monotonic()
-        relevant = self.relevant(ctx.failures)
-        result = FixerResult(fixer=self.name, applicable=bool(relevant))
-        if not relevant or self.name not in ctx.config.enabled_fixers:
-            return result
-        changed = set(ctx.context.changed_files) if ctx.context else set()
+    def repair_in(
+        self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
+    ) -> None:
         fixed: list[str] = []
-        with ctx.workspace() as ws:
-            for path in candidate_files(ws.path, changed, _named_files(relevant)):
-                rel = path.relative_to(ws.path).as_posix()
-                fixed += self._check_file(path, rel, result)
-            patch = ws.diff()
-            files = ws.changed_files() if patch else []
-        if patch:
-            result.repairs.append(
-                Repair(
-                    fixer=self.name,
-                    kind=RepairKind.CHANGE,
-                    category=FailureCategory.DEPLOYMENT,
-                    description="fix value types in Kubernetes manifests: " + "; ".join(fixed),
-                    jobs=sorted({f.job for f in relevant}),
-                    patch=patch,
-                    files=files,
-                    commit_message="Fix value types in Kubernetes manifests\n\n"
-                    + "\n".join(f"- {line}" for line in fixed),
-                    confidence=0.75,
-                    evidence=[e for f in relevant for e in f.evidence[:2]],
-                )
+        for path in candidate_files(ws.path, set(ctx.changed_files), _named_files(failures)):
+            rel = path.relative_to(ws.path).as_posix()
+            fixed += self._check_file(ws.path, rel, result)
+        change = pending_change(ws)
+        if change is None:
+            return
+        result.repairs.append(
+            change_repair(
+                self.name,
+                FailureCategory.DEPLOYMENT,
+                change,
+                failures,
+                description="fix value types in Kubernetes manifests: " + "; ".join(fixed),
+                commit_message="Fix value types in Kubernetes manifests\n\n"
+                + "\n".join(f"- {line}" for line in fixed),
+                confidence=0.75,
+                evidence=evidence_of(failures, 2),
             )
-        result.seconds = round(time.monotonic() - start, 3)
-        return result
+        )
 
     @staticmethod
-    def _check_file(path: Path, rel: str, result: FixerResult) -> list[str]:
+    def _check_file(root: Path, rel: str, result: FixerResult) -> list[str]:
         """Reports the file's problems, applies its safe fixes; the fixes, described."""
-        text = path.read_text(errors="replace")
+        text = files.read_text(root, rel, errors="replace")
         if "{{" in text:  # a template (Helm, Jinja): not a manifest until rendered
             return []
         found = check_text(text)
@@ -536,5 +367,5 @@ class KubernetesSchemaFixer(Fixer):
             else:
                 result.unrepaired.append(line)
         if repaired != text:
-            path.write_text(repaired)
+            files.write_text(root, rel, repaired)
         return fixed

@@ -4,16 +4,22 @@ whitespace); duplicated keys and schema problems are reported with their locatio
 from __future__ import annotations
 
 import logging
-import re
-import time
 from collections import Counter
 from pathlib import Path
 
 import yaml
 
-from cicd_orchestrator.constants import FailureCategory, RepairKind
-from cicd_orchestrator.models import FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.git import Workspace
+from cicd_orchestrator.models import Failure, FixerResult
+from cicd_orchestrator.repair import files
+from cicd_orchestrator.repair.base import (
+    Change,
+    RepairContext,
+    WorkspaceFixer,
+    change_repair,
+    evidence_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ def fix_whitespace(text: str) -> str:
     unit = indent_unit(lines)
     out = []
     for line in lines:
-        lead = re.match(r"^[ \t]*", line).group(0)  # type: ignore[union-attr]
+        lead = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in lead:
             width = sum(unit if ch == "\t" else 1 for ch in lead)
             line = " " * width + line[len(lead) :]
@@ -69,7 +75,7 @@ def duplicate_keys(text: str) -> list[str]:
             key = loader.construct_object(key_node)
             if key in seen:
                 found.append(f"line {key_node.start_mark.line + 1}: duplicated key {key!r}")
-            seen.add(key)  # type: ignore[arg-type]
+            seen.add(key)
         return loader.construct_mapping(node)
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
@@ -80,64 +86,64 @@ def duplicate_keys(text: str) -> list[str]:
     return found
 
 
-class ManifestFixer(Fixer):
+class ManifestFixer(WorkspaceFixer):
     """Repairs the whitespace of manifests that do not parse; reports what it cannot fix."""
 
     name = "manifest"
     categories = frozenset({FailureCategory.DEPLOYMENT})
 
-    def propose(self, ctx: RepairContext) -> FixerResult:
-        start = time.monotonic()
-        relevant = self.relevant(ctx.failures)
-        result = FixerResult(fixer=self.name, applicable=bool(relevant))
-        if not relevant or "manifest" not in ctx.config.enabled_fixers:
-            return result
-        changed = set(ctx.context.changed_files) if ctx.context else set()
-        with ctx.workspace() as ws:
-            fixed: list[str] = []
-            for path in self._candidates(ws.path, changed):
-                rel = str(path.relative_to(ws.path))
-                text = path.read_text(errors="replace")
-                error = parse_error(text)
-                for dup in duplicate_keys(text):
-                    result.unrepaired.append(f"{rel} {dup}")
-                if error is None:
-                    continue
-                repaired = fix_whitespace(text)
-                if repaired != text and parse_error(repaired) is None:
-                    path.write_text(repaired)
-                    fixed.append(rel)
-                else:
-                    result.unrepaired.append(f"{rel}: does not parse: {error[:300]}")
-            patch = ws.diff()
+    def repair_in(
+        self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
+    ) -> None:
+        fixed: list[str] = []
+        for path in self._candidates(ws.path, set(ctx.changed_files)):
+            rel = str(path.relative_to(ws.path))
+            if self._repair_file(ws.path, rel, result):
+                fixed.append(rel)
+        patch = ws.diff()
         if patch:
             result.repairs.append(
-                Repair(
-                    fixer=self.name,
-                    kind=RepairKind.CHANGE,
-                    category=FailureCategory.DEPLOYMENT,
-                    description=f"replace tab indentation and trailing whitespace in "
+                change_repair(
+                    self.name,
+                    FailureCategory.DEPLOYMENT,
+                    Change(patch, fixed),
+                    failures,
+                    description="replace tab indentation and trailing whitespace in "
                     f"{', '.join(fixed)}",
-                    jobs=sorted({f.job for f in relevant}),
-                    patch=patch,
-                    files=fixed,
                     commit_message="Fix the whitespace of manifests that do not parse",
                     confidence=0.9,
-                    evidence=[e for f in relevant for e in f.evidence[:2]],
+                    evidence=evidence_of(failures, 2),
                 )
             )
-        result.seconds = round(time.monotonic() - start, 3)
-        return result
+
+    @staticmethod
+    def _repair_file(root: Path, rel: str, result: FixerResult) -> bool:
+        """Reports the file's duplicated keys; repairs its whitespace when that makes it
+        parse (True), else reports the parse error."""
+        text = files.read_text(root, rel, errors="replace")
+        error = parse_error(text)
+        for dup in duplicate_keys(text):
+            result.unrepaired.append(f"{rel} {dup}")
+        if error is None:
+            return False
+        repaired = fix_whitespace(text)
+        if repaired != text and parse_error(repaired) is None:
+            files.write_text(root, rel, repaired)
+            return True
+        result.unrepaired.append(f"{rel}: does not parse: {error[:300]}")
+        return False
 
     @staticmethod
     def _candidates(root: Path, changed: set[str]) -> list[Path]:
-        files = [
-            p
-            for p in root.rglob("*")
-            if p.suffix in _YAML
-            and p.is_file()
-            and ".git" not in p.parts
-            and ".github" not in p.parts
+        manifests = [
+            folder / name
+            for folder, _, names in files.walk(root, (".git", ".github"), _is_yaml)
+            for name in names
+            if _is_yaml(name)
         ]
-        recent = [p for p in files if str(p.relative_to(root)) in changed]
-        return recent or files
+        recent = [p for p in manifests if str(p.relative_to(root)) in changed]
+        return recent or manifests
+
+
+def _is_yaml(name: str) -> bool:
+    return name.endswith(_YAML)

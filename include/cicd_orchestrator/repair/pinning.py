@@ -12,17 +12,23 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from cicd_orchestrator import runner_tools
 from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.git import Workspace
 from cicd_orchestrator.models import DependencyChange, Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
-from cicd_orchestrator.repair.dependency import _requirement_files, distribution_for
-from cicd_orchestrator.repair.workspace import Workspace, run_command
+from cicd_orchestrator.process import run_command
+from cicd_orchestrator.repair import files
+from cicd_orchestrator.repair.base import Change, Fixer, RepairContext, jobs_of, pending_change
+from cicd_orchestrator.repair.dependency import (
+    distribution_for,
+    read_workflow,
+    requirement_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +280,14 @@ def pin_in_package_json(text: str, name: str, version: str) -> str | None:
 
 # --------------------------------------------------------------------------- lock files
 def find_tool(tool: str) -> str | None:
-    """The tool's absolute path on the orchestrator's PATH (None when it is not installed)."""
-    return shutil.which(tool, path=os.environ.get("PATH", os.defpath))
+    """The tool's absolute path in the runner tool folder or the system's directories (None
+    when it is not installed there); never from the orchestrator's own PATH."""
+    return runner_tools.find(tool)
 
 
 def _tool_env(exe: str, lock: LockTool) -> dict[str, str]:
     """PATH with the tool's directory first; rustup's homes for a rustup-managed cargo."""
-    from cicd_orchestrator.ci.local.runner import scrubbed_env
+    from cicd_orchestrator.process import scrubbed_env
 
     tool_dir = os.path.dirname(exe)
     env = {"PATH": os.pathsep.join([tool_dir, scrubbed_env()["PATH"]]), **dict(lock.env)}
@@ -300,7 +307,7 @@ def regenerate_lock(directory: Path, lock: LockTool, timeout: float = LOCK_TIMEO
     """Run the repository's own tool in ``directory``; None when it worked, else why not."""
     exe = find_tool(lock.tool)
     if exe is None:
-        return f"{lock.tool} is not installed on the orchestrator's PATH"
+        return f"{lock.tool} is not installed in the runner tool folder or the system"
     env = _tool_env(exe, lock)
     output = ""
     for args in lock.commands:
@@ -319,17 +326,16 @@ def regenerate_lock(directory: Path, lock: LockTool, timeout: float = LOCK_TIMEO
 
 def _walk(root: Path, name: str) -> list[Path]:
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        if name in filenames:
-            found.append(Path(dirpath) / name)
+    for folder, _, names in files.walk(root, _SKIP_DIRS, lambda n: n == name):
+        if name in names:
+            found.append(folder / name)
     return found
 
 
 def lock_targets(root: Path, name: str, as_logged: str, changed: Iterable[str]) -> list[Path]:
     """The lock files the failure means: by the logged path, else beside a changed manifest."""
     lock = LOCK_TOOLS[name]
-    candidates = [p for p in _walk(root, name) if (p.parent / lock.manifest).is_file()]
+    candidates = [p for p in _walk(root, name) if files.is_file(root, p.parent / lock.manifest)]
     logged = as_logged.replace("\\", "/")
     by_path = [p for p in candidates if logged.endswith(str(p.relative_to(root)))]
     if len(by_path) == 1:
@@ -403,16 +409,14 @@ class PinDependencyFixer(Fixer):
         if not plan.pins and not plan.locks:
             result.seconds = round(time.monotonic() - start, 3)
             return result
-        with ctx.workspace() as ws:
-            workflow = ws.path / ctx.workflow_path if ctx.workflow_path else None
-            workflow_text = workflow.read_text() if workflow and workflow.is_file() else ""
-            pinned, manifests = self._apply_pins(ws, workflow_text, plan, result)
-            changed = list(ctx.context.changed_files if ctx.context else []) + manifests
+        with ctx.workspace() as ws, files.refusals(result):
+            installs = read_workflow(ws, ctx.workflow_path)
+            pinned, manifests = self._apply_pins(ws, installs, plan, result)
+            changed = ctx.changed_files + manifests
             regenerated = self._apply_locks(ctx, ws, plan, manifests, changed, result)
-            patch = ws.diff()
-            files = ws.changed_files() if patch else []
-        if patch:
-            result.repairs.append(self._repair(plan, pinned, regenerated, patch, files))
+            change = pending_change(ws)
+            if change is not None:
+                result.repairs.append(self._repair(plan, pinned, regenerated, change))
         result.seconds = round(time.monotonic() - start, 3)
         return result
 
@@ -440,17 +444,17 @@ class PinDependencyFixer(Fixer):
     @staticmethod
     def _pin(ws: Workspace, workflow_text: str, name: str, version: str) -> list[str]:
         touched: list[str] = []
-        requirements = {p: None for p in _requirement_files(ws, workflow_text)}
-        requirements.update({p: None for p in sorted(ws.path.glob("requirements/*.txt"))})
-        requirements.update({p: None for p in sorted(ws.path.glob("constraints*.txt"))})
-        editors = [(p, pin_in_requirements) for p in requirements if p.is_file()]
+        requirements = {p: None for p in requirement_files(ws, workflow_text)}
+        requirements.update({p: None for p in files.glob(ws.path, "requirements/*.txt")})
+        requirements.update({p: None for p in files.glob(ws.path, "constraints*.txt")})
+        editors = [(p, pin_in_requirements) for p in requirements if files.is_file(ws.path, p)]
         editors += [(p, pin_in_pyproject) for p in _walk(ws.path, "pyproject.toml")]
         editors += [(p, pin_in_package_json) for p in _walk(ws.path, "package.json")]
         for path, edit in editors:
-            text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+            text = files.read_bytes(ws.path, path).decode("utf-8", errors="surrogateescape")
             out = edit(text, name, version)
             if out is not None and out != text:
-                path.write_bytes(out.encode("utf-8", errors="surrogateescape"))
+                files.write_bytes(ws.path, path, out.encode("utf-8", errors="surrogateescape"))
                 touched.append(str(path.relative_to(ws.path)))
         return touched
 
@@ -478,7 +482,9 @@ class PinDependencyFixer(Fixer):
         for manifest in manifests:
             directory = (ws.path / manifest).parent
             for name, lock in LOCK_TOOLS.items():
-                if lock.manifest == PurePosixPath(manifest).name and (directory / name).is_file():
+                if lock.manifest == PurePosixPath(manifest).name and files.is_file(
+                    ws.path, directory / name
+                ):
                     wanted.setdefault(directory / name, (name, f"after the pin in {manifest}"))
         timeout = min(LOCK_TIMEOUT, ctx.config.job_timeout_minutes * 60)
         done: list[str] = []
@@ -493,7 +499,7 @@ class PinDependencyFixer(Fixer):
 
     # ------------------------------------------------------------------ the repair
     def _repair(
-        self, plan: _Plan, pinned: list[str], regenerated: list[str], patch: str, files: list[str]
+        self, plan: _Plan, pinned: list[str], regenerated: list[str], change: Change
     ) -> Repair:
         changes = [plan.pins[normalize(n)][0] for n in pinned]
         pins = [f"{c.name} {c.after or '(removed)'} -> {c.before}" for c in changes]
@@ -524,10 +530,10 @@ class PinDependencyFixer(Fixer):
             fixer=self.name,
             kind=RepairKind.CHANGE,
             category=FailureCategory.BUILD,
-            description="; ".join(parts) + f" in {', '.join(files)}",
-            jobs=sorted({f.job for f in failures}),
-            patch=patch,
-            files=files,
+            description="; ".join(parts) + f" in {', '.join(change.files)}",
+            jobs=jobs_of(failures),
+            patch=change.patch,
+            files=change.files,
             commit_message=message,
             confidence=confidence,
             evidence=[*(f"dependency changed: {p}" for p in pins)]

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import ast
 import logging
-import os
 import re
 import sys
 import time
 from pathlib import Path
 
 from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.git import Workspace
 from cicd_orchestrator.models import Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
-from cicd_orchestrator.repair.workspace import Workspace
+from cicd_orchestrator.repair import files
+from cicd_orchestrator.repair.base import Change, Fixer, RepairContext, jobs_of, pending_change
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +51,45 @@ _SKIP_MARK = re.compile(r"\bmark\.skip\b(?!if)")
 
 def _files(root: Path) -> list[Path]:
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        out += [Path(dirpath) / f for f in sorted(filenames)]
+    for folder, _, names in files.walk(root, _SKIP_DIRS, _relevant_name):
+        out += [folder / f for f in names]
         if len(out) > _MAX_FILES:
             break
     return out
 
 
+def _relevant_name(name: str) -> bool:
+    """A name this fixer reads: a skip list, a test configuration or a test module."""
+    return bool(_SKIP_LIST.match(name)) or name in _CONFIG_FILES or name.endswith(".py")
+
+
+def _small(path: Path) -> bool:
+    return path.lstat().st_size < 1_000_000
+
+
 def find_skip_list(root: Path) -> Path | None:
     """The repository's skip list: a file named like one that its test configuration names."""
-    files = _files(root)
-    lists = [p for p in files if _SKIP_LIST.match(p.name) and p.stat().st_size < 1_000_000]
+    found = _files(root)
+    lists = [p for p in found if _SKIP_LIST.match(p.name) and _small(p)]
     if not lists:
         return None
-    configs = [p for p in files if p.name in _CONFIG_FILES]
-    configs += [p for p in files if ".github" in p.parts and p.suffix in (".yml", ".yaml")]
-    texts = [p.read_text(errors="replace") for p in configs if p.stat().st_size < 1_000_000]
+    configs = [p for p in found if p.name in _CONFIG_FILES]
+    configs += [p for p in found if ".github" in p.parts and p.suffix in (".yml", ".yaml")]
+    texts = [files.read_text(root, p, errors="replace") for p in configs if _small(p)]
     for candidate in lists:
         if any(candidate.name in text for text in texts):
             return candidate
     return None
 
 
-def add_to_skip_list(path: Path, tests: list[str]) -> list[str]:
+def add_to_skip_list(root: Path, path: Path, tests: list[str]) -> list[str]:
     """Append the tests the list does not have yet; the ones added."""
-    text = path.read_text(errors="replace")
+    text = files.read_text(root, path, errors="replace")
     listed = {line.strip() for line in text.splitlines()}
     new = [t for t in tests if t not in listed]
     if new:
         sep = "" if not text or text.endswith("\n") else "\n"
-        path.write_text(text + sep + "".join(f"{t}\n" for t in new))
+        files.write_text(root, path, text + sep + "".join(f"{t}\n" for t in new))
     return new
 
 
@@ -99,7 +107,7 @@ def split_test_id(test: str) -> tuple[str, list[str]] | None:
 
 def _locate(root: Path, rel: str) -> Path | None:
     direct = root / rel
-    if direct.is_file():
+    if files.is_file(root, rel):
         return direct
     rel = rel.lstrip("./")
     matches = [p for p in _files(root) if str(p.relative_to(root)).endswith(rel)]
@@ -174,9 +182,13 @@ def _import_insertion(tree: ast.Module, local: set[str]) -> tuple[int, str]:
     return 0, "import pytest\n\n\n"
 
 
-def add_skip_marker(path: Path, names: list[str], local: set[str]) -> str | None:
-    """Adds the quarantine marker on the test; None when done, else why not."""
-    source = path.read_text()
+def add_skip_marker(
+    path: Path, names: list[str], local: set[str], root: Path | None = None
+) -> str | None:
+    """Adds the quarantine marker on the test of ``path`` (a file of the checkout ``root``,
+    its own folder by default); None when done, else why not."""
+    root = root or path.parent
+    source = files.read_text(root, path)
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
@@ -189,13 +201,13 @@ def add_skip_marker(path: Path, names: list[str], local: set[str]) -> str | None
     lines = source.splitlines(keepends=True)
     first = min([func.lineno, *(d.lineno for d in func.decorator_list)])
     at = first - 1
-    indent = re.match(r"[ \t]*", lines[at]).group(0)  # type: ignore[union-attr]
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip(" \t"))]
     newline = "\r\n" if lines[at].endswith("\r\n") else "\n"
     lines.insert(at, f"{indent}{MARKER}{newline}")
     if not _imports_pytest(tree):
         line, text = _import_insertion(tree, local)
         lines.insert(line, text)
-    path.write_text("".join(lines))
+    files.write_text(root, path, "".join(lines))
     return None
 
 
@@ -207,11 +219,14 @@ def failure_tests(failure: Failure) -> list[str]:
 
 
 def _local_modules(root: Path) -> set[str]:
-    names = {p.stem if p.suffix == ".py" else p.name for p in root.iterdir()}
-    src = root / "src"
-    if src.is_dir():
-        names |= {p.stem if p.suffix == ".py" else p.name for p in src.iterdir()}
+    names = {_module(name) for name, _ in files.entries(root)}
+    if files.is_dir(root, "src"):
+        names |= {_module(name) for name, _ in files.entries(root, "src")}
     return names
+
+
+def _module(name: str) -> str:
+    return name.removesuffix(".py") if name.endswith(".py") and name != ".py" else name
 
 
 class QuarantineFixer(Fixer):
@@ -223,7 +238,7 @@ class QuarantineFixer(Fixer):
     def propose(self, ctx: RepairContext) -> FixerResult:
         start = time.monotonic()
         # Only once CI re-runs are spent: until then a re-run is the repair.
-        relevant = [f for f in self.relevant(ctx.failures) if "repeated-after-rerun" in f.notes]
+        relevant = [f for f in self.relevant(ctx.failures) if f.repeated_after_rerun]
         result = FixerResult(fixer=self.name, applicable=bool(relevant))
         if not relevant or self.name not in ctx.config.enabled_fixers:
             return result
@@ -245,12 +260,11 @@ class QuarantineFixer(Fixer):
                     "(quarantine_flaky is off); fix or quarantine it by hand"
                 )
             return result
-        with ctx.workspace() as ws:
+        with ctx.workspace() as ws, files.refusals(result):
             where = self._quarantine(ws, tests, result)
-            patch = ws.diff()
-            files = ws.changed_files() if patch else []
-        if patch:
-            result.repairs.append(self._repair(tests, where, patch, files))
+            change = pending_change(ws)
+            if change is not None:
+                result.repairs.append(self._repair(tests, where, change))
         result.seconds = round(time.monotonic() - start, 3)
         return result
 
@@ -261,7 +275,7 @@ class QuarantineFixer(Fixer):
         skip_list = find_skip_list(ws.path)
         if skip_list is not None:
             rel = str(skip_list.relative_to(ws.path))
-            added = add_to_skip_list(skip_list, list(tests))
+            added = add_to_skip_list(ws.path, skip_list, list(tests))
             for test in tests:
                 if test not in added:
                     result.unrepaired.append(
@@ -279,16 +293,14 @@ class QuarantineFixer(Fixer):
                     "repository and no skip list was found"
                 )
                 continue
-            error = add_skip_marker(path, parsed[1], local)
+            error = add_skip_marker(path, parsed[1], local, ws.path)
             if error:
                 result.unrepaired.append(f"{failure.job}: cannot quarantine {test}: {error}")
             else:
                 done.append(f"{test} (skip marker in {path.relative_to(ws.path).as_posix()})")
         return done
 
-    def _repair(
-        self, tests: dict[str, Failure], where: list[str], patch: str, files: list[str]
-    ) -> Repair:
+    def _repair(self, tests: dict[str, Failure], where: list[str], change: Change) -> Repair:
         failures = list({id(f): f for f in tests.values()}.values())
         names = ", ".join(tests)
         return Repair(
@@ -296,9 +308,9 @@ class QuarantineFixer(Fixer):
             kind=RepairKind.CHANGE,
             category=FailureCategory.FLAKY,
             description=f"quarantine flaky test(s): {'; '.join(where)}",
-            jobs=sorted({f.job for f in failures}),
-            patch=patch,
-            files=files,
+            jobs=jobs_of(failures),
+            patch=change.patch,
+            files=change.files,
             commit_message=(
                 f"Quarantine flaky test(s) {names}\n\n"
                 "They passed and failed on the same commit. Skipped until someone fixes them "

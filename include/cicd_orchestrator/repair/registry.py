@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.repair.action_upgrade import ActionUpgradeFixer
 from cicd_orchestrator.repair.base import Fixer
 from cicd_orchestrator.repair.dependency import MissingDependencyFixer
 from cicd_orchestrator.repair.flaky import FlakyTestFixer
@@ -13,20 +14,18 @@ from cicd_orchestrator.repair.formatters import (
     PreCommitFixer,
     PrettierFixer,
 )
+from cicd_orchestrator.repair.invalid_workflow import InvalidWorkflowFixer
 from cicd_orchestrator.repair.k8s import KubernetesSchemaFixer
 from cicd_orchestrator.repair.llm import LLMPatchFixer
 from cicd_orchestrator.repair.manifest import ManifestFixer
+from cicd_orchestrator.repair.missing_access import MissingAccessFixer
+from cicd_orchestrator.repair.npm_dependency import NpmDependencyFixer
 from cicd_orchestrator.repair.pinning import PinDependencyFixer
 from cicd_orchestrator.repair.quarantine import QuarantineFixer
 from cicd_orchestrator.repair.rerun import RerunFixer
 from cicd_orchestrator.repair.revert import RevertFixer
 from cicd_orchestrator.repair.ruff import RuffFixer
-from cicd_orchestrator.repair.workflow_config import (
-    ActionUpgradeFixer,
-    InvalidWorkflowFixer,
-    MissingAccessFixer,
-    WorkflowPathFixer,
-)
+from cicd_orchestrator.repair.workflow_path import WorkflowPathFixer
 
 FIXERS: dict[str, Fixer] = {
     f.name: f
@@ -41,6 +40,7 @@ FIXERS: dict[str, Fixer] = {
         FlakyTestFixer(),
         QuarantineFixer(),
         MissingDependencyFixer(),
+        NpmDependencyFixer(),
         PinDependencyFixer(),
         ManifestFixer(),
         KubernetesSchemaFixer(),
@@ -54,8 +54,8 @@ FIXERS: dict[str, Fixer] = {
 }
 
 CATEGORY_FIXERS: dict[FailureCategory, tuple[str, ...]] = {
-    FailureCategory.BUILD: ("add-requirement", "pin-dependency"),
-    FailureCategory.TEST: ("add-requirement", "pin-dependency", "flaky-test"),
+    FailureCategory.BUILD: ("add-requirement", "add-npm-dependency", "pin-dependency"),
+    FailureCategory.TEST: ("add-requirement", "add-npm-dependency", "pin-dependency", "flaky-test"),
     FailureCategory.QUALITY: ("ruff", "pre-commit", "black", "isort", "prettier", "eslint"),
     FailureCategory.DEPLOYMENT: ("manifest", "k8s-schema"),
     FailureCategory.CONFIGURATION: (

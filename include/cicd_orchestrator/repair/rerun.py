@@ -20,7 +20,7 @@ class RerunFixer(Fixer):
         result = FixerResult(fixer=self.name, applicable=bool(relevant))
         if not relevant or "rerun" not in ctx.config.enabled_fixers:
             return result
-        repeated = [f for f in relevant if "repeated-after-rerun" in f.notes]
+        repeated = [f for f in relevant if f.repeated_after_rerun]
         if repeated:
             result.unrepaired.extend(
                 f"{f.job}: the same error repeated after {ctx.config.max_ci_reruns} re-run(s); "

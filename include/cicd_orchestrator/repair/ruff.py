@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-import sys
-import time
 from pathlib import Path
 
-from cicd_orchestrator.constants import FailureCategory, RepairKind
-from cicd_orchestrator.models import Failure, FixerResult, Repair
-from cicd_orchestrator.repair.base import Fixer, RepairContext
-from cicd_orchestrator.repair.workspace import Workspace, run_command
+from cicd_orchestrator import runner_tools
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.git import Workspace
+from cicd_orchestrator.models import Failure, FixerResult
+from cicd_orchestrator.process import run_command
+from cicd_orchestrator.repair import files, project_tools
+from cicd_orchestrator.repair.base import (
+    RepairContext,
+    WorkspaceFixer,
+    change_repair,
+    failure_lines,
+    pending_change,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,98 +30,109 @@ _FORMAT_FILE = re.compile(
 
 
 def ruff_executable() -> str:
-    local = Path(sys.executable).with_name("ruff")
-    return str(local) if local.exists() else (shutil.which("ruff") or "ruff")
+    """ruff of the runner tool folder (else of the system), never the orchestrator's."""
+    return runner_tools.find("ruff") or "ruff"
 
 
 def _files(failures: list[Failure], pattern: re.Pattern[str], root: Path) -> list[str]:
     found: list[str] = []
     for failure in failures:
-        lines = list(failure.evidence)
-        for excerpt in failure.excerpts:
-            lines.extend(excerpt.text.splitlines())
+        lines = failure_lines([failure])
         for key in ("file", "files", "path"):
             if key in failure.captures:
                 lines.extend(f"Would reformat: {p}" for p in failure.captures[key].split())
         for line in lines:
-            clean = re.sub(r"^\S+Z\s", "", line)  # raw log timestamp
-            for m in pattern.finditer(clean):
+            for m in pattern.finditer(line):
                 path = m.group("path").removeprefix("./")
-                if (root / path).is_file() and path not in found:
+                if path not in found and files.is_file(root, path):
                     found.append(path)
     return found
 
 
-class RuffFixer(Fixer):
+def _ruff(ws: Workspace, tool: project_tools.ToolChoice, command: str, *args: str) -> str:
+    """Run ``ruff command`` (no cache) in the workspace; its output."""
+    argv = [tool.executable or ruff_executable(), command, "--no-cache", *args]
+    return run_command(argv, cwd=ws.path, timeout=300, readable=tool.readable).output
+
+
+_COMMIT_MESSAGES = {
+    "ruff-fix": "Fix lint errors reported by ruff check",
+    "ruff-format": "Format code with ruff format",
+}
+
+
+def _propose(
+    ws: Workspace,
+    failures: list[Failure],
+    result: FixerResult,
+    part: str,
+    command: str,
+    confidence: float,
+    tool_note: str = "",
+) -> bool:
+    """Proposes what ``command`` changed in ``ws`` as the repair of ``part``; whether it did."""
+    change = pending_change(ws)
+    if change is None:
+        return False
+    result.repairs.append(
+        change_repair(
+            part,
+            FailureCategory.QUALITY,
+            change,
+            failures,
+            description=f"{command} on {', '.join(change.files)}"
+            + (f" ({tool_note})" if tool_note else ""),
+            commit_message=_COMMIT_MESSAGES[part],
+            confidence=confidence,
+        )
+    )
+    return True
+
+
+class RuffFixer(WorkspaceFixer):
     """Lint autofix (safe fixes only) and formatting; unfixable rules are reported."""
 
     name = "ruff"
     categories = frozenset({FailureCategory.QUALITY})
     recipes = frozenset({"ruff-fix", "ruff-format"})
 
-    def propose(self, ctx: RepairContext) -> FixerResult:
-        start = time.monotonic()
-        relevant = self.relevant(ctx.failures)
-        result = FixerResult(fixer=self.name, applicable=bool(relevant))
-        if not relevant:
-            return result
-        with ctx.workspace() as ws:
-            lint = [f for f in relevant if f.recipe == "ruff-fix"]
-            fmt = [f for f in relevant if f.recipe == "ruff-format"]
-            if lint and "ruff-fix" in ctx.config.enabled_fixers:
-                self._lint(ws, lint, result)
-            if fmt and "ruff-format" in ctx.config.enabled_fixers:
-                self._format(ws, fmt, result)
-        result.seconds = round(time.monotonic() - start, 3)
-        return result
+    def enabled(self, ctx: RepairContext) -> bool:
+        return True  # each of its two parts has a switch of its own
 
-    def _lint(self, ws: Workspace, failures: list[Failure], result: FixerResult) -> None:
+    def repair_in(
+        self, ctx: RepairContext, ws: Workspace, failures: list[Failure], result: FixerResult
+    ) -> None:
+        lint = [f for f in failures if f.recipe == "ruff-fix"]
+        fmt = [f for f in failures if f.recipe == "ruff-format"]
+        tool = project_tools.choose(ws.path, "ruff") if lint or fmt else None
+        if tool and lint and "ruff-fix" in ctx.config.enabled_fixers:
+            self._lint(ws, tool, lint, result)
+        if tool and fmt and "ruff-format" in ctx.config.enabled_fixers:
+            self._format(ws, tool, fmt, result)
+
+    def _lint(
+        self,
+        ws: Workspace,
+        tool: project_tools.ToolChoice,
+        failures: list[Failure],
+        result: FixerResult,
+    ) -> None:
         files = _files(failures, _LINT_LOCATION, ws.path) or ["."]
-        ruff = ruff_executable()
-        run_command([ruff, "check", "--fix", "--no-cache", *files], cwd=ws.path, timeout=300)
-        remaining = run_command(
-            [ruff, "check", "--no-cache", "--output-format", "concise", *files],
-            cwd=ws.path,
-            timeout=300,
-        )
-        leftover = [ln for ln in remaining.output.splitlines() if _LINT_LOCATION.search(ln)]
+        _ruff(ws, tool, "check", "--fix", *files)
+        remaining = _ruff(ws, tool, "check", "--output-format", "concise", *files)
+        leftover = [ln for ln in remaining.splitlines() if _LINT_LOCATION.search(ln)]
         result.unrepaired.extend(f"no safe fix: {ln.strip()}" for ln in leftover)
-        patch = ws.diff()
-        if patch:
-            changed = ws.changed_files()
-            result.repairs.append(
-                Repair(
-                    fixer="ruff-fix",
-                    kind=RepairKind.CHANGE,
-                    category=FailureCategory.QUALITY,
-                    description=f"ruff check --fix on {', '.join(changed)}",
-                    jobs=sorted({f.job for f in failures}),
-                    patch=patch,
-                    files=changed,
-                    commit_message="Fix lint errors reported by ruff check",
-                    confidence=0.95 if not leftover else 0.5,
-                    evidence=[ln for f in failures for ln in f.evidence[:3]],
-                )
-            )
-            ws.git("commit", "--quiet", "-m", "ruff check --fix")
+        confidence = 0.95 if not leftover else 0.5
+        if _propose(ws, failures, result, "ruff-fix", "ruff check --fix", confidence, tool.note):
+            ws.commit("ruff check --fix")
 
-    def _format(self, ws: Workspace, failures: list[Failure], result: FixerResult) -> None:
+    def _format(
+        self,
+        ws: Workspace,
+        tool: project_tools.ToolChoice,
+        failures: list[Failure],
+        result: FixerResult,
+    ) -> None:
         files = _files(failures, _FORMAT_FILE, ws.path) or ["."]
-        run_command([ruff_executable(), "format", "--no-cache", *files], cwd=ws.path, timeout=300)
-        patch = ws.diff()
-        if patch:
-            changed = ws.changed_files()
-            result.repairs.append(
-                Repair(
-                    fixer="ruff-format",
-                    kind=RepairKind.CHANGE,
-                    category=FailureCategory.QUALITY,
-                    description=f"ruff format on {', '.join(changed)}",
-                    jobs=sorted({f.job for f in failures}),
-                    patch=patch,
-                    files=changed,
-                    commit_message="Format code with ruff format",
-                    confidence=0.97,
-                    evidence=[ln for f in failures for ln in f.evidence[:3]],
-                )
-            )
+        _ruff(ws, tool, "format", *files)
+        _propose(ws, failures, result, "ruff-format", "ruff format", 0.97, tool.note)

@@ -13,14 +13,14 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from cicd_orchestrator import session
-from cicd_orchestrator.airflow import state_store, tasks
+from cicd_orchestrator.airflow import monitor, runtime, state_store, tasks
 from cicd_orchestrator.airflow.operators import HandoffOperator
 from cicd_orchestrator.airflow.triggers import GONE_POLLS, CIStatusTrigger
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.config import load_config, to_mapping
 from cicd_orchestrator.constants import Conclusion, Outcome, RunStatus, SessionStatus, Strategy
 from cicd_orchestrator.exceptions import ProviderError, UnknownRepositoryError
-from cicd_orchestrator.models import Published, Run, SessionState
+from cicd_orchestrator.models import CIState, Published, Run, SessionState
 from cicd_orchestrator.serde import to_json_obj
 
 NOW = "2026-01-01T00:00:00+00:00"
@@ -38,21 +38,12 @@ class FakeTI:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, SessionState]:
-    """Sessions kept in a dict instead of Airflow Variables; the local CI under tmp_path,
-    where the repository of the session does not exist (any more)."""
+def store(tmp_path: Path, variables: Any) -> Any:
+    """Sessions in (fake) Airflow Variables; the local CI under tmp_path, where the
+    repository of the session does not exist (any more)."""
     LocalProvider(tmp_path / "ci")
-    config = load_config({"local_ci_root": str(tmp_path / "ci")})
-    saved: dict[str, SessionState] = {}
-    monkeypatch.setattr(state_store, "load_session", lambda sid: saved[sid])
-    monkeypatch.setattr(state_store, "save_session", lambda s: saved.__setitem__(s.session_id, s))
-    monkeypatch.setattr(state_store, "load_learned", lambda repo: {})
-    monkeypatch.setattr(state_store, "save_learned", lambda repo, data: None)
-    monkeypatch.setattr(
-        state_store,
-        "load_orchestrator_config",
-        lambda overrides=None: config.with_overrides(overrides),
-    )
+    variables.configure({"local_ci_root": str(tmp_path / "ci")})
+    config = state_store.load_orchestrator_config()
     run = Run(
         id=7,
         repository=REPO,
@@ -67,12 +58,12 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, SessionS
     )
     state = session.new_session("local", run, config, NOW)
     session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
-    saved[state.session_id] = state
-    return saved
+    state_store.save_session(state)
+    return variables
 
 
-def _only(store: dict[str, SessionState]) -> SessionState:
-    (state,) = store.values()
+def _only(store: Any) -> SessionState:
+    (state,) = store.sessions()
     return state
 
 
@@ -88,7 +79,7 @@ def test_the_monitor_closes_a_session_whose_repository_is_gone(store):
     state = _only(store)
     context = {"params": {"session_id": state.session_id, "attempt": 1}, "ti": FakeTI({})}
     with pytest.raises(AirflowSkipException, match="closed"):
-        tasks.load_target(**context)
+        monitor.load_target(**context)
     _assert_closed_gone(_only(store))
 
 
@@ -108,7 +99,7 @@ def test_a_lost_watch_of_a_gone_repository_closes_the_session(store):
         "timeout": 60.0,
     }
     # the watch failed (no watch_ci XCom): decide asks the provider itself
-    out = tasks.decide(params={}, ti=FakeTI({"load_target": target}))
+    out = monitor.decide(target, None, params={})
     assert out["action"] == "close" and out["outcome"] == "failed"
     _assert_closed_gone(_only(store))
 
@@ -117,16 +108,41 @@ def test_a_gone_event_of_the_watch_closes_the_session(store):
     state = _only(store)
     reason = session.not_found_reason(REPO, "unknown repository 'acme/gone'")
     event = {"done": True, "green": False, "gone": True, "detail": reason}
-    target = {"session_id": state.session_id, "attempt": 1}
-    out = tasks.decide(params={}, ti=FakeTI({"load_target": target, "watch_ci": event}))
-    assert out == {"action": "close", "outcome": "failed", "reasons": [reason]}
+    target = {
+        "session_id": state.session_id,
+        "attempt": 1,
+        "provider": "local",
+        "config": {},
+        "repository": REPO,
+        "head_sha": state.head_sha,
+        "published": to_json_obj(Published()),
+        "poll_interval": 1.0,
+        "timeout": 60.0,
+    }
+    out = monitor.decide(target, event, params={})
+    assert (out["action"], out["outcome"], out["reasons"]) == ("close", "failed", [reason])
     _assert_closed_gone(_only(store))
 
 
-def _run_trigger(results: list[dict[str, Any]]) -> dict[str, Any]:
-    trigger = CIStatusTrigger("local", {}, REPO, "a" * 40, {}, poll_interval=0.001, timeout=60)
+def _target(**changes: Any) -> dict[str, Any]:
+    target = {
+        "session_id": "s",
+        "attempt": 1,
+        "provider": "local",
+        "config": {},
+        "repository": REPO,
+        "head_sha": "a" * 40,
+        "published": to_json_obj(Published()),
+        "poll_interval": 0.001,
+        "timeout": 60.0,
+    }
+    return {**target, **changes}
+
+
+def _run_trigger(results: list[CIState]) -> dict[str, Any]:
+    trigger = CIStatusTrigger(_target())
     answers = iter(results)
-    trigger._poll = lambda: next(answers)  # type: ignore[method-assign]
+    trigger.poll_once = lambda: next(answers)  # type: ignore[method-assign]
 
     async def first_event() -> dict[str, Any]:
         async for event in trigger.run():
@@ -139,8 +155,8 @@ def _run_trigger(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_the_watch_ends_when_the_repository_stays_gone():
-    gone = {"done": False, "green": False, "gone": True, "detail": "acme/gone is not found"}
-    pending = {"done": False, "green": False, "detail": "CI is pending"}
+    gone = CIState(False, False, "acme/gone is not found", gone=True)
+    pending = CIState(False, False, "CI is pending")
     event = _run_trigger([gone, pending, *[gone] * GONE_POLLS])
     assert event["done"] and event["gone"] and not event["green"]
     assert event["polls"] == 2 + GONE_POLLS  # a glitch in between starts the count again
@@ -149,23 +165,23 @@ def test_the_watch_ends_when_the_repository_stays_gone():
 
 def test_the_trigger_says_gone_for_an_unknown_repository(tmp_path):
     LocalProvider(tmp_path / "ci")
-    trigger = CIStatusTrigger(
-        "local", {"local_ci_root": str(tmp_path / "ci")}, REPO, "a" * 40, {}, poll_interval=1
-    )
+    trigger = CIStatusTrigger(_target(config={"local_ci_root": str(tmp_path / "ci")}))
     result = trigger.poll_once()
-    assert result["gone"] and not result["done"]
-    assert result["detail"].startswith(f"{REPO} is not found at the CI provider any more")
+    assert result.gone and not result.done
+    assert result.detail.startswith(f"{REPO} is not found at the CI provider any more")
 
 
-def test_stage_tasks_do_not_retry_what_is_gone():
-    @tasks.not_retried_when_gone
-    def stage(error: Exception) -> None:
+def test_stage_tasks_do_not_retry_what_is_gone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(runtime, "load_attempt", lambda ticket: ticket)
+
+    def stage(attempt: Any, error: Exception) -> None:
         raise error
 
+    ticket = {"session_id": "s", "attempt": 1, "config": {}}
     with pytest.raises(AirflowFailException, match=r"unknown repository 'x/y' \(not retried"):
-        stage(UnknownRepositoryError("unknown repository 'x/y'"))
+        tasks.run_stage(ticket, stage, UnknownRepositoryError("unknown repository 'x/y'"))
     with pytest.raises(ProviderError):  # anything else keeps Airflow's retries
-        stage(ProviderError("GitHub answered 502"))
+        tasks.run_stage(ticket, stage, ProviderError("GitHub answered 502"))
 
 
 def test_stage_errors_are_recorded_as_their_message(store):
@@ -184,14 +200,14 @@ def test_stage_errors_are_recorded_as_their_message(store):
 
 
 def test_the_hand_off_skips_when_no_session_was_opened():
-    handoff = HandoffOperator(task_id="handoff_to_monitor", trigger_dag_id="cicd_monitor")
+    handoff = HandoffOperator(task_id="handoff_to_monitor", ticket=None)
     with pytest.raises(AirflowSkipException, match="no session was opened"):
         handoff.execute({"ti": FakeTI({})})
 
 
 def test_the_watcher_fails_the_attempt_run():
     with pytest.raises(AirflowFailException, match="a task of this attempt failed"):
-        tasks.attempt_watcher(ti=FakeTI({}))
+        tasks.attempt_watcher()
 
 
 def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
@@ -200,8 +216,8 @@ def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
     """open_session is retried (an answer of the API server lost after the Variable was
     written): the retry of the same DAG run carries on with the session its first try made;
     another DAG run for the same failed run is a duplicate."""
-    from cicd_orchestrator.scenarios import materialize
-    from cicd_orchestrator.tools.airflow_stack import PROJECT_ROOT
+    from cicd_devkit.airflow_stack import PROJECT_ROOT
+    from cicd_devkit.scenarios import materialize
 
     provider = LocalProvider(tmp_path / "ci")
     made = materialize(PROJECT_ROOT / "examples" / "lint-failure", provider, "acme/shop")

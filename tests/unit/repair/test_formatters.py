@@ -18,7 +18,6 @@ from cicd_orchestrator.repair.formatters import (
     eslint_problems,
     resolve_path,
 )
-from cicd_orchestrator.repair.workspace import checkout
 
 NEW_FIXERS = ("black", "isort", "pre-commit", "prettier", "eslint")
 UGLY = 'def  f( a,b ):\n    return {"a":a,"b":b}\n'
@@ -62,18 +61,13 @@ def failure(evidence, recipe="none", pattern=None, job="lint", step="Lint", exce
 
 
 def context(repo, failures, sha, workflow_path=""):
-    ctx = repo.context(failures, sha)
-    ctx.config = dataclasses.replace(
-        ctx.config, enabled_fixers=(*ctx.config.enabled_fixers, *NEW_FIXERS)
-    )
+    ctx = repo.enable(repo.context(failures, sha), *NEW_FIXERS)
     ctx.workflow_path = workflow_path
     return ctx
 
 
 def applied(repo, sha, patch, path):
-    with checkout(repo.path, sha) as ws:
-        assert ws.apply(patch)
-        return (ws.path / path).read_text()
+    return repo.applied_bytes(sha, patch, path).decode()
 
 
 def executable(repo, path, text):

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.git import checkout
 from cicd_orchestrator.models import Context, Failure
 from cicd_orchestrator.repair.k8s import SCHEMA, KubernetesSchemaFixer, check_text
-from cicd_orchestrator.repair.workspace import checkout
 
 
 def deploy_failure(**captures):
@@ -28,11 +28,7 @@ def deploy_failure(**captures):
 def make_ctx(repo, sha, changed=(), enabled=True, **captures):
     context = Context(failing_sha=sha, changed_files=list(changed))
     ctx = repo.context([deploy_failure(**captures)], sha, context=context)
-    fixers = tuple(n for n in ctx.config.enabled_fixers if n != "k8s-schema")
-    ctx.config = dataclasses.replace(
-        ctx.config, enabled_fixers=(*fixers, "k8s-schema") if enabled else fixers
-    )
-    return ctx
+    return repo.enable(ctx, "k8s-schema", on=enabled)
 
 
 GOOD = """apiVersion: apps/v1

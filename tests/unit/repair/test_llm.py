@@ -7,15 +7,14 @@ import sys
 import pytest
 
 from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.git import checkout
 from cicd_orchestrator.models import Context, Excerpt, Failure
 from cicd_orchestrator.repair.llm import (
     INSTRUCTIONS,
     NOT_CONFIGURED,
     LLMPatchFixer,
-    _agent_for,
     extract_diff,
 )
-from cicd_orchestrator.repair.workspace import checkout
 
 pydantic_ai = pytest.importorskip("pydantic_ai", reason="pydantic-ai is not installed")
 from pydantic_ai import Agent  # noqa: E402
@@ -204,19 +203,51 @@ def test_symptoms_are_left_alone(broken):
     assert not result.applicable and not result.repairs and factory.asked == []
 
 
-def test_the_default_factory_goes_through_the_common_ai_hook(broken, monkeypatch):
-    pytest.importorskip(
+def test_without_an_agent_factory_the_model_is_not_asked(broken, monkeypatch):
+    repo, sha = broken
+    monkeypatch.setitem(sys.modules, "airflow.providers.common.ai.hooks.pydantic_ai", None)
+    result = LLMPatchFixer().propose(fixed_context(repo, sha))
+    assert result.applicable and not result.repairs
+    assert result.unrepaired == [
+        "LLM patch: no way to look up LLM connections was given, so the model of connection "
+        "llm_test was not asked"
+    ]
+
+
+def test_the_context_agent_factory_serves_when_the_fixer_has_none(broken):
+    repo, sha = broken
+    factory = answering(FIX)
+    ctx = fixed_context(repo, sha)
+    ctx.agent_factory = factory
+    [repair] = LLMPatchFixer().propose(ctx).repairs
+    assert factory.asked == ["llm_test"] and repair.files == ["app/calc.py"]
+    # the fixer's own factory wins over the context's
+    own = answering(FIX)
+    assert LLMPatchFixer(agent_factory=own).propose(ctx).repairs
+    assert own.asked == ["llm_test"] and factory.asked == ["llm_test"]
+
+
+def test_a_common_ai_connection_serves_as_the_context_agent_factory(broken, monkeypatch):
+    hooks = pytest.importorskip(
         "airflow.providers.common.ai.hooks.pydantic_ai",
         reason="apache-airflow-providers-common-ai is not installed",
     )
+
+    def from_connection(conn_id, instructions=INSTRUCTIONS):
+        """What the Airflow glue passes as the agent factory: the connection's model."""
+        hook = hooks.PydanticAIHook.get_hook(conn_id)
+        return hook.create_agent(output_type=str, instructions=instructions)
+
     conn = {"conn_type": "pydanticai", "extra": {"model": "test"}}
     monkeypatch.setenv("AIRFLOW_CONN_LLM_PATCH_TEST", json.dumps(conn))
-    agent = _agent_for("llm_patch_test", INSTRUCTIONS)
+    agent = from_connection("llm_patch_test", INSTRUCTIONS)
     assert isinstance(agent, Agent) and isinstance(agent.model, TestModel)
 
     # pydantic-ai's test model answers prose, which the fixer reports as no diff
     repo, sha = broken
-    result = LLMPatchFixer().propose(fixed_context(repo, sha, llm_conn_id="llm_patch_test"))
+    ctx = fixed_context(repo, sha, llm_conn_id="llm_patch_test")
+    ctx.agent_factory = from_connection
+    result = LLMPatchFixer().propose(ctx)
     assert result.applicable and not result.repairs
     assert "no unified diff" in result.unrepaired[0]
     assert "success (no tool calls)" in result.unrepaired[0]

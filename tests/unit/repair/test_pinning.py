@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 
 import pytest
 
+from cicd_orchestrator import runner_tools
 from cicd_orchestrator.constants import FailureCategory, RepairKind
 from cicd_orchestrator.models import Context, DependencyChange, Failure
 from cicd_orchestrator.repair.pinning import (
@@ -16,7 +16,6 @@ from cicd_orchestrator.repair.pinning import (
     pin_in_pyproject,
     pin_requirement_line,
 )
-from cicd_orchestrator.repair.workspace import checkout
 
 
 def failure(category=FailureCategory.BUILD, recipe="pin-dependency", evidence=(), **captures):
@@ -46,17 +45,11 @@ def make_ctx(repo, failures, sha, dependency_changes=(), changed_files=(), enabl
         dependency_changes=list(dependency_changes),
     )
     ctx = repo.context(failures, sha, context=context)
-    fixers = tuple(n for n in ctx.config.enabled_fixers if n != "pin-dependency")
-    ctx.config = dataclasses.replace(
-        ctx.config, enabled_fixers=(*fixers, "pin-dependency") if enabled else fixers
-    )
-    return ctx
+    return repo.enable(ctx, "pin-dependency", on=enabled)
 
 
 def applied(repo, sha, patch, name):
-    with checkout(repo.path, sha) as ws:
-        assert ws.apply(patch)
-        return (ws.path / name).read_bytes().decode()
+    return repo.applied_bytes(sha, patch, name).decode()
 
 
 IMPORT_ERROR = "ImportError: cannot import name 'Retry' from 'requests.adapters'"
@@ -283,7 +276,8 @@ def test_missing_lock_tool_is_reported(repo, tmp_path, monkeypatch):
     result = PinDependencyFixer().propose(make_ctx(repo, [f], sha))
     assert result.applicable and not result.repairs
     assert result.unrepaired == [
-        "build: poetry.lock was not regenerated: poetry is not installed on the orchestrator's PATH"
+        "build: poetry.lock was not regenerated: poetry is not installed in the runner tool "
+        "folder or the system"
     ]
 
 
@@ -321,7 +315,11 @@ def test_npm_lock_file_is_regenerated_offline(repo):
     assert lock["version"] == "1.1.0"
 
 
-@pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo is not installed")
+@pytest.mark.skipif(
+    runner_tools.find("cargo") is None,
+    reason="cargo is not installed where repository commands see it (the runner tool folder "
+    "or the system's directories)",
+)
 def test_cargo_lock_is_regenerated_offline(repo):
     sha = repo.commit(
         {

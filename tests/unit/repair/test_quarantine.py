@@ -11,6 +11,7 @@ import pytest
 
 from cicd_orchestrator.config import OrchestratorConfig
 from cicd_orchestrator.constants import FailureCategory, RepairKind
+from cicd_orchestrator.git import checkout
 from cicd_orchestrator.models import Failure
 from cicd_orchestrator.repair.quarantine import (
     MARKER,
@@ -18,7 +19,6 @@ from cicd_orchestrator.repair.quarantine import (
     add_skip_marker,
     split_test_id,
 )
-from cicd_orchestrator.repair.workspace import checkout
 
 RUFF = shutil.which("ruff", path=os.path.dirname(sys.executable))
 
@@ -51,7 +51,8 @@ def flaky(*tests, job="test"):
         recipe="quarantine-test",
         tests=list(tests),
         evidence=[f"FAILED {t} - AssertionError" for t in tests],
-        notes=["test passed 2 of 5 local re-run(s) on the same commit", "repeated-after-rerun"],
+        notes=["test passed 2 of 5 local re-run(s) on the same commit"],
+        repeated_after_rerun=True,
     )
 
 
@@ -249,6 +250,6 @@ def test_split_test_id():
 def test_nothing_is_quarantined_while_ci_re_runs_remain(repo):
     sha = repo.commit({"tests/test_timing.py": TEST_FILE, "tests/__init__.py": ""}, "init")
     failure = flaky("tests/test_timing.py::test_timing")
-    failure.notes.remove("repeated-after-rerun")
+    failure.repeated_after_rerun = False
     result = QuarantineFixer().propose(allow(repo.context([failure], sha)))
     assert not result.repairs and not result.unrepaired

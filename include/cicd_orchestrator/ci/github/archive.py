@@ -14,13 +14,19 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cicd_orchestrator.exceptions import ProviderError
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
+
+
+class Readable(Protocol):
+    """A stream of bytes (a file, a response's raw stream)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class ArchiveError(ProviderError):
@@ -151,7 +157,7 @@ def _cleanup(paths: list[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
-def copy_limited(src: BinaryIO, dst: BinaryIO, limit: int, what: str) -> int:
+def copy_limited(src: Readable, dst: BinaryIO, limit: int, what: str) -> int:
     """Copy a stream, refusing more than ``limit`` bytes; returns the bytes copied."""
     size = 0
     while True:

@@ -1,54 +1,42 @@
-"""Authentication to GitLab: the python-gitlab client from an Airflow connection, and git over
-HTTPS.
+"""Authentication to GitLab: the python-gitlab client from a URL and an access token, and git
+over HTTPS.
 
-The connection (``gitlab_default``, any type: ``http`` or ``gitlab``) carries the GitLab URL in
-its host (``https://gitlab.example.com``; ``https://gitlab.com`` when empty) and a personal,
-project or group access token in its password; its extras may say ``{"verify": false}`` or a
-CA bundle path for a self-signed instance. The client is built with python-gitlab's own
-retries switched off (the provider retries whole operations, see ``ratelimit``), and it keeps
-the headers of the last error answer per thread (``Retry-After``, ``RateLimit-Reset``) for the
-back-off.
+The client authenticates with a personal, project or group access token against a GitLab URL
+(``https://gitlab.com`` by default; ``ssl_verify`` may be false or a CA bundle path for a
+self-signed instance). It is built with python-gitlab's own retries switched off (the
+provider retries whole operations, see ``ratelimit``), and it keeps the headers of the last
+error answer per thread (``Retry-After``, ``RateLimit-Reset``) for the back-off. Where the
+token comes from (an Airflow connection) is the caller's business.
 
-git gets the token through its environment only, with the askpass script of the GitHub
-provider (it prints ``$CICD_GIT_TOKEN``): neither the URL nor any command line carries it.
-GitLab accepts any user name with an access token; ``oauth2`` also fits OAuth tokens.
+git gets the token through its environment only (``ci.credentials``): neither the URL nor any
+command line carries it. GitLab accepts any user name with an access token; ``oauth2`` also
+fits OAuth tokens.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cicd_orchestrator.ci.github.auth import RedactingFilter, git_credential_env
 from cicd_orchestrator.exceptions import ConfigError, ProviderError
-from cicd_orchestrator.redact import redact, register_secret
+from cicd_orchestrator.redact import install_log_filter as install_redaction
+from cicd_orchestrator.redact import register_secret
 
 if TYPE_CHECKING:
     from gitlab import Gitlab
 
-log = logging.getLogger(__name__)
-
 DEFAULT_URL = "https://gitlab.com"
 DEFAULT_GIT_USERNAME = "oauth2"
 DEFAULT_TIMEOUT = 15.0
-
-_FILTER = RedactingFilter()
+#: the loggers that may see a token
+LOGGERS = ("gitlab", "urllib3.connectionpool", "cicd_orchestrator.ci.gitlab")
 
 
 def install_log_filter() -> None:
     """Mask secrets in the loggers that may see them (idempotent)."""
-    for name in ("gitlab", "urllib3.connectionpool", "cicd_orchestrator.ci.gitlab"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-def gitlab_git_env(token: str, username: str = DEFAULT_GIT_USERNAME) -> dict[str, str]:
-    """Environment that lets git authenticate to GitLab with ``token`` over HTTPS."""
-    return git_credential_env(token, username)
+    install_redaction(LOGGERS)
 
 
 @functools.cache
@@ -102,43 +90,6 @@ def token_client(
         retry_transient_errors=False,
         keep_base_url=True,
     )
-
-
-def _connection(conn_id: str) -> Any:
-    from airflow.sdk import BaseHook
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception as exc:
-        raise ConfigError(
-            f"GitLab connection {conn_id!r} cannot be read: {redact(str(exc))}"
-        ) from exc
-
-
-def _url_of(conn: Any) -> str:
-    host = str(conn.host or "").strip().rstrip("/")
-    if not host:
-        return DEFAULT_URL
-    if "://" not in host:
-        schema = str(conn.schema or "").strip() or "https"
-        host = f"{schema if schema in ('http', 'https') else 'https'}://{host}"
-        if conn.port:
-            host = f"{host}:{int(conn.port)}"
-    return host.removesuffix("/api/v4")
-
-
-def client_from_connection(conn_id: str, timeout: float = DEFAULT_TIMEOUT) -> Gitlab:
-    """A client from an Airflow connection: host = GitLab URL, password = access token."""
-    conn = _connection(conn_id)
-    token = str(conn.password or "")
-    register_secret(token)
-    if not token:
-        raise ConfigError(
-            f"GitLab connection {conn_id!r} has no token (put the access token in its password)"
-        )
-    extras = conn.extra_dejson or {}
-    verify = extras.get("verify", True)
-    return token_client(token, _url_of(conn), timeout, verify if verify is not None else True)
 
 
 def token_of(client: Gitlab) -> str:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from cicd_orchestrator.constants import Conclusion, RunStatus
+from cicd_orchestrator.constants import FAILED_CONCLUSIONS, Conclusion, RunStatus
 from cicd_orchestrator.models import Job, Run, Step
 
 log = logging.getLogger(__name__)
@@ -336,7 +336,7 @@ def stage_jobs(
                 html_url=f"{build.url}execution/node/{node}/" if build.url else "",
             )
         )
-    bad = {Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.CANCELLED}
+    bad = FAILED_CONCLUSIONS
     if build.done and run.conclusion in bad and not any(j.conclusion in bad for j in jobs):
         jobs.append(
             Job(
@@ -371,32 +371,47 @@ def stage_lines(lines: Iterable[bytes], name: str, occurrence: int = 1) -> Itera
     ``[Pipeline] // stage`` that closes it (nested blocks counted), then what the console says
     after ``[Pipeline] End of Pipeline`` (the build's error and ``Finished:`` line)."""
     wanted = f"[Pipeline] {{ ({name})".encode()
-    depth = 0
+    rest = iter(lines)
     seen = 0
-    inside = done = epilogue = False
-    for raw in lines:
+    for raw in rest:
+        if raw.rstrip(b"\r\n").rstrip() != wanted:
+            continue
+        seen += 1
+        if seen == occurrence:
+            yield b"[Pipeline] stage\n"
+            yield _line(raw)
+            yield from _stage_body(rest)
+            yield from _epilogue(rest)
+            return
+
+
+def _line(raw: bytes) -> bytes:
+    return raw if raw.endswith(b"\n") else raw + b"\n"
+
+
+def _stage_body(rest: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a stage after its opening line, through the ``// stage`` closing it."""
+    depth = 1
+    for raw in rest:
         text = raw.rstrip(b"\r\n")
-        if not inside and not done:
-            if text.rstrip() == wanted:
-                seen += 1
-                if seen == occurrence:
-                    inside, depth = True, 1
-                    yield b"[Pipeline] stage\n"
-                    yield raw if raw.endswith(b"\n") else raw + b"\n"
-            continue
-        if inside:
-            yield raw if raw.endswith(b"\n") else raw + b"\n"
-            if text.startswith(b"[Pipeline] {"):
-                depth += 1
-            elif text == b"[Pipeline] }":
-                depth -= 1
-            elif text == b"[Pipeline] // stage" and depth <= 0:
-                inside, done = False, True
-            continue
+        yield _line(raw)
+        if text.startswith(b"[Pipeline] {"):
+            depth += 1
+        elif text == b"[Pipeline] }":
+            depth -= 1
+        elif text == b"[Pipeline] // stage" and depth <= 0:
+            return
+
+
+def _epilogue(rest: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines after ``[Pipeline] End of Pipeline``."""
+    after_end = False
+    for raw in rest:
+        text = raw.rstrip(b"\r\n")
         if text == b"[Pipeline] End of Pipeline":
-            epilogue = True
-        elif epilogue:
-            yield raw if raw.endswith(b"\n") else raw + b"\n"
+            after_end = True
+        elif after_end:
+            yield _line(raw)
 
 
 def stage_names(lines: Iterable[str]) -> list[str]:

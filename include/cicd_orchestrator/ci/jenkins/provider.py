@@ -15,18 +15,23 @@ CI operations go to Jenkins (see ``mapping`` for how builds become runs, attempt
 - ``ref_status``: the combined state of the builds of a commit (their
   ``lastBuiltRevision.SHA1``) across every branch job.
 
-Every git-hosting operation (default and protected branches, ``git_remote``,
-``push_branch``, pull requests, commit statuses, comments, issues) is delegated to the
+Every git-hosting operation (default and protected branches, ``git_remote``, ``identity``,
+``push_branch``, pull requests and their closing, commit statuses, comments, issues, the
+author of a commit) is delegated to the
 ``hosting`` provider the job builds from (the GitHub provider, or the local provider in
 tests): repairs are published through the git hosting and Jenkins builds the pushed branch.
 
-The user and API token travel as HTTP Basic authentication only (never in a URL, a command
-line or a log; both are registered with the redaction module).
+The client is given to the provider, made from the controller's URL, a user and an API
+token, or made at first use by a function it is given (``make_provider`` passes one that
+reads the configured connection). The user and API token travel as HTTP Basic authentication
+only (never in a URL, a command line or a log; both are registered with the redaction
+module).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 import os
@@ -39,12 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from cicd_orchestrator.ci.base import CIProvider, GitRemote
+from cicd_orchestrator.ci.base import CIProvider, LazyClient, combine_states, run_state
 from cicd_orchestrator.ci.jenkins.client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     build_client,
-    client_from_connection,
     install_log_filter,
 )
 from cicd_orchestrator.ci.jenkins.mapping import (
@@ -65,6 +69,7 @@ from cicd_orchestrator.ci.jenkins.mapping import (
 )
 from cicd_orchestrator.constants import CombinedState, Conclusion, RunStatus
 from cicd_orchestrator.exceptions import ProviderError, UnknownRepositoryError, UnknownRunError
+from cicd_orchestrator.git import GitRemote
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
 from cicd_orchestrator.redact import redact, register_secret
 
@@ -76,7 +81,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_SCRIPT_PATH = "Jenkinsfile"
-_BAD = {Conclusion.FAILURE, Conclusion.TIMED_OUT, Conclusion.CANCELLED}
 _SCRIPT_PATH = re.compile(r"<scriptPath>([^<]*)</scriptPath>")
 
 
@@ -103,10 +107,10 @@ class JenkinsProvider(CIProvider):
 
     def __init__(
         self,
-        conn_id: str = "jenkins_default",
+        client: jenkins.Jenkins | None = None,
         *,
         hosting: CIProvider,
-        client: jenkins.Jenkins | None = None,
+        connect: Callable[[], jenkins.Jenkins] | None = None,
         url: str | None = None,
         user: str | None = None,
         token: str | None = None,
@@ -119,15 +123,16 @@ class JenkinsProvider(CIProvider):
         poll_interval: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``jobs`` maps a repository to its Jenkins job's full name (default: the repository
-        name, i.e. a multibranch project in an organization folder); ``script_path`` is the
-        Pipeline script every build runs (default: read from the job's ``config.xml``)."""
-        self.conn_id = conn_id
+        """``client``: a python-jenkins client; or ``url`` (with ``user`` and ``token``) to make
+        one; or ``connect``, a function that makes one at first use. ``jobs`` maps a
+        repository to its Jenkins job's full name (default: the repository name, i.e. a
+        multibranch project in an organization folder); ``script_path`` is the Pipeline script
+        every build runs (default: read from the job's ``config.xml``)."""
+        if url:
+            connect = functools.partial(build_client, url, user, token, timeout, retries)
+        self._clients = LazyClient(client, connect, self.name)
         self.hosting = hosting
-        self._client = client
-        self._url = url
-        self._user = user
-        self._token = token
+        self.body_limit = hosting.body_limit
         self.jobs = dict(jobs or {})
         self.script_path = script_path
         self.timeout = timeout
@@ -145,14 +150,7 @@ class JenkinsProvider(CIProvider):
     # ------------------------------------------------------------------ client
     @property
     def client(self) -> jenkins.Jenkins:
-        if self._client is None:
-            if self._url:
-                self._client = build_client(
-                    self._url, self._user, self._token, self.timeout, self.retries
-                )
-            else:
-                self._client = client_from_connection(self.conn_id, self.timeout, self.retries)
-        return self._client
+        return self._clients.get()
 
     @property
     def server(self) -> str:
@@ -428,25 +426,14 @@ class JenkinsProvider(CIProvider):
             if sha not in {b.sha for b in chain.builds}:
                 continue
             run = self._to_run(repo, chain)
-            if run.status is not RunStatus.COMPLETED:
-                states.append(CombinedState.PENDING)
-            elif run.conclusion in _BAD:
-                states.append(CombinedState.FAILURE)
+            state = run_state(run)
+            if state is CombinedState.SUCCESS and run.conclusion is Conclusion.SKIPPED:
+                continue  # NOT_BUILT: no state of the commit
+            if state is CombinedState.FAILURE:
                 run = self.get_run(repo, run.id)
-            elif run.conclusion is Conclusion.SKIPPED:
-                continue
-            else:
-                states.append(CombinedState.SUCCESS)
+            states.append(state)
             runs.append(run)
-        if not states:
-            state = CombinedState.NONE
-        elif CombinedState.PENDING in states:
-            state = CombinedState.PENDING
-        elif CombinedState.FAILURE in states:
-            state = CombinedState.FAILURE
-        else:
-            state = CombinedState.SUCCESS
-        return RefStatus(sha=sha, state=state, runs=runs)
+        return RefStatus(sha=sha, state=combine_states(states), runs=runs)
 
     def trigger_build(self, repo: str, branch: str) -> int:
         """Start a build of ``branch`` (``POST .../build``); returns the queue item id."""
@@ -466,18 +453,49 @@ class JenkinsProvider(CIProvider):
     def git_remote(self, repo: str) -> GitRemote:
         return self.hosting.git_remote(repo)
 
+    def identity(self) -> str:
+        return self.hosting.identity()
+
+    def commit_author(self, repo: str, sha: str) -> str:
+        return self.hosting.commit_author(repo, sha)
+
     def push_branch(self, repo: str, workdir: str, branch: str) -> str:
         return self.hosting.push_branch(repo, workdir, branch)
 
     def open_or_update_pull_request(
-        self, repo: str, head: str, base: str, title: str, body: str, marker: str
+        self,
+        repo: str,
+        head: str,
+        base: str,
+        title: str,
+        body: str,
+        marker: str,
+        draft: bool = False,
     ) -> PullRequest:
-        return self.hosting.open_or_update_pull_request(repo, head, base, title, body, marker)
+        return self.hosting.open_or_update_pull_request(
+            repo, head, base, title, body, marker, draft
+        )
 
     def set_commit_status(
         self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
     ) -> None:
         self.hosting.set_commit_status(repo, sha, state, description, target_url)
+
+    def close_pull_request(self, repo: str, number: int, comment_body: str, marker: str) -> None:
+        self.hosting.close_pull_request(repo, number, comment_body, marker)
+
+    def mark_ready_for_review(self, repo: str, number: int) -> PullRequest:
+        return self.hosting.mark_ready_for_review(repo, number)
+
+    def workflows_for(
+        self,
+        repo: str,
+        sha: str,
+        event: str = "push",
+        branch: str | None = None,
+        base_branch: str | None = None,
+    ) -> list[str] | None:
+        return None  # Jenkins builds the branch, not the hosting's workflows: wait for a build
 
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:
         self.hosting.comment(repo, number, body, marker)

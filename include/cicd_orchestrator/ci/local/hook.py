@@ -1,8 +1,10 @@
 """Entry points of the local provider's processes.
 
 ``python -m cicd_orchestrator.ci.local.hook post-receive <root> <repo>``
-    the bare repository's post-receive hook: each pushed branch (not a deletion, not a tag)
-    starts a run per workflow that its push trigger matches; returns at once.
+    the bare repository's post-receive hook: each pushed branch (not a deletion) starts a
+    run per workflow that its push trigger matches (with the files the push changed) and
+    the ``synchronize`` runs of the open pull requests from it; each pushed tag starts a
+    run per workflow whose push trigger matches the tag; returns at once.
 ``python -m cicd_orchestrator.ci.local.hook execute <root> <repo> <run_id> <attempt>``
     the detached process that executes one attempt of a run.
 """
@@ -20,31 +22,45 @@ log = logging.getLogger(__name__)
 ZERO_SHA = "0" * 40
 
 
-def pushed_branches(lines: Iterable[str]) -> list[tuple[str, str]]:
-    """(branch, new sha) of each updated or created branch in post-receive input."""
+def pushed_refs(lines: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(old sha, new sha, ref) of each updated or created branch or tag in post-receive
+    input (deletions left out)."""
     out = []
     for line in lines:
         parts = line.split()
         if len(parts) != 3:
             continue
-        _old, new, ref = parts
-        if new == ZERO_SHA or not ref.startswith("refs/heads/"):
+        old, new, ref = parts
+        if new == ZERO_SHA or not ref.startswith(("refs/heads/", "refs/tags/")):
             continue
-        out.append((ref[len("refs/heads/") :], new))
+        out.append((old, new, ref))
     return out
+
+
+def pushed_branches(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """(branch, new sha) of each updated or created branch in post-receive input."""
+    return [
+        (ref[len("refs/heads/") :], new)
+        for _old, new, ref in pushed_refs(lines)
+        if ref.startswith("refs/heads/")
+    ]
 
 
 def post_receive(root: str, repo: str, lines: Iterable[str]) -> int:
     provider = LocalProvider(root)
-    for branch, sha in pushed_branches(lines):
+    for old, sha, ref in pushed_refs(lines):
+        name = ref.split("/", 2)[2]
         try:
-            run_ids = provider.start_runs(repo, sha, branch, event="push")
+            if ref.startswith("refs/tags/"):
+                run_ids = provider.start_runs(repo, sha, name, "push", tag=name)
+            else:
+                run_ids = provider.on_push(repo, name, old, sha)
         except Exception as exc:  # a hook must never break the push itself
-            log.exception("starting CI for %s failed", branch)
-            print(f"cicd-local: could not start CI for {branch}: {exc}")
+            log.exception("starting CI for %s failed", ref)
+            print(f"cicd-local: could not start CI for {name}: {exc}")
             continue
         for run_id in run_ids:
-            print(f"cicd-local: started run {run_id} for {branch} at {sha[:12]}")
+            print(f"cicd-local: started run {run_id} for {name} at {sha[:12]}")
     return 0
 
 

@@ -1,0 +1,85 @@
+"""Open sessions through Airflow's REST API and follow them (demo, benchmarks, tests)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cicd_devkit.airflow_stack import ApiClient
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
+from cicd_orchestrator.constants import SessionStatus, Strategy
+from cicd_orchestrator.models import SessionState
+from cicd_orchestrator.serde import from_json_obj
+from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.strategies import dag_id_for
+
+FIRST_DAG = dag_id_for(Strategy.STANDARD_PARALLEL_FIXING)
+
+
+def configure(client: ApiClient, config: dict[str, Any]) -> None:
+    client.set_variable(
+        CONFIG_VARIABLE,
+        json.dumps(config),
+        "CI/CD orchestrator configuration (overrides the defaults)",
+    )
+
+
+def open_session(
+    client: ApiClient, repository: str, run_id: int, provider: str = "local"
+) -> tuple[str, int]:
+    """Trigger attempt 1 for a failed run; returns (session id, HTTP status)."""
+    resp = client.trigger(
+        FIRST_DAG, {"repository": repository, "run_id": run_id, "provider": provider}
+    )
+    return session_id_for(provider, repository, run_id), resp.status_code
+
+
+def sessions(client: ApiClient) -> dict[str, SessionState]:
+    out = {}
+    for key, value in client.variables(SESSION_PREFIX).items():
+        try:
+            state = from_json_obj(SessionState, json.loads(value))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(
+                f"session Variable {key} does not parse: {exc}: {value[:2000]}"
+            ) from exc
+        out[state.session_id] = state
+    return out
+
+
+def describe(state: SessionState) -> str:
+    strategy = state.current_strategy.value if state.current_strategy else "-"
+    return (
+        f"{state.repository:<32} attempt {state.current_attempt}/{state.max_attempts} "
+        f"{strategy:<34} {state.status.value:<20} {state.outcome.value}"
+    )
+
+
+def follow(
+    client: ApiClient,
+    session_ids: Iterable[str],
+    timeout: float,
+    on_change: Callable[[SessionState], None] | None = None,
+    poll: float = 2.0,
+) -> dict[str, SessionState]:
+    """Poll the session Variables until every session is closed (or the timeout)."""
+    wanted = set(session_ids)
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    current: dict[str, SessionState] = {}
+    while time.monotonic() < deadline:
+        current = {k: v for k, v in sessions(client).items() if k in wanted}
+        for sid, state in current.items():
+            line = describe(state)
+            if seen.get(sid) != line:
+                seen[sid] = line
+                if on_change:
+                    on_change(state)
+        if len(current) == len(wanted) and all(
+            s.status is SessionStatus.CLOSED for s in current.values()
+        ):
+            return current
+        time.sleep(poll)
+    return current

@@ -1,1 +1,0 @@
-"""Test doubles that ship with the package so tests, demos and benchmarks can start them."""

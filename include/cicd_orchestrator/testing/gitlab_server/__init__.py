@@ -1,7 +1,0 @@
-"""A GitLab-compatible server on loopback, backed by the local CI provider."""
-
-from __future__ import annotations
-
-from cicd_orchestrator.testing.gitlab_server.server import Fault, GitLabServer, RequestRecord
-
-__all__ = ["Fault", "GitLabServer", "RequestRecord"]

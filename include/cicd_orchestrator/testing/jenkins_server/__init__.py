@@ -1,7 +1,0 @@
-"""A Jenkins-compatible server on loopback, backed by the local CI provider."""
-
-from __future__ import annotations
-
-from cicd_orchestrator.testing.jenkins_server.server import Fault, JenkinsServer, RequestRecord
-
-__all__ = ["Fault", "JenkinsServer", "RequestRecord"]

@@ -1,0 +1,192 @@
+"""Jobs that need a container engine or another system: refused clearly when not replayable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cicd_orchestrator.actions import containers
+from cicd_orchestrator.actions.containers import Engine, replay_obstacle, run_argv
+from cicd_orchestrator.actions.results import JobExecution
+from cicd_orchestrator.constants import Conclusion
+
+RunFn = Callable[..., list[JobExecution]]
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z ")
+
+
+def by_name(executions: list[JobExecution]) -> dict[str, JobExecution]:
+    return {e.name: e for e in executions}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine() -> Iterator[None]:
+    containers.forget_engine()
+    yield
+    containers.forget_engine()
+
+
+def no_engine_here() -> None:
+    if containers.detect_engine() is not None:
+        pytest.skip("a container engine answers here: the no-engine path cannot be tested")
+
+
+def test_a_container_job_without_an_engine_is_not_replayed(
+    run_workflow: RunFn, tmp_path: Path
+) -> None:
+    no_engine_here()
+    marker = tmp_path / "ran"
+    wf = f"""
+    on: push
+    jobs:
+      in-container:
+        runs-on: ubuntu-latest
+        container:
+          image: node:20
+        steps:
+          - run: touch {marker}
+      with-services:
+        runs-on: ubuntu-latest
+        services:
+          postgres:
+            image: postgres:16
+          redis:
+            image: redis:7
+        steps:
+          - run: touch {marker}
+      plain:
+        runs-on: ubuntu-latest
+        steps:
+          - run: echo plain ran
+      after:
+        needs: [in-container]
+        steps:
+          - run: echo after ran
+    """
+    jobs = by_name(run_workflow(wf))
+    for name, what in (
+        ("in-container", "in the container 'node:20'"),
+        ("with-services", "with the services postgres, redis"),
+    ):
+        job = jobs[name]
+        assert job.conclusion is Conclusion.NEUTRAL, job.read_log()
+        assert job.not_replayable and what in job.not_replayable
+        assert "no container engine" in job.not_replayable
+        lines = [STAMP.sub("", ln) for ln in job.read_log().splitlines()]
+        assert f"##[error]Cannot replay locally: {job.not_replayable}" in lines
+        assert [s.name for s in job.steps] == ["Set up job", "Complete job"]
+        assert job.steps[0].conclusion is Conclusion.NEUTRAL
+    assert not marker.exists()  # no step of theirs ran
+    assert jobs["plain"].conclusion is Conclusion.SUCCESS
+    assert jobs["plain"].not_replayable is None
+    assert "plain ran" in jobs["plain"].read_log()
+    # a job that needs one not replayed still runs, as one whose needs were not executed
+    assert jobs["after"].conclusion is Conclusion.SUCCESS
+
+
+def test_windows_and_macos_jobs_are_never_replayed(run_workflow: RunFn) -> None:
+    wf = """
+    on: push
+    jobs:
+      test:
+        strategy:
+          matrix:
+            os: [ubuntu-22.04, windows-latest, macos-14]
+        runs-on: ${{ matrix.os }}
+        steps:
+          - run: echo ran on ${{ matrix.os }}
+      labels:
+        runs-on: [self-hosted, Windows, x64]
+        steps:
+          - run: echo never
+    """
+    jobs = by_name(run_workflow(wf))
+    linux = jobs["test (ubuntu-22.04)"]
+    assert linux.conclusion is Conclusion.SUCCESS and linux.not_replayable is None
+    for name, label in (
+        ("test (windows-latest)", "windows-latest"),
+        ("test (macos-14)", "macos-14"),
+        ("labels", "Windows"),
+    ):
+        job = jobs[name]
+        assert job.conclusion is Conclusion.NEUTRAL, name
+        assert job.not_replayable == (
+            f"the job runs on '{label}', and only Linux jobs can be replayed on this machine"
+        )
+        assert "Cannot replay locally" in job.read_log()
+
+
+def test_the_engine_is_asked_only_for_jobs_that_need_one() -> None:
+    def never() -> Engine | None:
+        raise AssertionError("the engine was asked for a plain job")
+
+    assert replay_obstacle({}, "ubuntu-latest", {}, never) is None
+    assert replay_obstacle({"container": None}, ["self-hosted", "linux"], {}, never) is None
+    docker = Engine("docker", "/usr/bin/docker")
+    reason = replay_obstacle({"container": "python:3.12"}, "ubuntu-latest", {}, lambda: docker)
+    assert reason is not None and "(docker)" in reason and "'python:3.12'" in reason
+    ctx = {"matrix": {"image": "node:22"}}
+    body = {"container": {"image": "${{ matrix.image }}"}}
+    reason = replay_obstacle(body, "ubuntu-latest", ctx, lambda: None)
+    assert reason is not None and "'node:22'" in reason
+    bad = replay_obstacle({}, "${{ fromJSON('[') }}", {}, lambda: None)
+    assert bad is not None and "cannot be read" in bad
+
+
+def fake_engine(folder: Path, name: str, exit_code: int) -> None:
+    path = folder / name
+    path.write_text(f'#!/bin/sh\ntest "$1" = info || exit 64\nexit {exit_code}\n')
+    path.chmod(0o755)
+
+
+def test_engine_detection_runs_info(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert containers.detect_engine() is None  # none on PATH
+    fake_engine(tmp_path, "docker", 1)  # a client whose daemon does not answer
+    containers.forget_engine()
+    assert containers.detect_engine() is None
+    fake_engine(tmp_path, "podman", 0)
+    containers.forget_engine()
+    assert containers.detect_engine() == Engine("podman", str(tmp_path / "podman"))
+    fake_engine(tmp_path, "docker", 0)
+    containers.forget_engine()
+    engine = containers.detect_engine()
+    assert engine is not None and engine.name == "docker"
+
+
+def test_runs_on_labels_and_images() -> None:
+    ctx = {"matrix": {"os": "ubuntu-24.04"}}
+    assert containers.runs_on_labels("${{ matrix.os }}", ctx) == ["ubuntu-24.04"]
+    assert containers.runs_on_labels({"group": "g", "labels": ["linux", "x64"]}, {}) == [
+        "linux",
+        "x64",
+    ]
+    assert containers.runs_on_labels(None, {}) == []
+    assert containers.image_for(["ubuntu-24.04"]) == "catthehacker/ubuntu:act-24.04"
+    assert containers.image_for(["ubuntu-latest"]) == "catthehacker/ubuntu:act-latest"
+    assert containers.image_for(["my-own-label"]) is None
+
+
+def test_the_command_line_of_a_step_in_a_container() -> None:
+    engine = Engine("docker", "/usr/bin/docker")
+    argv = run_argv(
+        engine,
+        "node:20",
+        ["bash", "-e", "/job/temp/step.sh"],
+        cwd="/job/work/r/r",
+        folders=["/job/work/r", "/job/temp"],
+        readable=["/opt/wheels"],
+        env_names=["GITHUB_SHA", "SECRET_TOKEN"],
+    )
+    assert argv[:3] == ["/usr/bin/docker", "run", "--rm"]
+    joined = " ".join(argv)
+    assert "--network none" in joined and "--cap-drop ALL" in joined
+    assert "--volume /job/work/r:/job/work/r " in joined
+    assert "--volume /opt/wheels:/opt/wheels:ro" in joined
+    assert "--env SECRET_TOKEN" in joined and "=" not in " ".join(argv[argv.index("--env") :])
+    assert argv[-5:] == ["", "node:20", "bash", "-e", "/job/temp/step.sh"]
+    assert argv[argv.index("--workdir") + 1] == "/job/work/r/r"
+    with pytest.raises(ValueError, match="not an image name"):
+        run_argv(engine, "--privileged", ["sh"], cwd="/", folders=[])

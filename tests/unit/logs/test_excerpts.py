@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.logs.analyze import analyze_log, analyze_path, analyze_text
+
+# the cidiff dataset of failing and passing logs with the lines that say why (beside the project)
+CIDIFF = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "cidiff" / "breakages"
+
+
+def cidiff_cases() -> list[str]:
+    return sorted(p.name for p in CIDIFF.iterdir()) if CIDIFF.is_dir() else []
+
+
+def groundtruth(case: str) -> set[int]:
+    lines: set[int] = set()
+    for row in (CIDIFF / case / "groundtruth").read_text().splitlines()[1:]:
+        if row.startswith("E "):
+            a, _, b = row.split()[1].partition("-")
+            lines.update(range(int(a), int(b or a) + 1))
+    return lines
+
+
+requires_cidiff = pytest.mark.skipif(not CIDIFF.is_dir(), reason="cidiff dataset not present")
+
+
+def test_excerpt_without_baseline(log_fixtures: Path) -> None:
+    a = analyze_path(log_fixtures / "github_fail.log")
+    first = a.excerpts[0]
+    assert first.start <= 29 <= first.end
+    assert first.pattern == "pytest-failed" and first.category is FailureCategory.TEST
+    assert a.tests == ["tests/test_totals.py::test_line_total_rounds_half_up"]
+    assert a.category is FailureCategory.TEST and a.recipe == "revert-culprit"
+
+
+def test_baseline_turns_lines_of_the_pass_log_into_noise(log_fixtures: Path) -> None:
+    noisy = 18  # "ERROR:root:simulated error logged by a passing test" is in both logs
+    without = analyze_path(log_fixtures / "github_fail.log")
+    assert any(e.start <= noisy <= e.end for e in without.excerpts)
+    with_base = analyze_path(log_fixtures / "github_fail.log", log_fixtures / "github_pass.log")
+    assert not any(e.start <= noisy <= e.end for e in with_base.excerpts)
+    assert with_base.excerpts[0].start <= 29 <= with_base.excerpts[0].end
+
+
+def test_lines_just_before_the_failure_marker_are_an_excerpt() -> None:
+    ts = "2024-05-01T10:00:00.0000000Z "
+    lines = [
+        "##[group]Run ./deploy.sh",
+        "./deploy.sh",
+        "##[endgroup]",
+        "uploading bundle",
+        "bundle rejected by host",
+    ]
+    text = (
+        "\n".join(ts + line for line in [*lines, "##[error]Process completed with exit code 3."])
+        + "\n"
+    )
+    a = analyze_text(text)
+    assert (a.excerpts[0].start, a.excerpts[0].end) == (4, 6)
+
+
+def test_traceback_is_one_excerpt_with_its_exception() -> None:
+    text = 'step one\nTraceback (most recent call last):\n  File "x.py", line 3, in <module>\n'
+    text += "    main()\nValueError: bad value\n\nall done\n"
+    a = analyze_text(text)
+    assert (a.excerpts[0].start, a.excerpts[0].end) == (2, 5)
+
+
+def test_no_failure_signal_gives_the_tail() -> None:
+    a = analyze_text("".join(f"building part {i}\n" for i in range(50)))
+    assert a.excerpts and a.excerpts[0].end == 50
+    assert a.category is FailureCategory.UNKNOWN
+
+
+def test_empty_log() -> None:
+    a = analyze_log(io.BytesIO(b""))
+    assert a.lines == 0 and a.excerpts == [] and a.signature
+
+
+def test_signature_stable_across_runs(log_fixtures: Path) -> None:
+    text = (log_fixtures / "github_fail.log").read_text()
+    shifted = text.replace("2024-05-01T10:00:00.1234567Z", "2025-02-03T04:05:06.7654321Z")
+    assert analyze_text(text).signature == analyze_text(shifted).signature
+
+
+@requires_cidiff
+@pytest.mark.parametrize("case", ["casper_1774", "cidiff_75", "pushcommentgithub_173", "spork_441"])
+def test_cidiff_pairs_first_excerpt_hits(case: str) -> None:
+    a = analyze_path(CIDIFF / case / "fail.log", CIDIFF / case / "pass.log")
+    first = a.excerpts[0]
+    assert groundtruth(case) & set(range(first.start, first.end + 1))
+
+
+@requires_cidiff
+@pytest.mark.parametrize("with_baseline", [True, False])
+def test_cidiff_hit_at_1(with_baseline: bool) -> None:
+    cases = cidiff_cases()
+    hits = 0
+    for case in cases:
+        base = CIDIFF / case / "pass.log" if with_baseline else None
+        ex = analyze_path(CIDIFF / case / "fail.log", base).excerpts
+        hits += bool(ex) and bool(groundtruth(case) & set(range(ex[0].start, ex[0].end + 1)))
+    assert hits / len(cases) >= (0.85 if with_baseline else 0.75)
+
+
+def test_an_unknown_failure_is_said_without_the_log_markup() -> None:
+    text = (
+        "2024-05-01T10:00:00.0000000Z ##[group]Run yes\n"
+        "2024-05-01T10:00:00.0000000Z y\n"
+        "2024-05-01T10:00:01.0000000Z ##[error]The step wrote more than 2000000 bytes of "
+        "output; the rest was not recorded and the step was stopped.\n"
+    )
+    a = analyze_text(text)
+    assert a.pattern is None
+    assert a.message.startswith("The step wrote more than 2000000 bytes of output")

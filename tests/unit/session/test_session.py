@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from cicd_devkit import builders
+
+from cicd_orchestrator import session
+from cicd_orchestrator.config import load_config
+from cicd_orchestrator.constants import (
+    FailureCategory,
+    Outcome,
+    Priority,
+    RepairKind,
+    SessionStatus,
+    Strategy,
+)
+from cicd_orchestrator.models import Context, Issue, Published, SessionState
+from cicd_orchestrator.report import render_report
+from cicd_orchestrator.serde import from_json_obj, to_json_obj
+
+NOW = builders.NOW
+make_run = builders.failed_run
+failure = builders.failure
+new_state = builders.new_state
+
+
+def test_session_id_is_stable_and_unique_per_run():
+    a = session.session_id_for("local", "acme/shop", 7)
+    assert a == session.session_id_for("local", "acme/shop", 7)
+    assert a != session.session_id_for("local", "acme/shop", 8)
+    assert a != session.session_id_for("github", "acme/shop", 7)
+    assert len(a) < 250
+
+
+def test_priorities():
+    assert session.branch_priority("main", "main") is Priority.CRITICAL
+    assert session.branch_priority("release/2.0", "main") is Priority.HIGH
+    assert session.branch_priority("hotfix/x", "main") is Priority.URGENT
+    assert session.branch_priority("feature/x", "main") is Priority.MEDIUM
+
+
+def _attempt(state, n, strategy, kind, green, config):
+    session.start_attempt(state, n, strategy, NOW)
+    published = Published(kind=kind)
+    if kind is RepairKind.ISSUE:
+        published.issue = Issue(number=1, title="t", url="local://acme/shop/issues/1")
+    session.record_published(state, n, published, NOW)
+    session.record_ci_result(state, n, green, [], NOW)
+    return session.decide(state, n, green, config)
+
+
+def test_green_fix_closes_fixed():
+    config = load_config()
+    state = new_state(config)
+    decision = _attempt(
+        state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, True, config
+    )
+    assert decision.action == "close" and decision.outcome is Outcome.FIXED
+    session.apply_decision(state, decision, NOW)
+    assert state.status is SessionStatus.CLOSED and state.green_threshold_met
+
+
+def test_red_escalates_through_the_strategies_with_growing_delays():
+    config = load_config({"delay_scale": 0.5})
+    state = new_state(config)
+    state.failures = [failure()]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert (d1.action, d1.next_attempt, d1.next_strategy) == (
+        "escalate",
+        2,
+        Strategy.EXTENDED_ANALYSIS,
+    )
+    assert d1.delay_seconds == 15
+    d2 = _attempt(state, 2, Strategy.EXTENDED_ANALYSIS, RepairKind.NONE, False, config)
+    assert d2.next_strategy is Strategy.SEQUENTIAL_FIXING and d2.delay_seconds == 22.5
+    d3 = _attempt(state, 3, Strategy.SEQUENTIAL_FIXING, RepairKind.NONE, False, config)
+    assert d3.next_strategy is Strategy.MANUAL_INTERVENTION
+    d4 = _attempt(state, 4, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d4.next_strategy is Strategy.EMERGENCY_ROLLBACK
+    d5 = _attempt(state, 5, Strategy.EMERGENCY_ROLLBACK, RepairKind.REVERT, True, config)
+    assert d5.outcome is Outcome.ROLLED_BACK
+    assert state.total_failures == 4 and state.consecutive_failures == 0
+
+
+def test_a_cause_only_a_person_can_fix_goes_straight_to_the_issue_and_ends_there():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure("escalate-secret", FailureCategory.CONFIGURATION)]
+    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert d1.next_strategy is Strategy.MANUAL_INTERVENTION
+    d2 = _attempt(state, 2, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d2.action == "close" and d2.outcome is Outcome.ESCALATED
+
+
+def test_no_rollback_without_a_culprit_or_when_policy_is_plan():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure()]
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d.outcome is Outcome.ESCALATED
+    plan = load_config({"rollback_policy": "plan"})
+    state = new_state(plan)
+    state.failures = [failure()]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, plan)
+    assert d.outcome is Outcome.ESCALATED
+
+
+def test_last_attempt_closes_failed():
+    config = load_config({"max_attempts": 1})
+    state = new_state(config)
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, False, config)
+    assert d.action == "close" and d.outcome is Outcome.FAILED
+
+
+def test_rollback_is_preceded_by_the_issue():
+    config = load_config(
+        {
+            "retry_strategy": {
+                "attempt_1": Strategy.EMERGENCY_ROLLBACK.value,
+                "attempt_2": Strategy.EMERGENCY_ROLLBACK.value,
+            }
+        }
+    )
+    state = new_state(config)
+    state.failures = [failure()]
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert d.next_strategy is Strategy.MANUAL_INTERVENTION
+
+
+def test_state_round_trips_through_json_and_report_renders():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure()]
+    _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.RERUN, True, config)
+    session.learn(state, state.failures, "rerun", True)
+    again = from_json_obj(SessionState, to_json_obj(state))
+    assert again == state
+    report = render_report(state)
+    for heading in ("## Summary", "## Failures", "## Stage breakdown and fixes", "## Next steps"):
+        assert heading in report
+
+
+def test_session_id_never_carries_a_word_airflow_masks():
+    sid = session.session_id_for("local", "acme/secret-token-passwd", 12)
+    for word in ("secret", "token", "passwd", "acme"):
+        assert word not in sid
+
+
+def test_a_flaky_failure_is_not_rolled_back():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.FLAKY)]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    d = _attempt(state, 1, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert d.action == "close" and d.outcome is Outcome.ESCALATED
+    assert "flaky" in d.reasons[-1]
+
+
+def test_flaky_rerun_is_repeated_within_the_attempt_then_escalates():
+    config = load_config({"flaky_reruns_per_attempt": 2, "max_ci_reruns": 3})
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.FLAKY)]
+    session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
+    session.record_published(state, 1, Published(kind=RepairKind.RERUN, reruns=1), NOW)
+    session.record_ci_result(state, 1, False, ["test"], NOW)
+    first = session.decide(state, 1, False, config)
+    assert first.action == "rewatch" and first.next_attempt == 1
+    state.attempt_record(1).published.reruns = 2
+    second = session.decide(state, 1, False, config)
+    assert second.action == "escalate" and second.next_attempt == 2
+    session.start_attempt(state, 2, Strategy.EXTENDED_ANALYSIS, NOW)
+    session.record_published(state, 2, Published(kind=RepairKind.RERUN, reruns=1), NOW)
+    assert session.decide(state, 2, False, config).action == "escalate"  # 3 re-runs in all
+
+
+def test_infrastructure_rerun_is_not_repeated_within_the_attempt():
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure(category=FailureCategory.INFRASTRUCTURE)]
+    d = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.RERUN, False, config)
+    assert d.action == "escalate"
+
+
+def test_a_session_whose_repository_is_gone_closes_with_the_reason():
+    state = new_state()
+    session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
+    state.failures = [failure()]
+    state.failures[0].notes = ["log: 3 binary line(s) blanked"]
+    state.failures[0].repeated_after_rerun = True
+    reason = session.not_found_reason("acme/shop", "unknown repository 'acme/shop'")
+    assert reason.startswith("acme/shop is not found at the CI provider any more")
+    session.close_not_found(state, reason, NOW)
+    session.close_not_found(state, reason, NOW)  # a retried task: said once
+    assert state.status is SessionStatus.CLOSED and state.outcome is Outcome.FAILED
+    assert state.errors == [reason] and state.end_time == NOW
+    assert reason in state.attempt_record(1).notes
+    report = render_report(state)
+    assert f"## Errors\n\n- {reason}" in report
+    assert "  - log: 3 binary line(s) blanked" in report
+    assert "  - failed again after a CI re-run" in report and "repeated-after-rerun" not in report
+    assert "Nothing to do here: the repository or run is gone from the CI provider" in report
+    assert "No repair turned CI green" not in report
