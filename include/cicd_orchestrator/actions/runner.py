@@ -43,6 +43,7 @@ is made. This module runs one job from set-up to clean-up;
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -62,10 +63,22 @@ from cicd_orchestrator.actions import containers, expressions
 from cicd_orchestrator.actions.job_state import FAILURE, JobState, timeout_seconds
 from cicd_orchestrator.actions.joblog import JobLog
 from cicd_orchestrator.actions.results import IdAllocator, JobExecution, OnUpdate, utc_now
-from cicd_orchestrator.actions.run_info import RUNNER_NAME, RUNNER_OS, RunInfo
+from cicd_orchestrator.actions.run_info import (
+    RUNNER_NAME,
+    RUNNER_OS,
+    TOKEN_SECRET,
+    RunInfo,
+    new_job_token,
+)
 from cicd_orchestrator.actions.scheduler import Scheduler
 from cicd_orchestrator.actions.steps import run_step
-from cicd_orchestrator.actions.workflow import JobInstance, Workflow, expand_jobs, read_workflow
+from cicd_orchestrator.actions.workflow import (
+    JobInstance,
+    Workflow,
+    expand_jobs,
+    read_workflow,
+    resolve_job_names,
+)
 from cicd_orchestrator.constants import Conclusion, RunStatus
 from cicd_orchestrator.exceptions import ConfigError, WorkspaceError
 from cicd_orchestrator.models import Step
@@ -167,7 +180,7 @@ class JobRunner:
         scheduler = Scheduler(
             info,
             instances,
-            selected=jobs,
+            selected=None if jobs is None else _resolve_selection(instances, jobs),
             previous=previous or {},
             allocate=allocate,
             execute=execute,
@@ -195,7 +208,27 @@ class JobRunner:
         cancel: threading.Event,
         on_update: OnUpdate | None,
     ) -> JobExecution:
-        """Run one job instance to its conclusion (the execution is updated in place)."""
+        """Run one job instance to its conclusion (the execution is updated in place).
+
+        As on a hosted runner, each job gets a ``GITHUB_TOKEN`` of its own: a random value
+        among the job's secrets (so the job log masks it) and its ``github.token``. A
+        configured secret of that name never reaches a job."""
+        token = new_job_token()
+        job_runner = copy.copy(self)  # shares the update lock; the secrets are the job's
+        job_runner.secrets = {**self.secrets, TOKEN_SECRET: token}
+        return job_runner._execute(
+            dataclasses.replace(info, token=token), instance, execution, needs, cancel, on_update
+        )
+
+    def _execute(
+        self,
+        info: RunInfo,
+        instance: JobInstance,
+        execution: JobExecution,
+        needs: dict[str, Any],
+        cancel: threading.Event,
+        on_update: OnUpdate | None,
+    ) -> JobExecution:
         if cancel.is_set():  # fail-fast cancelled the matrix while this job was queued
             execution.complete_at_once(Conclusion.CANCELLED)
             self.notify(on_update, execution)
@@ -429,3 +462,12 @@ def _conclude(state: JobState, started: float) -> None:
     spec = state.instance.spec
     if spec.matrix and spec.fail_fast and not execution.ok:
         state.cancel.set()  # fail-fast: the other instances of the matrix are cancelled
+
+
+def _resolve_selection(instances: list[JobInstance], jobs: set[str]) -> set[str]:
+    """The instances the names of ``jobs`` stand for: a name as the CI provider reported it
+    (GitHub's cut of a long name, a name whose expressions read run contexts) finds its
+    local instance (:func:`~cicd_orchestrator.actions.matrix.resolve_job_names`); a job key
+    selects every instance of the job."""
+    resolved = resolve_job_names(instances, jobs)
+    return set(jobs) | {name for names in resolved.values() for name in names}

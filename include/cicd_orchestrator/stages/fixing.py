@@ -22,7 +22,13 @@ from cicd_orchestrator.repair.registry import (
 )
 from cicd_orchestrator.session import primary_category
 from cicd_orchestrator.validation import replay
-from cicd_orchestrator.validation.jobs import all_passed, failing_targets, make_runner, run_jobs
+from cicd_orchestrator.validation.jobs import (
+    all_passed,
+    failing_targets,
+    make_runner,
+    run_event,
+    run_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +195,7 @@ def sequential_repairs(attempt: Attempt, results: list[FixerResult]) -> FixingOu
                     ws.head(),
                     failing_targets(run.workflow_path, repair.jobs),
                     repository=attempt.repository,
+                    on=run_event(run),
                 )
         except WorkspaceError as exc:
             outcome.notes.append(

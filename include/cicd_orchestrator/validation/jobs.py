@@ -21,6 +21,7 @@ import yaml
 
 from cicd_orchestrator import git
 from cicd_orchestrator.actions.results import JobExecution
+from cicd_orchestrator.actions.run_info import PULL_REQUEST_EVENTS, EventName, pull_request_payload
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.actions.workflow import WORKFLOW_DIR
 from cicd_orchestrator.config import OrchestratorConfig
@@ -28,7 +29,7 @@ from cicd_orchestrator.constants import Conclusion
 from cicd_orchestrator.exceptions import WorkflowError, WorkspaceError
 from cicd_orchestrator.gitlab_ci.engine import GitLabEngine
 from cicd_orchestrator.jenkins_pipeline.engine import JenkinsEngine
-from cicd_orchestrator.models import JobResult
+from cicd_orchestrator.models import JobResult, Run
 
 log = logging.getLogger(__name__)
 _TS = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z ")
@@ -49,6 +50,26 @@ class JobTarget:
     #: the CI system whose format the file is in (``github``, ``gitlab``, ``jenkins``);
     #: None: decided from the file
     ci: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """The ref and the event a replay runs as: the failed run's, so that job conditions and
+    ``github.*`` see what they saw in CI (a replay with no run behind it: a push of the
+    validation branch)."""
+
+    ref: str = "refs/heads/cicd-validation"
+    event: str = "push"
+
+
+def run_event(run: Run) -> RunEvent:
+    """The ref and event of ``run``: a pull request run's merge ref with its payload (the
+    base is not known from the run), a branch's ref for the others."""
+    if run.pull_request_number is not None and run.event in PULL_REQUEST_EVENTS:
+        number = run.pull_request_number
+        payload = pull_request_payload(number, "synchronize", run.head_branch, run.head_sha, "", "")
+        return RunEvent(f"refs/pull/{number}/merge", EventName(run.event, payload))
+    return RunEvent(f"refs/heads/{run.head_branch}", run.event or "push")
 
 
 def failing_targets(workflow_path: str, jobs: Iterable[str]) -> list[JobTarget]:
@@ -115,7 +136,7 @@ def _execute(
     engine: str,
     *,
     repository: str,
-    ref: str,
+    on: RunEvent,
     run_attempt: int,
     log_dir: Path,
 ) -> list[JobExecution]:
@@ -125,7 +146,7 @@ def _execute(
             git_dir,
             sha,
             target.workflow_path,
-            ref=ref,
+            ref=on.ref,
             repository=repository,
             log_dir=log_dir,
             jobs=set(target.jobs),
@@ -136,7 +157,7 @@ def _execute(
             git_dir,
             sha,
             target.workflow_path,
-            ref=ref,
+            ref=on.ref,
             repository=repository,
             log_dir=log_dir,
             stages=set(target.jobs),
@@ -146,7 +167,8 @@ def _execute(
         git_dir,
         sha,
         target.workflow_path,
-        ref=ref,
+        ref=on.ref,
+        event=on.event,
         repository=repository,
         run_id=0,
         run_number=0,
@@ -163,14 +185,15 @@ def run_jobs(
     targets: Iterable[JobTarget],
     *,
     repository: str,
-    ref: str = "refs/heads/cicd-validation",
+    on: RunEvent = RunEvent(),
     run_attempt: int = 1,
     provider: str | None = None,
 ) -> list[JobResult]:
     """Run the named jobs (needs outside the set count as passed) and report each one.
 
     ``provider``: the CI provider's kind (``github``, ``gitlab``, ``jenkins``, ``local``),
-    which decides the engine; without it the engine is chosen from each target's file."""
+    which decides the engine; without it the engine is chosen from each target's file.
+    ``on``: the ref and event the jobs run as (:func:`run_event` of the failed run)."""
     results: list[JobResult] = []
     with tempfile.TemporaryDirectory(prefix="cicd-jobs-") as logs:
         for target in targets:
@@ -183,7 +206,7 @@ def run_jobs(
                     target,
                     engine,
                     repository=repository,
-                    ref=ref,
+                    on=on,
                     run_attempt=run_attempt,
                     log_dir=Path(logs),
                 )
@@ -209,8 +232,14 @@ def run_jobs(
     return results
 
 
+_PASSING = frozenset({Conclusion.SUCCESS, Conclusion.SKIPPED, Conclusion.NEUTRAL})
+
+
+def passed_here(result: JobResult) -> bool:
+    """Whether a job passed on this machine (a job that could not be replayed did not)."""
+    return result.conclusion in _PASSING and not result.not_replayable
+
+
 def all_passed(results: list[JobResult]) -> bool:
-    return bool(results) and all(
-        r.conclusion in (Conclusion.SUCCESS, Conclusion.SKIPPED, Conclusion.NEUTRAL)
-        for r in results
-    )
+    """Every job ran here and passed: a job that could not be replayed passes nothing."""
+    return bool(results) and all(map(passed_here, results))

@@ -15,17 +15,18 @@ from cicd_orchestrator.attempt import CODE_CHANGES, Attempt
 from cicd_orchestrator.constants import RepairKind
 from cicd_orchestrator.models import JobResult, Repair, ValidationResult
 from cicd_orchestrator.session import settle_ci_verification
-from cicd_orchestrator.validation.jobs import all_passed, failing_targets, make_runner, run_jobs
-from cicd_orchestrator.validation.rounds import LogKeeper, RoundFixer, passed_here, replay_in_rounds
+from cicd_orchestrator.validation.jobs import (
+    all_passed,
+    failing_targets,
+    make_runner,
+    run_event,
+    run_jobs,
+)
+from cicd_orchestrator.validation.rounds import LogKeeper, RoundFixer, replay_in_rounds
 
 
 def _failing_jobs(attempt: Attempt, repairs: list[Repair]) -> set[str]:
     return {f.job for f in attempt.state.failures} | {j for r in repairs for j in r.jobs}
-
-
-def passed_locally(results: list[JobResult]) -> bool:
-    """Every job ran here and passed (one that could not be replayed did not pass)."""
-    return all_passed(results) and all(map(passed_here, results))
 
 
 def validate_fixes(
@@ -52,6 +53,7 @@ def validate_fixes(
                 sha,
                 targets,
                 repository=attempt.repository,
+                on=run_event(run),
                 run_attempt=run_attempt,
             )
 
@@ -75,7 +77,7 @@ def validate_fixes(
         result.after, result.rounds = replay_in_rounds(
             attempt, repairs, replay, runner, fix_round, before
         )
-    result.passed = passed_locally(result.after)
+    result.passed = all_passed(result.after)
     if result.round_repairs:
         _regression_of_rounds(attempt, repairs, result)
     settle_ci_verification(result, attempt.config.ci_verified_fixes)
@@ -129,7 +131,8 @@ def regression_run(attempt: Attempt, repairs: list[Repair]) -> ValidationResult:
             ws.head(),
             failing_targets(run.workflow_path, others),
             repository=attempt.repository,
+            on=run_event(run),
         )
-    result.regression_passed = passed_locally(result.regression)
+    result.regression_passed = all_passed(result.regression)
     settle_ci_verification(result, attempt.config.ci_verified_fixes)
     return result

@@ -22,9 +22,9 @@ from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.analysis.classify import classify
 from cicd_orchestrator.attempt import Attempt
-from cicd_orchestrator.constants import Conclusion
 from cicd_orchestrator.logs.analyze import analyze_path
 from cicd_orchestrator.models import Failure, JobResult, Repair, RepairRound
+from cicd_orchestrator.validation.jobs import passed_here
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 RoundFixer = Callable[[Attempt, list[Repair], list[Failure]], tuple[list[Repair], list[str]]]
 #: replays the failing jobs on (a clone's git directory, a sha)
 Replay = Callable[[str | os.PathLike[str], str], list[JobResult]]
-
-_PASSING = frozenset({Conclusion.SUCCESS, Conclusion.SKIPPED, Conclusion.NEUTRAL})
 
 
 class LogKeeper(JobRunner):
@@ -77,11 +75,6 @@ class LogKeeper(JobRunner):
         copy = self._dir / f"{self._count}.log"
         shutil.copyfile(ex.log_path, copy)
         self.logs[ex.name] = copy
-
-
-def passed_here(result: JobResult) -> bool:
-    """Whether a job passed on this machine (a job that could not be replayed did not)."""
-    return result.conclusion in _PASSING and not result.not_replayable
 
 
 def analyse(job: str, path: Path) -> Failure:

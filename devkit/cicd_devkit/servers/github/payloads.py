@@ -118,6 +118,18 @@ class Payloads(FixturePayloads):
             head_repository=repository,
         )
         data["head_commit"] = {**data["head_commit"], "id": run.head_sha}
+        data["pull_requests"] = []
+        if run.pull_request_number is not None:  # a pull request run: its pull request
+            number = run.pull_request_number
+            data["pull_requests"] = [
+                {
+                    "id": number,
+                    "number": number,
+                    "url": f"{self.repo_url(repo)}/pulls/{number}",
+                    "head": {"ref": run.head_branch, "sha": run.head_sha, "repo": None},
+                    "base": {"ref": "", "sha": "", "repo": None},
+                }
+            ]
         return data
 
     def job(self, repo: str, run: Run, job: Job) -> dict[str, Any]:

@@ -58,7 +58,19 @@ def to_run(repo: str, data: Mapping[str, Any]) -> Run:
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
         html_url=str(data.get("html_url") or ""),
+        pull_request_number=_pull_request_number(data),
     )
+
+
+def _pull_request_number(data: Mapping[str, Any]) -> int | None:
+    """The pull request of a pull request run (GitHub lists it in ``pull_requests``; a run
+    of a fork's pull request lists none)."""
+    if data.get("event") not in ("pull_request", "pull_request_target"):
+        return None
+    pulls = data.get("pull_requests") or []
+    first = pulls[0] if isinstance(pulls, list) and pulls else None
+    number = first.get("number") if isinstance(first, Mapping) else None
+    return number if isinstance(number, int) else None
 
 
 def to_job(run: Run, data: Mapping[str, Any], needs: Mapping[str, list[str]]) -> Job:

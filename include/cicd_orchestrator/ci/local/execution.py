@@ -4,33 +4,29 @@ A push records a queued run per workflow it triggers (GitHub's filters, with the
 push changed: against the branch's previous head, or against its merge base with the
 default branch for a new branch) and starts a detached process for it
 (:mod:`~cicd_orchestrator.ci.local.processes`); that process executes the attempt with the
-job runner of :mod:`cicd_orchestrator.actions`, recording each job as it changes. Each job
-gets a ``GITHUB_TOKEN`` of its own (:class:`TokenJobRunner`). A workflow file that does not
-parse gives a completed, failed run whose one job's log names the file, the line and the
-parser's message. A re-run is a new attempt of the same run: of every job, or of the failed
+job runner of :mod:`cicd_orchestrator.actions` (each job with a ``GITHUB_TOKEN`` of its
+own), recording each job as it changes. A workflow file that does not parse gives a
+completed, failed run whose one job's log names the file, the line and the parser's
+message. A re-run is a new attempt of the same run: of every job, or of the failed
 jobs and of every job that needs them. Pull request runs start from
 :mod:`~cicd_orchestrator.ci.local.events`.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from cicd_orchestrator import git
 from cicd_orchestrator.actions.joblog import JobLog
-from cicd_orchestrator.actions.results import JobExecution, OnUpdate, run_conclusion, utc_now
-from cicd_orchestrator.actions.run_info import TOKEN_SECRET, EventName, RunInfo, new_job_token
+from cicd_orchestrator.actions.results import JobExecution, run_conclusion, utc_now
+from cicd_orchestrator.actions.run_info import EventName
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.actions.triggers import TriggerEvent
 from cicd_orchestrator.actions.workflow import (
     InvalidWorkflowError,
-    JobInstance,
     list_workflow_files,
     parse_workflow,
 )
@@ -58,29 +54,6 @@ class RunStart:
     event: str
     payload: dict[str, Any] = field(default_factory=dict)
     pull_request_number: int | None = None
-
-
-class TokenJobRunner(JobRunner):
-    """A job runner that gives each job a ``GITHUB_TOKEN`` of its own: a random value among
-    the job's secrets (so the job log masks it) and its ``github.token``. A configured
-    secret of that name never reaches a job."""
-
-    def execute_job(
-        self,
-        info: RunInfo,
-        instance: JobInstance,
-        execution: JobExecution,
-        needs: dict[str, Any],
-        cancel: threading.Event,
-        on_update: OnUpdate | None,
-    ) -> JobExecution:
-        token = new_job_token()
-        job_runner = copy.copy(self)  # shares the update lock; the secrets are the job's
-        job_runner.secrets = {**self.secrets, TOKEN_SECRET: token}
-        job_info = dataclasses.replace(info, token=token)
-        return JobRunner.execute_job(
-            job_runner, job_info, instance, execution, needs, cancel, on_update
-        )
 
 
 class LocalRunExecution(LocalRunRecords):
@@ -304,7 +277,7 @@ class LocalRunExecution(LocalRunRecords):
 
     def _runner(self) -> JobRunner:
         cfg = self.config
-        return TokenJobRunner(
+        return JobRunner(
             secrets=self.secrets,
             tool_path=cfg.get("tool_path"),
             default_timeout_minutes=float(cfg.get("default_timeout_minutes") or 30),

@@ -13,6 +13,7 @@ import pytest
 from cicd_devkit.worlds import GITHUB_TOKEN as TOKEN
 from cicd_devkit.worlds import REPO, GitHubWorld, signed_marker
 
+from cicd_orchestrator.ci.github.mapping import to_run
 from cicd_orchestrator.constants import Conclusion
 from cicd_orchestrator.exceptions import ProviderError, SafetyError
 
@@ -125,3 +126,16 @@ def test_the_token_never_shows_in_argv_urls_logs_or_errors(
         gh.open_or_update_pull_request(REPO, "cicd-fix/secret", "main", "t", "b", "<!-- m -->")
     assert TOKEN not in str(info.value)
     assert TOKEN not in caplog.text and "W" * 36 not in caplog.text
+
+
+def test_a_pull_request_run_knows_its_pull_request() -> None:
+    """GitHub lists a pull request run's pull request in ``pull_requests`` (none for a
+    fork's); a push run has none, whatever the list holds."""
+    base = {"id": 9, "path": ".github/workflows/ci.yml", "head_branch": "feature"}
+    pulls = [{"number": 12, "head": {"ref": "feature"}, "base": {"ref": "main"}}]
+    pr_run = to_run(REPO, {**base, "event": "pull_request", "pull_requests": pulls})
+    assert pr_run.pull_request_number == 12
+    fork = to_run(REPO, {**base, "event": "pull_request_target", "pull_requests": []})
+    assert fork.pull_request_number is None
+    push = to_run(REPO, {**base, "event": "push", "pull_requests": pulls})
+    assert push.pull_request_number is None
