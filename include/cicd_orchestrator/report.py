@@ -9,6 +9,7 @@ from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, Se
 from cicd_orchestrator.models import AttemptRecord, SessionState
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import CLOSED_BECAUSE, NOT_FOUND, STAGES, primary_category
+from cicd_orchestrator.strategies import load_strategies
 
 _NEXT_STEPS = {
     Outcome.FIXED: "Review and merge the pull request; CI is green on the fix branch.",
@@ -28,7 +29,11 @@ def _fmt_seconds(value: float | None) -> str:
 
 
 def _attempt_lines(rec: AttemptRecord) -> list[str]:
-    lines = [f"### Attempt {rec.attempt}: {rec.strategy.value} ({rec.status})", ""]
+    lines = [
+        f"### Attempt {rec.attempt}: {rec.strategy.value} ({rec.status})",
+        "",
+        f"- adds: {load_strategies()[rec.strategy].adds}",
+    ]
     for stage in STAGES:
         if stage in rec.stage_timings:
             lines.append(f"- {stage}: {_fmt_seconds(rec.stage_timings[stage])}")

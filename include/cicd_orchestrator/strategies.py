@@ -21,6 +21,7 @@ class StrategySpec:
     strategy: Strategy
     dag_id: str
     title: str
+    adds: str
     fixing: FixingShape
     fixers: tuple[str, ...]
     discovery_extras: tuple[str, ...]
@@ -38,6 +39,7 @@ def load_strategies(path: str | None = None) -> dict[Strategy, StrategySpec]:
                 strategy=Strategy(item["id"]),
                 dag_id=str(item["dag_id"]),
                 title=str(item["title"]),
+                adds=str(item["adds"]),
                 fixing=FixingShape(item["fixing"]),
                 fixers=tuple(item.get("fixers", [])),
                 discovery_extras=tuple(item.get("discovery_extras", [])),

@@ -159,11 +159,11 @@ def test_regression_escalates_to_issue_then_revert(deployment):
     state = deployment.state("bisect-regression")
     culprit = dict(deployment.made["bisect-regression"].commits)["03-overtime"]
     assert state.outcome is Outcome.ROLLED_BACK, state.report
-    assert state.current_attempt == 5
+    assert state.current_attempt == 4  # sequential fixing would repeat attempts 1-2: skipped
     assert state.context.culprit_sha == culprit
     issues = deployment.provider.list_issues(state.repository)
     assert len(issues) == 1 and culprit in issues[0].body
-    assert state.attempt_record(5).published.kind is RepairKind.REVERT
+    assert state.attempt_record(4).published.kind is RepairKind.REVERT
     _main_untouched(deployment, "bisect-regression")
 
 

@@ -56,15 +56,19 @@ def test_regression_escalates_to_issue_then_revert(airflow_env, opened):
     made = airflow_env.made["bisect-regression"]
     culprit = dict(made.commits)["03-overtime"]
     assert state.outcome is Outcome.ROLLED_BACK, state.report
-    assert state.current_attempt == 5
     assert state.context.culprit_sha == culprit
     issues = airflow_env.provider.list_issues(state.repository)
     assert len(issues) == 1 and culprit in issues[0].body
     issue_attempt = next(
         r.attempt for r in state.attempt_history if r.published and r.published.issue
     )
-    assert issue_attempt <= 4
-    record = state.attempt_record(5)
+    # no attempt proposed a change: sequential fixing, which would repeat them, is skipped
+    # (the issue comes at attempt 3, the revert at 4)
+    assert issue_attempt == 3 and state.current_attempt == 4
+    notes = [n for r in state.attempt_history for n in r.notes]
+    assert any("sequential-fixing-with-validation skipped" in n for n in notes), notes
+    assert "- adds: a validated revert of exactly the culprit commit" in state.report
+    record = state.attempt_record(4)
     assert record.published.kind is RepairKind.REVERT
     revert = record.repairs[0]
     assert revert.revert_shas == [culprit]

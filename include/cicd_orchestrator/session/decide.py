@@ -102,13 +102,20 @@ def _after_red(
         outcome = Outcome.ESCALATED if issue_opened(state) else Outcome.FAILED
         return Decision(DecisionAction.CLOSE, outcome, reasons=[*reasons, "no attempts left"])
     next_attempt = attempt + 1
-    strategy = config.strategy_for_attempt(next_attempt if config.strategy_escalation else 1)
+    strategy: Strategy | None = config.strategy_for_attempt(
+        next_attempt if config.strategy_escalation else 1
+    )
     if needs_person(state) and not issue_opened(state):
         strategy = Strategy.MANUAL_INTERVENTION
         reasons.append("only a person can fix the cause: going straight to manual intervention")
+    if config.strategy_escalation:
+        strategy = _something_new(state, strategy, reasons)
     if strategy is Strategy.EMERGENCY_ROLLBACK and not issue_opened(state):
         strategy = Strategy.MANUAL_INTERVENTION
         reasons.append("a rollback is preceded by the escalation issue")
+    if strategy is None:
+        outcome = Outcome.ESCALATED if issue_opened(state) else Outcome.FAILED
+        return Decision(DecisionAction.CLOSE, outcome, reasons=reasons)
     return Decision(
         DecisionAction.ESCALATE,
         next_attempt=next_attempt,
@@ -116,6 +123,72 @@ def _after_red(
         delay_seconds=config.delay_after_attempt(attempt),
         reasons=reasons,
     )
+
+
+#: the strategy after each, for one that would only repeat what earlier attempts did
+_AFTER = {
+    Strategy.STANDARD_PARALLEL_FIXING: Strategy.EXTENDED_ANALYSIS,
+    Strategy.EXTENDED_ANALYSIS: Strategy.SEQUENTIAL_FIXING,
+    Strategy.SEQUENTIAL_FIXING: Strategy.MANUAL_INTERVENTION,
+    Strategy.MANUAL_INTERVENTION: Strategy.EMERGENCY_ROLLBACK,
+}
+
+
+_FIXING = (
+    Strategy.STANDARD_PARALLEL_FIXING,
+    Strategy.EXTENDED_ANALYSIS,
+    Strategy.SEQUENTIAL_FIXING,
+)
+
+
+def _something_new(
+    state: SessionState, strategy: Strategy | None, reasons: list[str]
+) -> Strategy | None:
+    """The first strategy from ``strategy`` on that adds something to what the earlier
+    attempts did (each skipped one is a reason), or None when none is left."""
+    while strategy is not None:
+        why = repeats(state, strategy)
+        if why is None:
+            return strategy
+        following = _AFTER.get(strategy)
+        reasons.append(
+            f"{strategy.value} skipped: {why}"
+            + (f"; going on with {following.value}" if following else "; nothing is left to try")
+        )
+        strategy = following
+    return None
+
+
+def repeats(state: SessionState, strategy: Strategy) -> str | None:
+    """Why ``strategy`` would only repeat what the session's attempts did (None: it adds
+    something). Each strategy adds one thing (``strategies.yaml``: ``adds``): extended
+    analysis new evidence (a bisect, the environment, the LLM fixer), sequential fixing the
+    validation of each change alone, which is new only when an attempt proposed several
+    changes; the issue and the rollback are done once."""
+    tried = [r.attempt for r in state.attempt_history if r.strategy is strategy]
+    if tried and strategy in _FIXING:
+        return f"it ran in attempt {tried[0]} on the same failure"
+    if strategy is Strategy.SEQUENTIAL_FIXING and not _several_changes(state):
+        return (
+            "no attempt proposed more than one change, so validating each change alone "
+            "would repeat the earlier attempts' fixers on the same evidence"
+        )
+    if strategy is Strategy.MANUAL_INTERVENTION and issue_opened(state):
+        return "the escalation issue is open already"
+    if strategy is Strategy.EMERGENCY_ROLLBACK and _rolled_back(state):
+        return "the culprit's revert was published already"
+    return None
+
+
+def _several_changes(state: SessionState) -> bool:
+    return any(
+        sum(1 for r in rec.repairs if r.kind is RepairKind.CHANGE) > 1
+        for rec in state.attempt_history
+    )
+
+
+def _rolled_back(state: SessionState) -> bool:
+    return any(r.published and r.published.kind is RepairKind.REVERT for r in state.attempt_history)
 
 
 def _rewatch(state: SessionState, published: Published, config: OrchestratorConfig) -> bool:

@@ -12,7 +12,7 @@ from cicd_orchestrator.constants import (
     SessionStatus,
     Strategy,
 )
-from cicd_orchestrator.models import Context, Issue, Published, SessionState
+from cicd_orchestrator.models import Context, Issue, Published, Repair, SessionState
 from cicd_orchestrator.report import render_report
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
 
@@ -37,8 +37,19 @@ def test_priorities():
     assert session.branch_priority("feature/x", "main") is Priority.MEDIUM
 
 
-def _attempt(state, n, strategy, kind, green, config):
+def _change(fixer: str) -> Repair:
+    return Repair(
+        fixer=fixer,
+        kind=RepairKind.CHANGE,
+        category=FailureCategory.TEST,
+        description=f"a change by {fixer}",
+        patch="diff",
+    )
+
+
+def _attempt(state, n, strategy, kind, green, config, changes=()):
     session.start_attempt(state, n, strategy, NOW)
+    state.attempt_record(n).repairs.extend(_change(c) for c in changes)
     published = Published(kind=kind)
     if kind is RepairKind.ISSUE:
         published.issue = Issue(number=1, title="t", url="local://acme/shop/issues/1")
@@ -63,7 +74,15 @@ def test_red_escalates_through_the_strategies_with_growing_delays():
     state = new_state(config)
     state.failures = [failure()]
     state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
-    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    d1 = _attempt(
+        state,
+        1,
+        Strategy.STANDARD_PARALLEL_FIXING,
+        RepairKind.CHANGE,
+        False,
+        config,
+        changes=["a", "b"],  # several changes: validating each alone is something new
+    )
     assert (d1.action, d1.next_attempt, d1.next_strategy) == (
         "escalate",
         2,
@@ -79,6 +98,36 @@ def test_red_escalates_through_the_strategies_with_growing_delays():
     d5 = _attempt(state, 5, Strategy.EMERGENCY_ROLLBACK, RepairKind.REVERT, True, config)
     assert d5.outcome is Outcome.ROLLED_BACK
     assert state.total_failures == 4 and state.consecutive_failures == 0
+
+
+def test_a_strategy_that_would_repeat_the_earlier_attempts_is_skipped():
+    """Without several changes to take apart, sequential fixing would run the same fixers on
+    the same evidence: the issue comes at attempt 3, the rollback at 4, and a red rollback
+    is not rolled back again: the session ends escalated, each skip in the reasons."""
+    config = load_config()
+    state = new_state(config)
+    state.failures = [failure()]
+    state.context = Context(failing_sha="a" * 40, culprit_sha="b" * 40)
+    _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.CHANGE, False, config, ["a"])
+    d2 = _attempt(state, 2, Strategy.EXTENDED_ANALYSIS, RepairKind.NONE, False, config)
+    assert (d2.next_attempt, d2.next_strategy) == (3, Strategy.MANUAL_INTERVENTION)
+    assert any("sequential-fixing-with-validation skipped" in r for r in d2.reasons)
+    d3 = _attempt(state, 3, Strategy.MANUAL_INTERVENTION, RepairKind.ISSUE, False, config)
+    assert (d3.next_attempt, d3.next_strategy) == (4, Strategy.EMERGENCY_ROLLBACK)
+    d4 = _attempt(state, 4, Strategy.EMERGENCY_ROLLBACK, RepairKind.REVERT, False, config)
+    assert d4.action == "close" and d4.outcome is Outcome.ESCALATED
+    assert any("revert was published already" in r for r in d4.reasons)
+    # the skips are in the report, on the attempt that decided them
+    session.apply_decision(state, d2, NOW)
+    assert "sequential-fixing-with-validation skipped" in render_report(state)
+
+
+def test_without_escalation_the_same_strategy_may_run_again():
+    config = load_config({"strategy_escalation": False})
+    state = new_state(config)
+    state.failures = [failure()]
+    d1 = _attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, RepairKind.NONE, False, config)
+    assert d1.next_strategy is Strategy.STANDARD_PARALLEL_FIXING
 
 
 def test_a_cause_only_a_person_can_fix_goes_straight_to_the_issue_and_ends_there():
