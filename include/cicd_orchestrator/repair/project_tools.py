@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,29 @@ def _installed(folder: Path, tool: str) -> str | None:
     return str(executable) if done and os.access(executable, os.X_OK) else None
 
 
+def made_once(
+    folder: Path, found: Callable[[], str | None], make: Callable[[], None], stamp: str
+) -> str | None:
+    """What ``found`` gives for ``folder`` once it is complete: made by ``make`` (which
+    raises when it cannot) under a lock, so that one process makes it while the others wait;
+    a crash's leftover (a folder without the marker) is made again, a failed ``make`` leaves
+    nothing behind. ``stamp`` goes into the marker."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = found() if (folder / _COMPLETE).is_file() else None
+        if done:
+            return done
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            make()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        (folder / _COMPLETE).write_text(stamp, encoding="utf-8")
+    return found()
+
+
 @functools.lru_cache(maxsize=64)
 def environment(tool: str, version: str) -> str:
     """The executable of ``tool`` ``version`` in its own virtual environment (made once, in
@@ -218,20 +242,12 @@ def environment(tool: str, version: str) -> str:
     python = runner_tools.python()
     if python is None and not _installed(folder, tool):
         raise ToolInstallError("no runner tool folder python to make the environment with")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = _installed(folder, tool)
-        if found:
-            return found
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            _make(str(python), folder, tool, version)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        (folder / _COMPLETE).write_text(f"{tool}=={version}\n", encoding="utf-8")
-    found = _installed(folder, tool)
+    found = made_once(
+        folder,
+        lambda: _installed(folder, tool),
+        lambda: _make(str(python), folder, tool, version),
+        f"{tool}=={version}\n",
+    )
     if not found:
         raise ToolInstallError(f"{tool} {version} installed no {tool} command")
     return found

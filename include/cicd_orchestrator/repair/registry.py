@@ -15,6 +15,7 @@ from cicd_orchestrator.repair.formatters import (
     PrettierFixer,
 )
 from cicd_orchestrator.repair.invalid_workflow import InvalidWorkflowFixer
+from cicd_orchestrator.repair.js_format import JsFormatFixer
 from cicd_orchestrator.repair.k8s import KubernetesSchemaFixer
 from cicd_orchestrator.repair.llm import LLMPatchFixer
 from cicd_orchestrator.repair.manifest import ManifestFixer
@@ -36,6 +37,7 @@ FIXERS: dict[str, Fixer] = {
         IsortFixer(),
         PrettierFixer(),
         EslintFixer(),
+        JsFormatFixer(),
         RerunFixer(),
         FlakyTestFixer(),
         QuarantineFixer(),
@@ -56,7 +58,15 @@ FIXERS: dict[str, Fixer] = {
 CATEGORY_FIXERS: dict[FailureCategory, tuple[str, ...]] = {
     FailureCategory.BUILD: ("add-requirement", "add-npm-dependency", "pin-dependency"),
     FailureCategory.TEST: ("add-requirement", "add-npm-dependency", "pin-dependency", "flaky-test"),
-    FailureCategory.QUALITY: ("ruff", "pre-commit", "black", "isort", "prettier", "eslint"),
+    FailureCategory.QUALITY: (
+        "ruff",
+        "pre-commit",
+        "black",
+        "isort",
+        "prettier",
+        "eslint",
+        "js-format",
+    ),
     FailureCategory.DEPLOYMENT: ("manifest", "k8s-schema"),
     FailureCategory.CONFIGURATION: (
         "upgrade-action",

@@ -18,6 +18,7 @@ from cicd_orchestrator.repair.formatters import (
     eslint_problems,
     resolve_path,
 )
+from cicd_orchestrator.repair.js_format import JsFormatFixer
 
 NEW_FIXERS = ("black", "isort", "pre-commit", "prettier", "eslint")
 UGLY = 'def  f( a,b ):\n    return {"a":a,"b":b}\n'
@@ -345,7 +346,9 @@ def test_prettier_runs_the_repository_binary_on_the_reported_file(repo):
 
 
 @needs_node
-def test_prettier_not_in_the_repository_is_reported(repo):
+def test_prettier_not_in_the_repository_is_left_to_the_project_s_version(repo):
+    """Without node_modules the repository's prettier cannot run; the version the project
+    declares would be installed (js-format), and a project that declares none is told so."""
     sha = repo.commit(
         {
             "src/app.js": JS,
@@ -355,9 +358,12 @@ def test_prettier_not_in_the_repository_is_reported(repo):
         "js",
     )
     bad = failure(["[warn] src/app.js"], pattern="prettier-check")
-    result = PrettierFixer().propose(context(repo, [bad], sha, ".github/workflows/ci.yml"))
-    assert not result.repairs
-    assert "not installed in the repository" in result.unrepaired[0]
+    ctx = context(repo, [bad], sha, ".github/workflows/ci.yml")
+    result = PrettierFixer().propose(ctx)
+    assert not result.repairs and not result.unrepaired
+    js = JsFormatFixer().propose(ctx)
+    assert not js.repairs
+    assert any("does not declare prettier" in note for note in js.unrepaired), js.unrepaired
 
 
 def test_prettier_only_when_the_failing_job_used_it(repo):
