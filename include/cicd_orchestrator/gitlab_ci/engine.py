@@ -1,6 +1,6 @@
 """Replaying a GitLab CI pipeline's jobs on this machine, as GitLab's shell executor runs them.
 
-Each job gets a fresh checkout and folders of its own (:mod:`~cicd_orchestrator.gitlab_ci.host`);
+Each job gets a fresh checkout and folders of its own (:mod:`~cicd_orchestrator.actions.host`);
 ``before_script`` and ``script`` run in one shell (``bash`` when there is one, else ``sh``)
 with ``set -eo pipefail``, each command echoed as ``$ <command>``, so a failing command fails
 the job; ``after_script`` runs in a shell of its own and its failure does not fail the job.
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cicd_orchestrator import git
+from cicd_orchestrator.actions.host import HostJob, PlainLog, container_engine
 from cicd_orchestrator.actions.job_state import RunnerSettings
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
@@ -31,7 +32,6 @@ from cicd_orchestrator.exceptions import WorkflowError, WorkspaceError
 from cicd_orchestrator.gitlab_ci import plan as gl_plan
 from cicd_orchestrator.gitlab_ci import rules as gl_rules
 from cicd_orchestrator.gitlab_ci.config import Pipeline, parse_pipeline
-from cicd_orchestrator.gitlab_ci.host import HostJob, PlainLog, container_engine
 from cicd_orchestrator.models import Step
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class _JobRun:
         execution.status = RunStatus.IN_PROGRESS
         execution.started_at = utc_now()
         started = time.monotonic()
-        host = HostJob(self.settings, self.run.context.repository)
+        host = HostJob(self.settings, self.run.context.repository, "builds")
         try:
             execution.conclusion = self._body(host)
         except Exception as exc:  # the engine's own bug or an OS error: fail, say why

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd_orchestrator import git
+from cicd_orchestrator.actions.host import HostJob, PlainLog, container_engine
 from cicd_orchestrator.actions.job_state import RunnerSettings
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
 from cicd_orchestrator.constants import FAILED_CONCLUSIONS, Conclusion, RunStatus
 from cicd_orchestrator.exceptions import WorkflowError, WorkspaceError
-from cicd_orchestrator.jenkins_pipeline.host import HostJob, PlainLog, container_engine
 from cicd_orchestrator.jenkins_pipeline.model import JenkinsPipeline, Stage, parse_jenkinsfile
 from cicd_orchestrator.jenkins_pipeline.steps import StepRunner
 from cicd_orchestrator.jenkins_pipeline.values import NotReplayable, interpolate, when_holds
@@ -128,7 +128,7 @@ class JenkinsEngine:
         chosen = _select(pipeline, None if stages is None else stages - set(synthetic))
         leaves = pipeline.leaves()
         last = max(i for i, leaf in enumerate(leaves) if leaf.name in chosen)
-        host = HostJob(self.settings, repository)
+        host = HostJob(self.settings, repository, "workspace")
         try:
             checkout_error = _checkout(host, build)
             out = done

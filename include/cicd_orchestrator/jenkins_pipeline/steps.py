@@ -8,9 +8,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cicd_orchestrator.actions.host import HostJob, PlainLog
 from cicd_orchestrator.actions.step_process import StepOutcome
 from cicd_orchestrator.constants import Conclusion
-from cicd_orchestrator.jenkins_pipeline.host import HostJob, PlainLog
 from cicd_orchestrator.jenkins_pipeline.model import Step
 from cicd_orchestrator.jenkins_pipeline.values import NotReplayable, interpolate
 

@@ -1,4 +1,6 @@
-"""A replayed job's folders on this machine and its commands in the command sandbox.
+"""A replayed job's folders on this machine and its commands in the command sandbox, for
+the engines of the other CI systems (GitLab CI, Jenkins) that run on the GitHub engine's
+process runner.
 
 A job gets a scratch directory of its own with a fresh checkout of the commit (the
 workspace), a temp folder for its scripts, ``HOME`` and ``TMPDIR``; its commands run through
@@ -48,11 +50,13 @@ def container_engine() -> str | None:
 class HostJob:
     """One job's scratch folders, its checkout and its sandboxed commands."""
 
-    def __init__(self, settings: RunnerSettings, repository: str) -> None:
+    def __init__(self, settings: RunnerSettings, repository: str, builds: str) -> None:
+        """``builds``: the folder of the job's workspace under its scratch directory, as the
+        CI system names it (GitLab's ``builds``, Jenkins' ``workspace``)."""
         self.settings = settings
         self.root = make_scratch("cicd-job-")
         name = repository.split("/")[-1] or "repo"
-        self.workspace = self.root / "builds" / name / name
+        self.workspace = self.root / builds / name / name
         self.temp = self.root / "temp"
         self.home = self.root / "home"
         self.tmp = self.root / "tmp"
