@@ -19,7 +19,8 @@ import cicd_orchestrator
 HOOK_MODULE = "cicd_orchestrator.ci.local.hook"
 _SPAWNED: list[subprocess.Popen[bytes]] = []
 #: what the detached run processes keep of this process's environment: the basics, and the
-#: deployment's choice of command sandbox and runner tool folder (no credential)
+#: deployment's settings of repository commands (sandbox, runner tool folder, toolchains,
+#: the jobs' package mirror); no credential
 _SPAWN_ENV = frozenset(
     {
         "PATH",
@@ -33,6 +34,9 @@ _SPAWN_ENV = frozenset(
         "CICD_COMMAND_SANDBOX",
         "CICD_RUNNER_TOOLS",
         "CICD_WORKSPACE_DIR",
+        "CICD_TOOLCHAINS",
+        "CICD_JOB_ENV",
+        "CICD_JOB_READ_ONLY",
     }
 )
 

@@ -162,3 +162,35 @@ def test_each_job_gets_a_token_of_its_own(provider: LocalProvider, make_git_repo
         text = provider.job_log_text(REPO, job.id)
         digests.add(next(ln.split()[1] for ln in text.splitlines() if ln.endswith(" -")))
     assert len(digests) == 2  # two jobs, two tokens
+
+
+def test_runs_get_the_deployment_s_job_settings(
+    provider: LocalProvider, make_git_repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The detached process that executes a run keeps the deployment's job settings (a
+    package mirror's variables and read-only folders), and nothing else of the environment
+    that started it."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "index.txt").write_text("from the mirror\n", encoding="utf-8")
+    monkeypatch.setenv("CICD_JOB_ENV", '{"PIP_INDEX_URL": "file:///srv/mirror/simple"}')
+    monkeypatch.setenv("CICD_JOB_READ_ONLY", str(mirror))
+    monkeypatch.setenv("SOME_WORKER_SECRET", "s3cr3t-value")
+    work = make_git_repo("work")
+    workflow = f"""\
+on: push
+jobs:
+  show:
+    steps:
+      - run: |
+          echo "index=$PIP_INDEX_URL"
+          cat {mirror}/index.txt
+          echo "secret=${{SOME_WORKER_SECRET:-none}}"
+"""
+    work.commit({WORKFLOW: workflow}, "initial")
+    push(provider, work, "main")
+    (run,) = provider.list_runs(REPO, branch="main")
+    text = log_of(provider, run.id)
+    assert "index=file:///srv/mirror/simple" in text
+    assert "from the mirror" in text
+    assert "secret=none" in text
