@@ -66,6 +66,7 @@ def post_receive(root: str, repo: str, lines: Iterable[str]) -> int:
 
 def execute(root: str, repo: str, run_id: int, attempt: int) -> int:
     provider = LocalProvider(root)
+    provider.apply_job_settings()
     try:
         conclusion = provider.execute_attempt(repo, run_id, attempt)
     except Exception as exc:

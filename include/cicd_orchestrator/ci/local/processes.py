@@ -19,8 +19,8 @@ import cicd_orchestrator
 HOOK_MODULE = "cicd_orchestrator.ci.local.hook"
 _SPAWNED: list[subprocess.Popen[bytes]] = []
 #: what the detached run processes keep of this process's environment: the basics, and the
-#: deployment's settings of repository commands (sandbox, runner tool folder, toolchains,
-#: the jobs' package mirror); no credential
+#: deployment's choice of command sandbox and runner tool folder (no credential; the jobs'
+#: settings come from the provider's configuration: ``LocalRepositories.apply_job_settings``)
 _SPAWN_ENV = frozenset(
     {
         "PATH",
@@ -34,9 +34,6 @@ _SPAWN_ENV = frozenset(
         "CICD_COMMAND_SANDBOX",
         "CICD_RUNNER_TOOLS",
         "CICD_WORKSPACE_DIR",
-        "CICD_TOOLCHAINS",
-        "CICD_JOB_ENV",
-        "CICD_JOB_READ_ONLY",
     }
 )
 

@@ -24,6 +24,9 @@ from cicd_orchestrator.ci.local.processes import hook_script
 from cicd_orchestrator.exceptions import UnknownRepositoryError, UnknownRunError, WorkspaceError
 from cicd_orchestrator.git import GitRemote
 
+#: the deployment's settings of replayed jobs, recorded for the run processes: the jobs'
+#: package mirror (variables and read-only folders) and the toolchain folder
+JOB_SETTINGS = ("CICD_JOB_ENV", "CICD_JOB_READ_ONLY", "CICD_TOOLCHAINS")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -64,6 +67,9 @@ class LocalRepositories(CIProvider):
             "output_cap_bytes": output_cap_bytes,
             "python": python,
             "network_allowlist": network_allowlist,
+            # the deployment's job settings, for the run processes (a push's hook does not
+            # carry the environment of the process that made the provider)
+            **{f"env:{name}": os.environ.get(name) or None for name in JOB_SETTINGS},
         }
         changes = {k: v for k, v in changes.items() if v is not None}
 
@@ -74,6 +80,14 @@ class LocalRepositories(CIProvider):
             cfg.setdefault("python", sys.executable)
 
         store.update_json(self.config_path, merge, default={}, mode=0o600)
+
+    def apply_job_settings(self) -> None:
+        """In a run process: the deployment's job settings the provider recorded
+        (:data:`JOB_SETTINGS`), unless this process has its own."""
+        for name in JOB_SETTINGS:
+            value = self.config.get(f"env:{name}")
+            if isinstance(value, str) and value and not os.environ.get(name):
+                os.environ[name] = value
 
     def identity(self) -> str:
         return self._identity

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -165,17 +166,19 @@ def test_each_job_gets_a_token_of_its_own(provider: LocalProvider, make_git_repo
 
 
 def test_runs_get_the_deployment_s_job_settings(
-    provider: LocalProvider, make_git_repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_git_repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The detached process that executes a run keeps the deployment's job settings (a
-    package mirror's variables and read-only folders), and nothing else of the environment
-    that started it."""
+    """The process that executes a run (started by a push's hook, whoever pushed) gets the
+    deployment's job settings the provider recorded (a package mirror's variables and
+    read-only folders), and nothing else of the environment that made the provider."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "index.txt").write_text("from the mirror\n", encoding="utf-8")
     monkeypatch.setenv("CICD_JOB_ENV", '{"PIP_INDEX_URL": "file:///srv/mirror/simple"}')
     monkeypatch.setenv("CICD_JOB_READ_ONLY", str(mirror))
     monkeypatch.setenv("SOME_WORKER_SECRET", "s3cr3t-value")
+    provider = LocalProvider(tmp_path / "ci")
+    provider.create_repository(REPO)
     work = make_git_repo("work")
     workflow = f"""\
 on: push
@@ -188,7 +191,10 @@ jobs:
           echo "secret=${{SOME_WORKER_SECRET:-none}}"
 """
     work.commit({WORKFLOW: workflow}, "initial")
-    push(provider, work, "main")
+    # a push by a process without those settings (the orchestrator's git pushes so)
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    url = str(provider.repo_path(REPO))
+    subprocess.run(["git", "push", "-q", url, "HEAD:refs/heads/main"], cwd=work.path, env=bare)
     (run,) = provider.list_runs(REPO, branch="main")
     text = log_of(provider, run.id)
     assert "index=file:///srv/mirror/simple" in text
