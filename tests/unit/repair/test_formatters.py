@@ -399,3 +399,31 @@ def test_eslint_fixes_what_it_can_and_reports_the_rest_with_location(repo):
         "eslint: no safe fix: src/app.js:3:7 no-unused-vars: unused is never used"
     ]
     assert repair.confidence == 0.5
+
+
+@needs_black
+def test_a_job_that_installs_pre_commit_but_runs_black_gets_black(repo):
+    """Installing pre-commit (or naming it in a comment) is not running its hooks: the
+    formatter the job ran repairs the failure; a job that runs the hooks defers to them."""
+    steps = (
+        "|\n          pip install pre-commit  # pre-commit also runs elsewhere\n"
+        "          black --check --diff ."
+    )
+    sha = repo.commit(
+        {
+            ".pre-commit-config.yaml": PRE_COMMIT_CONFIG,
+            ".github/workflows/ci.yml": WORKFLOW.format(command=steps),
+            "a.py": UGLY,
+        },
+        "black job",
+    )
+    bad = failure(["would reformat a.py", "Oh no! 💥 💔 💥"], recipe="black", job="lint")
+    result = BlackFixer().propose(context(repo, [bad], sha, ".github/workflows/ci.yml"))
+    assert [r.fixer for r in result.repairs] == ["black"], result.unrepaired
+    hooks = repo.commit(
+        {".github/workflows/ci.yml": WORKFLOW.format(command="pre-commit run --all-files")},
+        "hooks job",
+    )
+    deferred = BlackFixer().propose(context(repo, [bad], hooks, ".github/workflows/ci.yml"))
+    if formatters.python_tool("pre_commit"):
+        assert not deferred.repairs
