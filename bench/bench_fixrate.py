@@ -41,6 +41,9 @@ from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_stra
 
 BENCH_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 50.0, "job_timeout_minutes": 10}
 RESULTS = PROJECT_ROOT / "bench" / "results" / "fixrate.jsonl"
+#: the verdict on a scenario whose expected repair needs an LLM connection, run without one,
+#: that ended safely (escalated or rolled back, no protected branch touched)
+NO_LLM = "no-llm"
 REPORTS = RESULTS.parent / "reports"
 
 
@@ -106,7 +109,12 @@ def result_line(
     touched = protected_touched(provider, made)
     by = scenario.expect.by_attempt
     attempt = state.current_attempt if state else 0
-    ok = outcome == scenario.expect.outcome.value and attempt <= (by or 99) and not touched
+    ok: bool | str = (
+        outcome == scenario.expect.outcome.value and attempt <= (by or 99) and not touched
+    )
+    if "llm" in scenario.requires and not BENCH_CONFIG.get("llm_conn_id") and not ok:
+        # its expected repair is the LLM fixer's; without one it must still end safely
+        ok = NO_LLM if outcome in ("escalated", "rolled_back") and not touched else False
     return {
         "name": scenario.name,
         "expected_outcome": scenario.expect.outcome.value,
@@ -175,11 +183,18 @@ def print_table(lines: list[dict[str, Any]]) -> None:
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for line in lines:
         print("  ".join(str(line[c]).ljust(widths[c]) for c in cols))
-    ok = sum(1 for line in lines if line["ok"])
+    ok = sum(1 for line in lines if line["ok"] is True)
+    no_llm = sum(1 for line in lines if line["ok"] == NO_LLM)
     print(
         f"\n{ok}/{len(lines)} scenarios reached their expected outcome by the expected "
         f"attempt; {sum(1 for x in lines if x['protected_branch_touched'])} touched a "
         "protected branch."
+        + (
+            f" {no_llm} expect the LLM fixer's repair and ran without an LLM connection: "
+            f"they ended safely ({NO_LLM})."
+            if no_llm
+            else ""
+        )
     )
 
 

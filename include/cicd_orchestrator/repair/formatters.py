@@ -121,7 +121,8 @@ def _package_scripts(root: Path) -> str:
 
 # the job ran the hooks (installing pre-commit, or naming it in a comment, is not running it)
 _PRE_COMMIT_USE = re.compile(
-    r"\bpre-commit\s+run\b|\bpre_commit\s+run\b|uses:\s*pre-commit/action@|^- hook id:", re.M
+    r"\bpre-commit[ \t]+run\b|\bpre_commit[ \t]+run\b|uses:[ \t]*pre-commit/action@|^- hook id:",
+    re.M,
 )
 # the job checked every file (pre-commit/action runs --all-files by default)
 _ALL_FILES = re.compile(r"pre-commit run\b[^\n]*--all-files|uses:\s*pre-commit/action@")

@@ -405,14 +405,21 @@ def test_eslint_fixes_what_it_can_and_reports_the_rest_with_location(repo):
 def test_a_job_that_installs_pre_commit_but_runs_black_gets_black(repo):
     """Installing pre-commit (or naming it in a comment) is not running its hooks: the
     formatter the job ran repairs the failure; a job that runs the hooks defers to them."""
-    steps = (
-        "|\n          pip install pre-commit  # pre-commit also runs elsewhere\n"
-        "          black --check --diff ."
-    )
+    workflow = """on: [push]
+jobs:
+  lint:
+    steps:
+      - name: Install pre-commit
+        run: pip install pre-commit
+      - name: run linters
+        # pre-commit also runs elsewhere
+        run: |
+          black --check --diff .
+"""
     sha = repo.commit(
         {
             ".pre-commit-config.yaml": PRE_COMMIT_CONFIG,
-            ".github/workflows/ci.yml": WORKFLOW.format(command=steps),
+            ".github/workflows/ci.yml": workflow,
             "a.py": UGLY,
         },
         "black job",
