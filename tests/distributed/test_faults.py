@@ -33,7 +33,10 @@ from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_stra
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 EXAMPLES = PROJECT_ROOT / "examples"
-TEST_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 50.0, "job_timeout_minutes": 5}
+#: delays scaled by 0.2 (not 0.02 as elsewhere): the escalation delays (6 s and more) are waits
+#: in the triggerer long enough to kill it during one, even when CI is done before a sensor's
+#: first poke (then the sensor never defers)
+TEST_CONFIG = {"delay_scale": 0.2, "ci_poll_interval": 50.0, "job_timeout_minutes": 5}
 DAG_IDS = [s.dag_id for s in load_strategies().values()] + [MONITOR_DAG_ID, SWEEP_DAG_ID]
 #: repository -> (example, outcome it reaches without faults)
 SESSIONS = {
