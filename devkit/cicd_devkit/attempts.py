@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from cicd_orchestrator import session
 from cicd_orchestrator.attempt import Attempt
-from cicd_orchestrator.models import CIState, FixerResult, Published
+from cicd_orchestrator.ci.local.provider import LocalProvider
+from cicd_orchestrator.constants import RepairKind
+from cicd_orchestrator.models import CIState, FixerResult, Published, SessionState
 from cicd_orchestrator.publish.attempt import publish_attempt
 from cicd_orchestrator.stages import classification, discovery, fixing, monitoring
 from cicd_orchestrator.validation import replay
@@ -64,3 +66,33 @@ def wait_ci(attempt: Attempt, published: Published, timeout: float = 120) -> CIS
             return ci
         assert time.monotonic() < deadline, ci.detail
         time.sleep(0.3)
+
+
+def check_lint_fix_published(
+    state: SessionState, done: AttemptRun, local: LocalProvider, repo: str, head_sha: str
+) -> None:
+    """What a whole attempt on a world's lint failure does, through any hosting: finds the
+    lint job (quality) with the head as culprit, repairs it with ruff, validates the repair,
+    and publishes it twice (a retried task) as one branch, one pull request, one comment,
+    the default branch untouched (``local`` is the hosting's backing repository)."""
+    # discovery and classification
+    assert [f.job for f in state.failures] == ["lint"]
+    assert state.failures[0].category.value == "quality"
+    assert state.context is not None and state.context.culprit_sha == head_sha
+
+    # fixing and validation
+    assert [r.fixer for r in done.kept.repairs] == ["ruff-fix"] and not done.kept.notes
+    record = state.attempt_record(1)
+    assert record is not None and record.validation is not None
+    assert record.validation.reproduced and record.validation.passed
+    assert record.validation.regression_passed
+
+    # publishing, twice (a retried task): one branch, one pull request, one comment
+    first, again = done.first, done.again
+    assert first.kind is RepairKind.CHANGE and first.sha == again.sha
+    assert first.pull_request and again.pull_request
+    assert first.pull_request.number == again.pull_request.number
+    assert len(local.list_pull_requests(repo)) == 1
+    assert len(local.list_comments(repo, first.pull_request.number)) == 1
+    assert local.branch_sha(repo, "main") == head_sha
+    assert local.branch_sha(repo, first.branch or "") == first.sha
