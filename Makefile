@@ -14,7 +14,7 @@ RUNNER_STAMP := $(RUNNER_TOOLS)/.installed
 RUNNER_PYTHON ?= $(shell /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null \
 	&& echo /usr/bin/python3 || echo $(PYTHON))
 
-.PHONY: venv runner-tools sandbox-prerequisites demo test test-unit test-integration lint \
+.PHONY: venv runner-tools sandbox-prerequisites container-prerequisites demo test test-unit test-integration lint \
 	bench-fixrate bench-logs bench-load clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devkit/pyproject.toml
@@ -44,13 +44,40 @@ sandbox-prerequisites:
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	}
 
+# Jobs with container:, services: or image: run in a podman pod of their own
+# (include/cicd_orchestrator/actions/pod.py): installs Debian's podman, runc and
+# busybox-static (the test images), gives podman's user namespaces an id range, and where
+# the host's limits cannot be raised sets the containers' limits to the host's own.
+container-prerequisites:
+	@command -v podman >/dev/null && command -v runc >/dev/null && dpkg -s busybox-static >/dev/null 2>&1 || { \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+		echo "installing Debian packages: podman runc busybox-static"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc \
+			busybox-static >/dev/null; \
+	}
+	@sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	for f in /etc/subuid /etc/subgid; do \
+		grep -q '^containers:' $$f 2>/dev/null || \
+			echo "containers:2147483647:2147483648" | $$sudo tee -a $$f >/dev/null; \
+	done; \
+	conf=/etc/containers/containers.conf.d/50-cicd-orchestrator.conf; \
+	test -e $$conf || { \
+		files=$$(ulimit -Hn); procs=$$(ulimit -Hu); pids=$$(cat /proc/sys/kernel/pid_max); \
+		[ "$$procs" = unlimited ] || [ "$$procs" -gt "$$pids" ] && procs=$$pids; \
+		$$sudo mkdir -p $$(dirname $$conf); \
+		printf '%s\n' '# written by make container-prerequisites' '[containers]' \
+			"default_ulimits = [\"nofile=$$files:$$files\", \"nproc=$$procs:$$procs\"]" \
+			'[engine]' 'runtime = "runc"' | $$sudo tee $$conf >/dev/null; \
+	}
+
 demo: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
+test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
 	$(BIN)/pytest -q --durations=15 tests
 
-test-unit: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
+test-unit: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
 	$(BIN)/pytest -q tests/unit tests/dags tests/security
 
 test-integration: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites

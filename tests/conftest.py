@@ -65,3 +65,19 @@ def make_git_repo(tmp_path: Path) -> MakeRepo:
 def git_repo(make_git_repo: MakeRepo) -> GitRepo:
     """A new, empty repository on ``main``."""
     return make_git_repo()
+
+
+@pytest.fixture(scope="session")
+def container_images() -> tuple[str, str]:
+    """The test images of the job pods (``BUSYBOX_IMAGE``, ``HTTPD_IMAGE``), made in podman's
+    store; skips where podman cannot run them, fails instead when ``CICD_REQUIRE_CONTAINERS``
+    is set (CI installs podman)."""
+    from cicd_devkit import containers as images
+
+    why = images.unavailable()
+    if why is not None:
+        if os.environ.get(images.REQUIRE_VAR):
+            pytest.fail(f"{images.REQUIRE_VAR} is set but the job pods cannot run: {why}")
+        pytest.skip(why)
+    images.build_images()
+    return images.BUSYBOX_IMAGE, images.HTTPD_IMAGE

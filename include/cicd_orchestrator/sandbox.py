@@ -166,6 +166,7 @@ class _Tools:
     sleep: str
     env: str
     flags: tuple[str, ...] = ()
+    nsenter: str | None = None  # joins a job's pod network (util-linux)
 
 
 _lock = threading.Lock()
@@ -273,6 +274,7 @@ def _probe() -> _Tools | str:
                 sleep=found["sleep"] or "",
                 env=found["env"] or "",
                 flags=flags,
+                nsenter=_which("nsenter"),
             )
             argv = [shell, "-c", _PROBE_CHECK, "probe", str(hidden)]
             launch = _build(
@@ -508,6 +510,8 @@ class _Plan:
     python: str | None = None  # runs the egress forwarder
     limits: Limits = field(default_factory=Limits)
     cgroup: bool = True  # a pids cgroup for a root worker (not for the probe)
+    netns: str | None = None  # a network namespace to join instead of a new one
+    hosts_file: str | None = None  # shown as /etc/hosts
 
 
 def _under(path: str, folders: Iterable[str]) -> bool:
@@ -546,11 +550,13 @@ def _folder_args(plan: _Plan, env: Mapping[str, str]) -> list[str]:
             args += ["--tmpfs", os.path.abspath(path)]
     if plan.proxy_socket:
         args += ["--ro-bind", plan.proxy_socket, PROXY_SOCKET]
+    if plan.hosts_file:
+        args += ["--ro-bind", plan.hosts_file, "/etc/hosts"]
     return args
 
 
 # the forwarder in the sandbox: each connection to its loopback port goes to the proxy socket
-_FORWARDER = r"""
+FORWARDER = r"""
 import os, socket, sys, threading
 def pipe(a, b):
     try:
@@ -599,7 +605,7 @@ def _init_script(tools: _Tools, plan: _Plan, linger: bool) -> str:
         lines += [
             "fifo=/tmp/.cicd-egress-$$",
             f'mkfifo "$fifo" || exit {EXIT_SETUP_FAILED}',
-            f"{q(plan.python)} -I -S -c {q(_FORWARDER)} {PROXY_SOCKET} {PROXY_PORT} "
+            f"{q(plan.python)} -I -S -c {q(FORWARDER)} {PROXY_SOCKET} {PROXY_PORT} "
             '>"$fifo" 2>/dev/null 3<&- &',
             "fwd=$!",
             'read -r ok <"$fifo"',
@@ -628,7 +634,7 @@ def _init_script(tools: _Tools, plan: _Plan, linger: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _proxy_env(env: Mapping[str, str]) -> dict[str, str]:
+def proxy_env(env: Mapping[str, str]) -> dict[str, str]:
     url = f"http://127.0.0.1:{PROXY_PORT}"
     out = dict(env)
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
@@ -657,10 +663,11 @@ def _build(
     linger: bool,
 ) -> Launch:
     if plan.proxy_socket:
-        env = _proxy_env(env)
+        env = proxy_env(env)
     options = [
         "--unshare-all",
         "--unshare-user",
+        *(["--share-net"] if plan.netns else []),
         *tools.flags,
         "--die-with-parent",
         "--new-session",
@@ -687,6 +694,8 @@ def _build(
         fds.append(status_fd)
         stdin = status_fd
     outer = [tools.bwrap, "--args", str(args_fd), "--", *inner, *argv]
+    if plan.netns and tools.nsenter:  # the outer bwrap starts in that network (a job's pod)
+        outer = [tools.nsenter, f"--net={plan.netns}", *outer]
     cgroup = _pids_cgroup(plan.limits.processes) if plan.cgroup else None
     if cgroup is not None:  # the wrapper joins the cgroup, then becomes bwrap
         join = f'echo $$ > "$0/cgroup.procs" || exit {EXIT_SETUP_FAILED}; exec "$@"'
@@ -734,7 +743,7 @@ def _safe_readable(folders: Iterable[str]) -> list[str]:
     return kept
 
 
-def _forwarder_python() -> str | None:
+def forwarder_python() -> str | None:
     """A python that the sandbox shows, for the egress forwarder."""
     for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", runner_tools.python()):
         if candidate and os.access(candidate, os.X_OK):
@@ -762,6 +771,13 @@ def _fall_back(argv: Sequence[str], env: Mapping[str, str], why: str) -> Launch:
     return Launch(list(argv), dict(env), subprocess.DEVNULL, sandboxed=False)
 
 
+def engine_launch(argv: Sequence[str], env: Mapping[str, str]) -> Launch:
+    """How to start a container engine's command that runs a repository command in its
+    container (:mod:`cicd_orchestrator.actions.pod`): as is, with ``env`` (the engine's own,
+    never the job's); the container is the command's sandbox."""
+    return Launch(list(argv), dict(env), subprocess.DEVNULL, sandboxed=False)
+
+
 def prepare(
     argv: Sequence[str],
     *,
@@ -772,6 +788,8 @@ def prepare(
     readable: Sequence[str | os.PathLike[str]] = (),
     network: Iterable[str] = (),
     limits: Limits | None = None,
+    netns: str | None = None,
+    hosts_file: str | None = None,
 ) -> Launch:
     """How to start ``argv`` in ``cwd`` with ``env``, sandboxed when the mode says so.
 
@@ -781,8 +799,11 @@ def prepare(
     configured ones. Raises :class:`SandboxUnavailableError` in ``required`` mode when the
     sandbox does not work here, ``FileNotFoundError``/``PermissionError`` when ``argv[0]``
     cannot be run (as ``subprocess`` does) and :class:`WorkspaceError` for a writable folder
-    that would expose the host. ``linger``: see the module's docstring; read the command's
-    status with :meth:`Launch.exit_status`. Close the result once the command has ended.
+    that would expose the host. ``netns``: a network namespace the command joins instead of
+    a new empty one (a job's pod, whose loopback its services and egress forwarder share;
+    ``network`` is then not used); ``hosts_file``: shown as ``/etc/hosts``. ``linger``:
+    see the module's docstring; read the command's status with :meth:`Launch.exit_status`.
+    Close the result once the command has ended.
     """
     chosen = mode()
     if chosen == "off" or not argv:
@@ -807,10 +828,18 @@ def prepare(
             *_safe_readable(os.fspath(r) for r in readable),
         ],
         limits=limits or _limits,
+        netns=netns,
+        hosts_file=hosts_file,
     )
+    if netns:
+        if tools.nsenter is None:
+            raise WorkspaceError("nsenter (util-linux) is needed to join a job's pod network")
+        return _build(
+            tools, [first, *argv[1:]], cwd=os.fspath(cwd), env=env, plan=plan, linger=linger
+        )
     hosts = sorted({egress.normalize_host(h) for h in network if h.strip()})
     if hosts:
-        plan.python = _forwarder_python()
+        plan.python = forwarder_python()
         if plan.python is None:
             raise WorkspaceError("no python3 under /usr for the sandbox's egress forwarder")
         plan.proxy_socket = egress.proxy_for(hosts).socket_path

@@ -8,12 +8,12 @@ a job cannot be replayed here; the runner then does not run it, writes
 ``JobExecution.not_replayable`` set (the validation tells it from a job that failed).
 
 - a Windows or macOS ``runs-on`` is never replayable (no engine runs those systems here);
-- ``container:`` or ``services:`` need a container engine: ``docker`` or ``podman`` on the
-  orchestrator's PATH that answers ``info`` (:func:`detect_engine`). Without one the job is
-  not replayable; with one, :func:`run_argv` is the command line that runs one step in the
-  job's image, the job's folders mounted at the same paths. The runner does not start steps
-  through an engine yet (the steps would leave the command sandbox for a daemon that runs
-  as root), so a container job is not replayable either way and the reason says which.
+- ``container:`` or ``services:`` need podman on the orchestrator's PATH, answering
+  ``info`` (:func:`detect_engine`); the job then runs in a pod of its own
+  (:mod:`~cicd_orchestrator.actions.pod`). Docker is detected but not used (its daemon runs
+  containers as root, outside the worker's user namespaces): with docker only, or no
+  engine, the job is not replayable and the reason says which. :func:`run_argv` is the
+  command line that runs one command in an image, for the engines of the other CI systems.
 
 :data:`RUNS_ON_IMAGES` maps GitHub's Linux runner labels to public images made to stand
 for them (a job without ``container:`` on the container path would run in that image).
@@ -35,7 +35,7 @@ from cicd_orchestrator.actions.workflow import load_yaml
 from cicd_orchestrator.exceptions import CicdError
 
 #: the container engines, in order of preference
-ENGINES = ("docker", "podman")
+ENGINES = ("podman", "docker")
 #: how long ``<engine> info`` may take
 INFO_TIMEOUT = 20.0
 #: GitHub's Linux runner labels and the image that stands for each (the catthehacker runner images)
@@ -141,10 +141,10 @@ def replay_obstacle(
     body: Mapping[str, Any],
     runs_on: Any,
     ctx: Mapping[str, Any],
-    engine: Callable[[], Engine | None] = detect_engine,
+    engine: Callable[[], Engine | None] | None = None,
 ) -> str | None:
     """Why a job (its mapping ``body``) cannot be replayed on this machine, or None;
-    ``engine`` is asked only when the job needs one."""
+    ``engine`` (default :func:`detect_engine`) is asked only when the job needs one."""
     try:
         labels = runs_on_labels(runs_on, ctx)
         other = [lb for lb in labels if lb.lower().startswith(_OTHER_SYSTEMS)]
@@ -164,16 +164,18 @@ def replay_obstacle(
     if not needs:
         return None
     what = " and ".join(needs)
-    found = engine()
+    found = (engine or detect_engine)()
     if found is None:
         return (
-            f"the job runs {what}, and no container engine (docker or podman answering "
-            "'info') is available on this machine"
+            f"the job runs {what}, and no container engine (podman answering 'info') is "
+            "available on this machine"
         )
-    return (
-        f"the job runs {what}; the local runner does not run steps through the container "
-        f"engine ({found.name}) yet"
-    )
+    if found.name != "podman":
+        return (
+            f"the job runs {what}; the local runner runs a job's containers with podman only "
+            f"(in user namespaces, without a root daemon), and found {found.name}"
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- the engine path

@@ -7,7 +7,8 @@ workspace), a temp folder for its scripts, ``HOME`` and ``TMPDIR``; its commands
 the GitHub engine's process runner (:func:`~cicd_orchestrator.actions.step_process.run_process`):
 in the sandbox, with an allowlisted environment, a timeout and an output cap, seeing only
 these folders (read-write), the runner tool folder, the deployment's read-only folders and
-the system (read-only).
+the system (read-only). A job with an image (or services) runs its commands in a pod of its
+own instead (:meth:`HostJob.enter_pod`, :mod:`~cicd_orchestrator.actions.pod`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from cicd_orchestrator import git, process
+from cicd_orchestrator import egress, git, process, sandbox
 from cicd_orchestrator.actions import containers
 from cicd_orchestrator.actions.job_state import RunnerSettings
 from cicd_orchestrator.actions.joblog import JobLog
+from cicd_orchestrator.actions.pod import ContainerError, JobPod, PodSpec
 from cicd_orchestrator.actions.step_process import StepOutcome, run_process
 from cicd_orchestrator.scratch import make_scratch
 
@@ -40,13 +43,6 @@ class PlainLog(JobLog):
         return len(raw)
 
 
-def container_engine() -> str | None:
-    """The container engine that answers ``info`` on this machine (``docker``, ``podman``),
-    or None (the GitHub engine's detection)."""
-    engine = containers.detect_engine()
-    return engine.name if engine is not None else None
-
-
 class HostJob:
     """One job's scratch folders, its checkout and its sandboxed commands."""
 
@@ -62,7 +58,10 @@ class HostJob:
         self.tmp = self.root / "tmp"
         self.groups: list[int] = []
         self.cancel = threading.Event()
-        for folder in self.folders():
+        self.pod: JobPod | None = None  # where the commands run now (None: the sandbox)
+        self._pods: dict[str, JobPod] = {}
+        self._broken: dict[str, ContainerError] = {}  # the pods that could not start
+        for folder in [*self.folders(), self.root / "pods"]:
             folder.mkdir(parents=True, exist_ok=True)
 
     def folders(self) -> list[Path]:
@@ -73,8 +72,51 @@ class HostJob:
         """A fresh clone of ``git_dir`` at ``sha`` in the workspace (WorkspaceError)."""
         git.clone_at(git_dir, sha, self.workspace, branch)
 
+    # ------------------------------------------------------------------ containers
+    def enter_pod(self, key: str, spec: PodSpec, say: Callable[[str], object]) -> None:
+        """Run the next commands in the pod of ``spec`` (:mod:`~cicd_orchestrator.actions.pod`),
+        started the first time ``key`` is asked for and kept until the job ends. Raises
+        ContainerError when there is no podman or the pod cannot start."""
+        if key in self._broken:
+            raise self._broken[key]
+        if key in self._pods:
+            self.pod = self._pods[key]
+            return
+        engine = containers.detect_engine()
+        if engine is None or engine.name != "podman":
+            found = "no container engine" if engine is None else f"{engine.name} only"
+            raise ContainerError(f"a job's containers run with podman ({found} here)")
+        folder = self.root / "pods" / str(len(self._pods))
+        folder.mkdir()
+        pod = JobPod(engine, folder, say)
+        self._pods[key] = pod
+        hosts = sorted({egress.normalize_host(h) for h in self.settings.network_allowlist})
+        try:
+            pod.start(
+                spec,
+                writable=[str(d) for d in self.folders()],
+                readable=self.settings.job_read_only,
+                proxy_socket=egress.proxy_for(hosts).socket_path if hosts else None,
+            )
+        except ContainerError as exc:
+            self._broken[key] = exc
+            raise
+        self.pod = pod
+
+    def leave_pod(self) -> None:
+        """Run the next commands in the sandbox again (the pod stays for a later stage)."""
+        self.pod = None
+
+    @property
+    def in_container(self) -> bool:
+        return self.pod is not None and self.pod.job_container is not None
+
+    # ------------------------------------------------------------------ commands
     def shell(self) -> list[str]:
-        """``bash`` (without profile or rc files) when the job's PATH has it, else ``sh``."""
+        """``bash`` (without profile or rc files) when the job's PATH (or its container) has
+        it, else ``sh``."""
+        if self.pod is not None and self.in_container:
+            return ["bash", "--noprofile", "--norc"] if self.pod.has_bash else ["sh"]
         path = os.pathsep.join([*self.settings.tool_path, *process.SYSTEM_PATH])
         if shutil.which("bash", path=path):
             return ["bash", "--noprofile", "--norc"]
@@ -82,17 +124,25 @@ class HostJob:
 
     def env(self, variables: Mapping[str, str]) -> dict[str, str]:
         """The whole environment of a command: the deployment's job variables, then
-        ``variables``, over the allowlisted base (nothing of the orchestrator's own)."""
-        return process.scrubbed_env(
+        ``variables``, over the allowlisted base (nothing of the orchestrator's own); in a
+        container, the image's PATH."""
+        out = process.scrubbed_env(
             {**self.settings.job_env, **variables},
-            tool_path=list(self.settings.tool_path),
+            tool_path=[] if self.in_container else list(self.settings.tool_path),
             home=str(self.home),
             tmpdir=str(self.tmp),
         )
+        if self.pod is None:
+            return out
+        if self.pod.job_container is not None:
+            out["PATH"] = ":".join(self.pod.image_path)
+        return sandbox.proxy_env(out) if self.pod.proxy else out
 
     def write_script(self, name: str, text: str) -> Path:
         path = self.temp / name
         path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        if self.pod is not None:
+            self.pod.hand_over([path])
         return path
 
     def run(
@@ -104,10 +154,15 @@ class HostJob:
         timeout: float | None,
         cwd: Path | None = None,
     ) -> StepOutcome:
-        """Run one command of the job in the sandbox; its output goes to ``log``."""
+        """Run one command of the job in the sandbox, or in its container; its output goes
+        to ``log``."""
+        where = str(cwd or self.workspace)
+        placed: dict[str, Any] = {}
+        if self.pod is not None:
+            argv, placed = self.pod.placement(argv, cwd=where, env=env)
         return run_process(
             argv,
-            cwd=str(cwd or self.workspace),
+            cwd=where,
             env=dict(env),
             job_log=log,
             timeout=timeout,
@@ -117,10 +172,13 @@ class HostJob:
             writable=[str(d) for d in self.folders()],
             readable=[*self.settings.tool_path, *self.settings.job_read_only],
             network=self.settings.network_allowlist,
+            **placed,
         )
 
     def clean_up(self) -> None:
-        """Stop what the job's commands left running and remove the job's folders."""
+        """Stop what the job's commands left running, remove its pods and its folders."""
         for pgid in self.groups:
             process.kill_group(pgid)
+        for pod in self._pods.values():
+            pod.close()
         shutil.rmtree(self.root, ignore_errors=True)

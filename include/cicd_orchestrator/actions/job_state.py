@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cicd_orchestrator import process
+from cicd_orchestrator import process, sandbox
 from cicd_orchestrator.actions import expressions
 from cicd_orchestrator.actions.joblog import JobLog
+from cicd_orchestrator.actions.pod import JobPod
 from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.run_info import RUNNER_ARCH, RUNNER_NAME, RUNNER_OS, RunInfo
 from cicd_orchestrator.actions.step_process import CommandFiles
@@ -112,6 +113,7 @@ class JobState:
     readable_added: list[str] = field(default_factory=list)
     steps_ctx: dict[str, Any] = field(default_factory=dict)
     groups: list[int] = field(default_factory=list)
+    pod: JobPod | None = None  # the job's containers (container:, services:)
 
     # ------------------------------------------------------------------ folders
     @property
@@ -136,6 +138,16 @@ class JobState:
         """Where the setup actions put the job's interpreters (``runner.tool_cache``)."""
         return self.root / "toolcache"
 
+    @property
+    def pod_folder(self) -> Path:
+        """The pod's files (its hosts file): not one of the folders a step may write."""
+        return self.root / "pod"
+
+    @property
+    def in_container(self) -> bool:
+        """Whether the steps run in the job's container."""
+        return self.pod is not None and self.pod.job_container is not None
+
     def folders(self) -> list[Path]:
         """The job's folders a step may write (the sandbox shows it nothing else of ``root``)."""
         return [self.workspace.parent, self.runner_temp, self.home, self.tmp, self.toolcache]
@@ -147,7 +159,7 @@ class JobState:
         return list(dict.fromkeys(seen))
 
     def make_folders(self) -> None:
-        for d in self.folders():
+        for d in [*self.folders(), self.pod_folder]:
             d.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ status
@@ -244,9 +256,15 @@ class JobState:
             "RUNNER_TEMP": str(self.runner_temp),
             **files.env(),
         }
-        return process.scrubbed_env(
+        tools = [] if self.in_container else self.settings.tool_path
+        out = process.scrubbed_env(
             {**preset, **env},
-            tool_path=[*reversed(self.path_added), *self.settings.tool_path],
+            tool_path=[*reversed(self.path_added), *tools],
             home=str(self.home),
             tmpdir=str(self.tmp),
         )
+        if self.pod is None:
+            return out
+        if self.pod.job_container is not None:  # the image's PATH, not the host's
+            out["PATH"] = ":".join([*reversed(self.path_added), *self.pod.image_path])
+        return sandbox.proxy_env(out) if self.pod.proxy else out

@@ -12,11 +12,12 @@ written in GitHub's raw log format, so the analysis code reads the same text as 
 The provider runs whole workflows with it; the validation layer reproduces single jobs with
 it.
 
-A job that needs a container engine or another system (``container:``, ``services:``, a
-Windows or macOS ``runs-on``) is not run when it cannot be replayed here
-(:mod:`~cicd_orchestrator.actions.containers`): its log says
-``##[error]Cannot replay locally: <why>``, it concludes ``neutral`` and its record's
-``not_replayable`` says why.
+A job with ``container:`` or ``services:`` runs in a pod of its own after the checkout
+(:mod:`~cicd_orchestrator.actions.pod`: an "Initialize containers" step). A job that needs
+what this machine does not have (podman for its containers, a Windows or macOS ``runs-on``,
+an image that cannot be had) is not run (:mod:`~cicd_orchestrator.actions.containers`): its
+log says ``##[error]Cannot replay locally: <why>``, it concludes ``neutral`` and its
+record's ``not_replayable`` says why.
 
 Two variables of the worker's environment configure every replayed job (for package
 mirrors of the deployment, say):
@@ -58,10 +59,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import git, process, runner_tools
+from cicd_orchestrator import egress, git, process, runner_tools
 from cicd_orchestrator.actions import containers, expressions
 from cicd_orchestrator.actions.job_state import FAILURE, JobState, timeout_seconds
 from cicd_orchestrator.actions.joblog import JobLog
+from cicd_orchestrator.actions.pod import ContainerError, JobPod, pod_spec
 from cicd_orchestrator.actions.results import IdAllocator, JobExecution, OnUpdate, utc_now
 from cicd_orchestrator.actions.run_info import (
     RUNNER_NAME,
@@ -263,7 +265,10 @@ class JobRunner:
         spec = state.instance.spec
         execution = state.execution
         state.make_folders()
-        reason = _replay_obstacle(state)
+        body = _job_containers(state)
+        reason = containers.replay_obstacle(
+            body, spec.runs_on, state.contexts(state.declared_env())
+        )
         if reason is not None:
             _not_replayable(state, reason)
             return
@@ -280,6 +285,11 @@ class JobRunner:
         setup.conclusion = Conclusion.SUCCESS if ok else Conclusion.FAILURE
         if not ok:
             state.status = FAILURE
+        elif body.get("container") or body.get("services"):
+            reason = _start_pod(state, body, self.network_allowlist)
+            if reason is not None:
+                _not_replayable(state, reason)
+                return
         for step in spec.steps:
             run_step(state, step)
             self.notify(on_update, execution)
@@ -397,27 +407,59 @@ def _job_read_only(given: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _replay_obstacle(state: JobState) -> str | None:
-    """Why the job cannot be replayed here (see :mod:`~cicd_orchestrator.actions.containers`)."""
+def _job_containers(state: JobState) -> Mapping[str, Any]:
+    """The job's ``container`` and ``services`` as written in its workflow."""
     spec = state.instance.spec
-    body: Mapping[str, Any]
     if hasattr(spec, "container") or hasattr(spec, "services"):
-        body = {
+        return {
             "container": getattr(spec, "container", None),
             "services": getattr(spec, "services", None),
         }
-    else:
-        info = state.info
-        body = containers.job_body(info.git_dir, info.sha, info.workflow.path, spec.key)
-    return containers.replay_obstacle(body, spec.runs_on, state.contexts(state.declared_env()))
+    info = state.info
+    body = containers.job_body(info.git_dir, info.sha, info.workflow.path, spec.key)
+    return {"container": body.get("container"), "services": body.get("services")}
+
+
+def _start_pod(state: JobState, body: Mapping[str, Any], allowlist: Sequence[str]) -> str | None:
+    """Start the job's containers (:mod:`~cicd_orchestrator.actions.pod`) in an
+    "Initialize containers" step; returns why the job cannot be replayed, or None."""
+    engine = containers.detect_engine()
+    assert engine is not None  # replay_obstacle saw it
+    jl = state.job_log
+    record = Step(
+        number=len(state.execution.steps) + 1,
+        name="Initialize containers",
+        status=RunStatus.IN_PROGRESS,
+        started_at=utc_now(),
+    )
+    state.execution.steps.append(record)
+    jl.write("##[group]Initialize containers")
+    state.pod = JobPod(engine, state.pod_folder, jl.write)
+    try:
+        spec = pod_spec(body, state.contexts(state.declared_env()))
+        hosts = sorted({egress.normalize_host(h) for h in allowlist if h.strip()})
+        state.pod.start(
+            spec,
+            writable=[str(d) for d in state.folders()],
+            readable=state.settings.job_read_only,
+            proxy_socket=egress.proxy_for(hosts).socket_path if hosts else None,
+        )
+    except ContainerError as exc:
+        jl.write("##[endgroup]")
+        return f"the job's containers could not be started: {exc}"
+    jl.write("##[endgroup]")
+    record.status, record.conclusion = RunStatus.COMPLETED, Conclusion.SUCCESS
+    record.completed_at = utc_now()
+    return None
 
 
 def _not_replayable(state: JobState, reason: str) -> None:
     """The job is not run: its log and record say why."""
     jl = state.job_log
-    jl.write("##[group]Set up job")
-    jl.write(f"Job: {state.instance.name}")
-    jl.write("##[endgroup]")
+    if not state.execution.steps:
+        jl.write("##[group]Set up job")
+        jl.write(f"Job: {state.instance.name}")
+        jl.write("##[endgroup]")
     jl.write(f"##[error]Cannot replay locally: {reason}")
     state.execution.not_replayable = reason
     setup = state.execution.steps[0] if state.execution.steps else None
@@ -439,6 +481,9 @@ def _clean_up(state: JobState) -> None:
     """Stop what the job's steps left running, close the log, remove the job's folders."""
     for pgid in state.groups:
         process.kill_group(pgid)
+    if state.pod is not None:
+        state.job_log.write("Stop and remove the job's containers")
+        state.pod.close()
     state.job_log.write("Post job cleanup.")
     state.job_log.write("Cleaning up orphan processes")
     state.job_log.close()

@@ -22,6 +22,9 @@ A ``uses:`` step is not downloaded or run; the usual actions are done the local 
 - ``actions/cache``, ``actions/upload-artifact``, ``actions/download-artifact``: nothing is
   restored, saved or transferred; the log says so.
 - any other action is not run (the log says so), as before.
+
+In a job that runs in a container (``container:``), the setup actions are not run (the
+image brings its tools; the log says so).
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ def action_name(uses: str) -> str:
 def run_action(state: JobState, uses: str, inputs: Mapping[str, str]) -> ActionResult:
     """Perform the action ``uses`` with its ``with:`` inputs (see the module docstring)."""
     handler = _HANDLERS.get(action_name(uses))
+    if handler in _SETUP and state.in_container:
+        state.job_log.write(
+            f"##[warning]{uses} is not run: the job runs in its container, whose image "
+            "brings its own tools (a host tool would not run there)."
+        )
+        return ActionResult(True)
     if handler is None:
         state.job_log.write(
             f"The local runner uses the host's tools: {uses} is not run; the host's "
@@ -379,3 +388,5 @@ _HANDLERS: dict[str, Handler] = {
     ),
     "astral-sh/setup-uv": _ToolAction("uv", "uv", "version", "version-file", "uv-version"),
 }
+#: the handlers that put a host tool on PATH (not for a job in a container)
+_SETUP = [h for name, h in _HANDLERS.items() if "setup-" in name]

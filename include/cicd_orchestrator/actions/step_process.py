@@ -97,6 +97,9 @@ def run_process(
     writable: Sequence[str | os.PathLike[str]] | None = None,
     readable: Sequence[str] = (),
     network: Sequence[str] = (),
+    netns: str | None = None,
+    hosts_file: str | None = None,
+    engine_env: dict[str, str] | None = None,
 ) -> StepOutcome:
     """Run one command in its own session (in the command sandbox, see
     :mod:`cicd_orchestrator.sandbox`), its output in the log; kill its group on timeout, on
@@ -104,18 +107,28 @@ def run_process(
 
     ``writable``: the folders the command may write (default ``cwd``); ``readable``: tool
     folders it may read; ``network``: the registries it may reach through the egress proxy
-    (default none). With ``groups``, the caller kills the recorded groups later (at the end
-    of the job), so the command's background processes may outlive it, as on GitHub."""
+    (default none); ``netns`` and ``hosts_file``: the network of the job's pod (see
+    :func:`cicd_orchestrator.sandbox.prepare`). With ``groups``, the caller kills the
+    recorded groups later (at the end of the job), so the command's background processes
+    may outlive it, as on GitHub. With ``engine_env``, ``argv`` is a container engine's
+    command that runs the step in the job's container, started as is with that environment
+    (the command line carries the step's own)."""
     process.reap_lingering()
     try:
-        launch = sandbox.prepare(
-            argv,
-            cwd=cwd,
-            env=env,
-            linger=groups is not None,
-            writable=writable,
-            readable=readable,
-            network=network,
+        launch = (
+            sandbox.engine_launch(argv, engine_env)
+            if engine_env is not None
+            else sandbox.prepare(
+                argv,
+                cwd=cwd,
+                env=env,
+                linger=groups is not None,
+                writable=writable,
+                readable=readable,
+                network=network,
+                netns=netns,
+                hosts_file=hosts_file,
+            )
         )
     except WorkspaceError as exc:  # the sandbox is required and unavailable, or refused
         return StepOutcome(exit_code=None, error=str(exc))
@@ -235,11 +248,14 @@ class CommandFiles:
 
     @classmethod
     def create(cls, runner_temp: Path) -> CommandFiles:
+        """New files in a new folder of ``runner_temp`` (never one an earlier step made: a
+        step may leave a link where the runner would write)."""
+        folder = runner_temp / f"_runner_file_commands_{uuid.uuid4().hex}"
+        folder.mkdir()
         paths = {}
         for name in _FILE_COMMANDS:
-            path = runner_temp / "_runner_file_commands" / f"{name.lower()}_{uuid.uuid4()}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("", encoding="utf-8")
+            path = folder / name.lower()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
             paths[name] = path
         return cls(paths)
 

@@ -1,7 +1,8 @@
 """One step of a job: whether it runs, what the log says of it, its command and its result.
 
 A ``run`` step is written to a script in ``RUNNER_TEMP`` and run by its shell in the job's
-workspace (see :mod:`cicd_orchestrator.actions.step_process`); a ``uses`` step (an action)
+workspace (see :mod:`cicd_orchestrator.actions.step_process`), in the job's container when
+it has one (:mod:`cicd_orchestrator.actions.pod`); a ``uses`` step (an action)
 is done the local way by :mod:`cicd_orchestrator.actions.setup_actions` (the setup actions
 choose an installed interpreter or tool; the others are not run and the log says so). The
 sandbox of a step shows the folders :meth:`JobState.readable` names. A step's
@@ -146,6 +147,8 @@ class _StepRun:
             state.job_log.write(f"##[error]The step's command has an invalid expression: {exc}")
             return False
         shell_name = step.shell or state.instance.spec.shell or state.info.workflow.shell
+        if not shell_name and state.pod is not None and not state.pod.has_bash:
+            shell_name = "sh"  # as GitHub does in a container without bash
         template = SHELLS.get(shell_name or "bash", shell_name or DEFAULT_BASH)
         self._log_command(command, template)
         return self._execute(command, template)
@@ -164,6 +167,8 @@ class _StepRun:
         jl.write("##[endgroup]")
 
     def _shell_display(self, template: str) -> str:
+        if self.state.in_container:
+            return template
         parts = template.split(" ", 1)
         exe = shutil.which(parts[0], path=os.pathsep.join(self.state.path())) or parts[0]
         return " ".join([exe, *parts[1:]])
@@ -183,10 +188,16 @@ class _StepRun:
             return False
         timeout = self._timeout()
         outputs: dict[str, str] = {}
+        env = state.process_env(self.env, files)
+        placed: dict[str, Any] = {}
+        if state.pod is not None:
+            paths = list(files.paths.values())
+            state.pod.hand_over([script, paths[0].parent, *paths])
+            argv, placed = state.pod.placement(argv, cwd=str(cwd), env=env)
         result = run_process(
             argv,
             cwd=str(cwd),
-            env=state.process_env(self.env, files),
+            env=env,
             job_log=state.job_log,
             timeout=timeout,
             output_cap=state.settings.output_cap_bytes,
@@ -196,6 +207,7 @@ class _StepRun:
             writable=[str(d) for d in state.folders()],
             readable=state.readable(),
             network=state.settings.network_allowlist,
+            **placed,
         )
         outputs.update(files.outputs())
         if step.id:

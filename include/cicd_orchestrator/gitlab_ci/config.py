@@ -114,6 +114,7 @@ class GitLabJob:
     after_script: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     image: str | None = None
+    services: list[Any] = field(default_factory=list)  # as written (see services_of)
     needs: list[str] | None = None
     when: str = "on_success"
     allow_failure: bool | list[int] = False
@@ -363,6 +364,7 @@ def _jobs_of(
         after_script=commands(job.get("after_script"), f"{name} job", path),
         variables=variables_of(job.get("variables"), f"{name} job", path),
         image=_image(job.get("image")),
+        services=list(job["services"]) if isinstance(job.get("services"), list) else [],
         needs=_needs(job.get("needs"), f"{name} job", path, notes),
         when=when,
         allow_failure=_allow_failure(job.get("allow_failure", when == "manual"), name, path),

@@ -5,8 +5,13 @@ Each job gets a fresh checkout and folders of its own (:mod:`~cicd_orchestrator.
 with ``set -eo pipefail``, each command echoed as ``$ <command>``, so a failing command fails
 the job; ``after_script`` runs in a shell of its own and its failure does not fail the job.
 The job log is written in GitLab's trace format (``section_start:<ts>:<name>`` ...
-``section_end``, ``Job succeeded`` or ``ERROR: Job failed: exit code N``). An ``image:`` is
-not used: the job runs with the host's tools, and the log says so. Results are the
+``section_end``, ``Job succeeded`` or ``ERROR: Job failed: exit code N``). A job with an
+``image:`` or ``services:`` runs as GitLab's docker executor runs it: its commands in a
+container of the image, the services beside it (reached by their alias, or the name GitLab
+derives from the image), in a pod of the job's own (:mod:`~cicd_orchestrator.actions.pod`).
+Where the pod cannot start (no podman, an image that cannot be had), a job with services is
+not replayable and its log says why; a job with an image only runs with the host's tools,
+with a warning in its log. Results are the
 :class:`~cicd_orchestrator.actions.results.JobExecution` records of the GitHub engine.
 """
 
@@ -17,13 +22,14 @@ import logging
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cicd_orchestrator import git
-from cicd_orchestrator.actions.host import HostJob, PlainLog, container_engine
+from cicd_orchestrator.actions.host import HostJob, PlainLog
 from cicd_orchestrator.actions.job_state import RunnerSettings
+from cicd_orchestrator.actions.pod import ContainerError, ContainerSpec, PodSpec, label_ok
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
 from cicd_orchestrator.actions.step_process import StepOutcome
@@ -31,13 +37,49 @@ from cicd_orchestrator.constants import FAILED_CONCLUSIONS, Conclusion, RunStatu
 from cicd_orchestrator.exceptions import WorkflowError, WorkspaceError
 from cicd_orchestrator.gitlab_ci import plan as gl_plan
 from cicd_orchestrator.gitlab_ci import rules as gl_rules
-from cicd_orchestrator.gitlab_ci.config import Pipeline, parse_pipeline
+from cicd_orchestrator.gitlab_ci.config import GitLabJob, Pipeline, parse_pipeline
 from cicd_orchestrator.models import Step
 
 log = logging.getLogger(__name__)
 
 #: how long ``after_script`` may run (GitLab's default)
 AFTER_SCRIPT_TIMEOUT = 300.0
+
+
+def service_names(image: str) -> list[str]:
+    """The host names GitLab gives a service of ``image`` without an alias: the name
+    without its tag, ``/`` as ``__`` and as ``-``."""
+    name = image.rsplit("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return list(dict.fromkeys([name.replace("/", "__"), name.replace("/", "-")]))
+
+
+def pod_of(job: GitLabJob, variables: Mapping[str, str]) -> PodSpec:
+    """The containers of a job: its ``image`` and its ``services`` (a name, or ``name``,
+    ``alias``, ``variables``, ``command``), each service given the job's variables as on
+    GitLab. Raises ContainerError for a service that cannot be named."""
+    services: dict[str, ContainerSpec] = {}
+    for entry in job.services:
+        body = entry if isinstance(entry, Mapping) else {"name": entry}
+        image = str(body.get("name") or "").strip()
+        if not image:
+            continue
+        alias = str(body.get("alias") or "")
+        names = [a for a in alias.replace(",", " ").split() if a] or service_names(image)
+        label, *aliases = [n.replace(".", "-") for n in names]
+        if not label_ok(label) or not all(label_ok(a) for a in aliases):
+            raise ContainerError(f"the service {image} cannot be named {names}")
+        own = body.get("variables") if isinstance(body.get("variables"), Mapping) else {}
+        command = body.get("command")
+        services[label] = ContainerSpec(
+            image=image,
+            env={**variables, **{str(k): str(v) for k, v in (own or {}).items()}},
+            aliases=tuple(aliases),
+            command=tuple(str(c) for c in command) if isinstance(command, list) else (),
+        )
+    return PodSpec(ContainerSpec(job.image) if job.image else None, services)
 
 
 def section_start(name: str, header: str) -> str:
@@ -273,19 +315,11 @@ class _JobRun:
 
     def _body(self, host: HostJob) -> Conclusion:
         jl, job, context = self.jl, self.planned.job, self.run.context
-        jl.write(section_start("prepare_executor", 'Preparing the "shell" executor'))
-        jl.write(f"Using Shell executor... (local replay in {host.workspace})")
+        executor = "docker" if job.image or job.services else "shell"
+        jl.write(section_start("prepare_executor", f'Preparing the "{executor}" executor'))
+        jl.write(f"Using {executor.title()} executor... (local replay in {host.workspace})")
         if job.image:
-            engine = container_engine()
-            why = (
-                "no container engine"
-                if engine is None
-                else f"the local replay does not run {engine} containers"
-            )
-            jl.write(
-                f"WARNING: image {job.image} is not used: {why}; the job runs with the host's tools"
-            )
-            log.info("GitLab job %s: image %s not used (%s)", job.name, job.image, why)
+            jl.write(f"Using docker image {job.image} ...")
         jl.write(section_end("prepare_executor"))
         self._step("Prepare executor", Conclusion.SUCCESS)
         jl.write(section_start("get_sources", "Getting source from Git repository"))
@@ -299,6 +333,12 @@ class _JobRun:
         jl.write(section_end("get_sources"))
         self._step("Get sources", Conclusion.SUCCESS)
         env = self._env(host)
+        if job.image or job.services:
+            why = self._containers(host, env)
+            if why is not None:
+                jl.write(f"cannot replay locally: {why}")
+                self.execution.not_replayable = why
+                return Conclusion.NEUTRAL
         outcome, timeout = self._script(host, env)
         self._after_script(host, env, outcome)
         jl.write(
@@ -308,6 +348,24 @@ class _JobRun:
         )
         jl.write(section_end("cleanup_file_variables"))
         return self._conclude(outcome, timeout)
+
+    def _containers(self, host: HostJob, env: dict[str, str]) -> str | None:
+        """Start the job's image and services (the docker executor's way); returns why
+        they cannot run here, or None."""
+        job, jl = self.planned.job, self.jl
+        jl.write(section_start("prepare_containers", "Preparing the job's containers"))
+        try:
+            host.enter_pod("job", pod_of(job, env), jl.write)
+        except ContainerError as exc:
+            if job.services:
+                return f"the job's containers could not be started: {exc}"
+            jl.write(
+                f"WARNING: image {job.image} is not used: {exc}; the job runs with the host's tools"
+            )
+        finally:
+            jl.write(section_end("prepare_containers"))
+        self._step("Prepare containers", Conclusion.SUCCESS)
+        return None
 
     def _env(self, host: HostJob) -> dict[str, str]:
         job = self.planned.job

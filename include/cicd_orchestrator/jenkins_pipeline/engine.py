@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd_orchestrator import git
-from cicd_orchestrator.actions.host import HostJob, PlainLog, container_engine
+from cicd_orchestrator.actions.host import HostJob, PlainLog
 from cicd_orchestrator.actions.job_state import RunnerSettings
+from cicd_orchestrator.actions.pod import ContainerError, ContainerSpec, PodSpec
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
 from cicd_orchestrator.constants import FAILED_CONCLUSIONS, Conclusion, RunStatus
@@ -219,6 +220,7 @@ class JenkinsEngine:
         why = next((s.not_replayable for s in chain if s.not_replayable), None)
         if why is not None:
             return self._cannot(build, leaf, jl, execution, why)
+        _agent(host, build, leaf, jl)
         for note in [*notes, *(n for s in chain for n in s.notes)]:
             jl.write(f"NOTE: {note}")
         if not runs:
@@ -302,6 +304,24 @@ def _environment(build: _Build, host: HostJob, chain: list[Stage]) -> dict[str, 
     return env
 
 
+def _agent(host: HostJob, build: _Build, leaf: Stage, jl: PlainLog) -> None:
+    """Run the stage's steps in the container of its ``agent { docker }`` (or the
+    pipeline's), one per image for the whole build, or with the host's tools (a warning)
+    when the container cannot start."""
+    image = leaf.image or build.pipeline.image
+    if not image:
+        host.leave_pod()
+        return
+    try:
+        if image in ("docker", "dockerfile"):
+            raise ContainerError(f"an agent {image} without an image name builds its own")
+        jl.write(f"[Pipeline] withDockerContainer ({image})")
+        host.enter_pod(image, PodSpec(ContainerSpec(image), {}), jl.write)
+    except ContainerError as exc:
+        host.leave_pod()
+        jl.write(f"WARNING: image {image} is not used: {exc}; the stage runs with the host's tools")
+
+
 def _checkout(host: HostJob, build: _Build) -> str | None:
     try:
         host.checkout(build.git_dir, build.sha, build.branch)
@@ -315,10 +335,5 @@ def _stage_header(jl: PlainLog, build: _Build, host: HostJob, leaf: Stage) -> No
     jl.write(f"Running on {RUNNER_NAME} in {host.workspace}")
     for note in build.pipeline.notes:
         jl.write(f"NOTE: {note}")
-    image = leaf.image or build.pipeline.image
-    if image:
-        engine = container_engine()
-        why = "no container engine" if engine is None else f"{engine} containers are not used"
-        jl.write(f"WARNING: image {image} is not used: {why}; the stage runs with the host's tools")
     jl.write("[Pipeline] stage")
     jl.write(f"[Pipeline] {{ ({leaf.name})")

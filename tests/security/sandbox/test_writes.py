@@ -147,3 +147,27 @@ def test_a_file_command_replaced_by_a_link_is_not_followed(
     text = job.read_log()
     assert "host-file-canary-91" not in text
     assert "leaked=nothing" in text
+
+
+def test_the_runner_writes_no_file_through_a_link_a_step_left(
+    run_workflow: Any, tmp_path: Path
+) -> None:
+    """A step leaves links where the runner made the file commands of the next steps: the
+    runner creates the next step's files in a new folder, never through them."""
+    target = tmp_path / "host-folder"
+    target.mkdir()
+    wf = f"""
+    on: push
+    jobs:
+      probe:
+        steps:
+          - run: |
+              for d in "$RUNNER_TEMP"/_runner_file_commands*; do
+                rm -rf "$d" && ln -s {target} "$d"
+              done
+              ln -s {target} "$RUNNER_TEMP/_runner_file_commands"
+          - run: echo "next step" >> "$GITHUB_STEP_SUMMARY"
+    """
+    (job,) = run_workflow(wf)
+    assert job.conclusion is Conclusion.SUCCESS, job.read_log()
+    assert list(target.iterdir()) == []

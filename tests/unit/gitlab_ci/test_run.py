@@ -12,7 +12,7 @@ from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.constants import Conclusion
 from cicd_orchestrator.exceptions import WorkflowError
-from cicd_orchestrator.gitlab_ci.engine import script_text
+from cicd_orchestrator.gitlab_ci.engine import script_text, service_names
 
 Run = Callable[..., dict[str, JobExecution]]
 
@@ -324,3 +324,60 @@ def test_a_job_runs_in_the_sandbox(run_gitlab: Run) -> None:
 
     script = f"job:\n  script: ['test -e {sys.prefix} && echo visible || echo hidden']\n"
     assert "hidden" in run_gitlab(script)["job"].read_log().replace("echo hidden", "")
+
+
+def test_service_names_as_gitlab_derives_them() -> None:
+    assert service_names("postgres:16") == ["postgres"]
+    assert service_names("tutum/wordpress:latest") == ["tutum__wordpress", "tutum-wordpress"]
+    assert service_names("registry.example.com:5000/db") == [
+        "registry.example.com:5000__db",
+        "registry.example.com:5000-db",
+    ]
+
+
+def test_a_job_with_an_image_and_services_runs_in_its_pod(
+    run_gitlab: Run, container_images: tuple[str, str]
+) -> None:
+    busybox, httpd = container_images
+    config = f"""
+in-image:
+  image: {busybox}
+  services:
+    - name: {httpd}
+      alias: web
+  variables:
+    GREETING: hi
+  before_script:
+    - test ! -e /usr/bin/python3 && echo "no host python"
+  script:
+    - echo "$GREETING from $CI_JOB_IMAGE"
+    - cat README.md
+    - wget -qO- http://web:8080/
+    - touch made-in-container && exit 4
+  after_script:
+    - echo "after in the image" && readlink /bin/sh
+
+missing-service:
+  image: {busybox}
+  services: [localhost/cicd-no-such-service:1]
+  script: [echo never]
+"""
+    jobs = run_gitlab(config, {"README.md": "the readme\n"})
+    job = jobs["in-image"]
+    text = job.read_log()
+    assert job.conclusion is Conclusion.FAILURE, text
+    assert 'Preparing the "docker" executor' in text and f"Using docker image {busybox}" in text
+    for expected in (
+        "no host python",
+        f"hi from {busybox}",
+        "the readme",
+        "served by the service container",
+        "after in the image",
+        "busybox",
+        "ERROR: Job failed: exit code 4",
+    ):
+        assert expected in text, (expected, text)
+    missing = jobs["missing-service"]
+    assert missing.conclusion is Conclusion.NEUTRAL, missing.read_log()
+    assert missing.not_replayable and "could not be started" in missing.not_replayable
+    assert "never" not in missing.read_log().split("cannot replay locally")[0].split("script")[-1]

@@ -241,3 +241,33 @@ def test_a_stage_runs_in_the_sandbox(run_jenkins: Run) -> None:
     )
     log = run_jenkins(text)["S"].read_log()
     assert "\nhidden\n" in log and "\nvisible\n" not in log
+
+
+def test_an_agent_image_runs_the_stages_in_its_container(
+    run_jenkins: Run, container_images: tuple[str, str]
+) -> None:
+    busybox, _ = container_images
+    jenkinsfile = f"""
+pipeline {{
+  agent {{ docker {{ image '{busybox}' }} }}
+  stages {{
+    stage('Prepare') {{
+      steps {{ sh 'echo prepared > state.txt && readlink /bin/sh' }}
+    }}
+    stage('Check') {{
+      steps {{
+        sh 'cat state.txt && test ! -e /usr/bin/python3 && echo "no host python"'
+        sh 'exit 2'
+      }}
+    }}
+  }}
+}}
+"""
+    stages = run_jenkins(jenkinsfile)
+    prepare, check = stages["Prepare"], stages["Check"]
+    assert prepare.conclusion is Conclusion.SUCCESS, prepare.read_log()
+    assert f"withDockerContainer ({busybox})" in prepare.read_log()
+    assert "busybox" in prepare.read_log()
+    text = check.read_log()
+    assert check.conclusion is Conclusion.FAILURE, text
+    assert "prepared" in text and "no host python" in text and "exit code 2" in text

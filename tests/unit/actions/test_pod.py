@@ -1,0 +1,214 @@
+"""Jobs with ``container:`` and ``services:`` replayed in a pod of their own (podman)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+
+import pytest
+from cicd_devkit.containers import SERVED
+
+from cicd_orchestrator.actions.pod import ContainerError, _health, _seconds, pod_spec
+from cicd_orchestrator.actions.results import JobExecution
+from cicd_orchestrator.actions.runner import JobRunner
+from cicd_orchestrator.constants import Conclusion
+
+RunFn = Callable[..., list[JobExecution]]
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z ", re.M)
+
+
+def text(job: JobExecution) -> str:
+    return STAMP.sub("", job.read_log())
+
+
+def pods() -> str:
+    return subprocess.run(
+        ["podman", "ps", "--all", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout
+
+
+# --------------------------------------------------------------------------- what a job asks
+def test_the_pod_spec_of_a_job() -> None:
+    body = {
+        "container": {
+            "image": "${{ matrix.image }}",
+            "env": {"A": "${{ matrix.a }}"},
+            "options": "--cpus 1",
+            "ports": [80],
+        },
+        "services": {
+            "db": {
+                "image": "postgres:16",
+                "env": {"POSTGRES_PASSWORD": "pw"},
+                "options": "--health-cmd 'pg_isready -q' --health-interval=10s --privileged",
+            },
+            "skipped": {"image": ""},
+        },
+    }
+    spec = pod_spec(body, {"matrix": {"image": "python:3.12", "a": "1"}})
+    assert spec.job is not None and spec.job.image == "python:3.12" and spec.job.env == {"A": "1"}
+    assert spec.job.ignored == ("--cpus", "1", "ports:")
+    assert list(spec.services) == ["db"]  # a service without an image is not started
+    db = spec.services["db"]
+    assert db.health == ("--health-cmd=pg_isready -q", "--health-interval=10s")
+    assert db.ignored == ("--privileged",)
+    assert pod_spec({"container": "node:20"}, {}).job.image == "node:20"  # type: ignore[union-attr]
+    assert pod_spec({}, {}).empty
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"container": "--privileged"},
+        {"container": "a b"},
+        {"services": {"bad name": {"image": "redis"}}},
+        {"services": {"ok": {"image": "${{ fromJSON('[') }}"}}},
+    ],
+)
+def test_a_bad_container_is_refused(body: dict[str, object]) -> None:
+    with pytest.raises(ContainerError):
+        pod_spec(body, {})
+
+
+def test_durations_and_health_options() -> None:
+    assert _seconds("10s", 0) == 10 and _seconds("500ms", 0) == 0.5 and _seconds("2m", 0) == 120
+    assert _seconds("3", 0) == 3 and _seconds("soon", 7) == 7 and _seconds(None, 1) == 1
+    assert _health("--health-retries 5 -e X=1") == (("--health-retries=5",), ("-e", "X=1"))
+    assert _health("'unclosed") == ((), ("'unclosed",))
+
+
+# --------------------------------------------------------------------------- replayed in a pod
+def test_a_container_job_runs_its_steps_in_the_image(
+    run_workflow: RunFn, container_images: tuple[str, str]
+) -> None:
+    busybox, _ = container_images
+    wf = f"""
+    on: push
+    jobs:
+      in-image:
+        runs-on: ubuntu-latest
+        container:
+          image: {busybox}
+          env:
+            FROM_CONTAINER: yes-it-is
+        steps:
+          - uses: actions/checkout@v4
+          - uses: actions/setup-python@v5
+            with:
+              python-version: "3.12"
+          - id: first
+            run: |
+              cat README.md
+              test ! -e /usr/bin/python3 && echo "no host python here"
+              readlink /bin/sh
+              echo "container=$FROM_CONTAINER"
+              echo "GREETING=hello from the env file" >> "$GITHUB_ENV"
+              mkdir -p "$HOME/bin" && printf '#!/bin/sh\\necho tool ran\\n' > "$HOME/bin/mytool"
+              chmod +x "$HOME/bin/mytool" && echo "$HOME/bin" >> "$GITHUB_PATH"
+              echo "answer=42" >> "$GITHUB_OUTPUT"
+          - run: |
+              echo "$GREETING / ${{{{ steps.first.outputs.answer }}}}"
+              mytool
+              echo "$PATH"
+              echo "secret=${{{{ secrets.GITHUB_TOKEN }}}}"
+          - run: exit 3
+    """
+    (job,) = run_workflow(wf, files={"README.md": "the project's readme\n"})
+    log = text(job)
+    assert job.conclusion is Conclusion.FAILURE, log
+    assert job.not_replayable is None
+    assert [s.name for s in job.steps][:2] == ["Set up job", "Initialize containers"]
+    for expected in (
+        "the project's readme",
+        "no host python here",
+        "busybox",
+        "container=yes-it-is",
+        "hello from the env file / 42",
+        "tool ran",
+        "secret=***",
+        "##[error]Process completed with exit code 3.",
+        "actions/setup-python@v5 is not run: the job runs in its container",
+        "shell: sh -e {0}",
+    ):
+        assert expected in log, (expected, log)
+    path_line = next(ln for ln in log.splitlines() if ln.endswith("/usr/local/bin:/usr/bin:/bin"))
+    assert path_line.split(":")[0].endswith("/home/bin")  # GITHUB_PATH before the image's
+    assert "cicd-job-" not in pods()  # the pod is gone
+
+
+def test_services_are_reached_by_label_and_on_localhost(
+    run_workflow: RunFn, container_images: tuple[str, str]
+) -> None:
+    busybox, httpd = container_images
+    services = f"""
+        services:
+          web:
+            image: {httpd}
+            options: >-
+              --health-cmd "wget -qO- http://127.0.0.1:8080/"
+              --health-interval 1s --health-retries 10
+            ports: ["8080:8080"]
+    """
+    wf = f"""
+    on: push
+    jobs:
+      container-and-service:
+        container: {busybox}
+        {services.strip()}
+        steps:
+          - run: wget -qO- http://web:8080/ && wget -qO- http://localhost:8080/
+      service-only:
+        runs-on: ubuntu-latest
+        {services.strip()}
+        steps:
+          - run: |
+              python3 -c "import urllib.request as u
+              for url in ('http://web:8080/', 'http://127.0.0.1:8080/'):
+                  print('got', u.urlopen(url, timeout=5).read().decode().strip())"
+    """
+    jobs = {j.name: j for j in run_workflow(wf)}
+    for name in ("container-and-service", "service-only"):
+        log = text(jobs[name])
+        assert jobs[name].conclusion is Conclusion.SUCCESS, log
+        assert "Service 'web' is healthy" in log
+        assert log.count(SERVED) == 2, log
+    assert "cicd-job-" not in pods()
+
+
+def test_a_job_whose_image_cannot_be_had_is_not_replayed(
+    run_workflow: RunFn, container_images: tuple[str, str], tmp_path: object
+) -> None:
+    wf = """
+    on: push
+    jobs:
+      missing:
+        container: localhost/cicd-no-such-image:1
+        steps:
+          - run: echo never
+    """
+    (job,) = run_workflow(wf)
+    assert job.conclusion is Conclusion.NEUTRAL, text(job)
+    assert job.not_replayable and "could not be started" in job.not_replayable
+    assert "Cannot replay locally" in text(job) and "never" not in text(job).split("Run")[-1]
+    assert "cicd-job-" not in pods()
+
+
+def test_an_unhealthy_service_makes_the_job_not_replayable(
+    run_workflow: RunFn, container_images: tuple[str, str]
+) -> None:
+    _, httpd = container_images
+    wf = f"""
+    on: push
+    jobs:
+      sick:
+        services:
+          web:
+            image: {httpd}
+            options: --health-cmd false --health-interval 1s --health-retries 2
+        steps:
+          - run: echo never
+    """
+    (job,) = run_workflow(wf, runner=JobRunner())
+    assert job.conclusion is Conclusion.NEUTRAL, text(job)
+    assert job.not_replayable and "never became healthy" in job.not_replayable
