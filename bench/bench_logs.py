@@ -1,11 +1,18 @@
-"""Benchmark of the log analysis: excerpt quality on cidiff, throughput and memory on a big log.
+"""Benchmark of the log analysis: LogChunks and cidiff excerpts, categories, throughput and memory.
 
-    .venv/bin/python bench/bench_logs.py [--cidiff PATH] [--size-mb 1024] [--skip-throughput]
+    .venv/bin/python bench/bench_logs.py [--cidiff PATH] [--logchunks PATH] [--size-mb 1024]
+        [--skip-logchunks] [--skip-cidiff] [--skip-throughput]
 
-1. On the cidiff dataset (pass/fail pairs with labelled error lines): hit@1 (the first
+1. On LogChunks (778 real Travis CI logs of 29 languages, a person's labelled failure chunk;
+   :mod:`logchunks`): hit@1 on both halves (split by repository: ``dev`` for development,
+   ``held-out`` for measuring), per language, with the two trivial baselines of the
+   dataset's ``evaluate.py`` beside it; the share of ``unknown`` categories and the accuracy
+   against the committed category labels (``tests/fixtures/logchunks/categories.tsv``).
+2. On the cidiff dataset (pass/fail pairs with labelled error lines): hit@1 (the first
    excerpt overlaps an ``E`` line), line precision and recall of all excerpts against the
-   ``E`` lines, with and without the pass log as baseline.
-2. On a generated GitHub Actions log of ``--size-mb`` MB: throughput (MB/s) and peak memory
+   ``E`` lines, with and without the pass log as baseline (in the groundtruth's numbering,
+   which counts a lone ``\\r`` as a line break).
+3. On a generated GitHub Actions log of ``--size-mb`` MB: throughput (MB/s) and peak memory
    (max RSS of the ``cicd analyze`` child process), side by side with ``grep -E -i -c`` over
    the same prefilter patterns on the same file, and peak memory at a second, smaller size
    to show that it does not grow with the log.
@@ -30,28 +37,25 @@ log = logging.getLogger("bench_logs")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
+import logchunks  # noqa: E402
+from cicd_devkit.datasets import cidiff_groundtruth, readline_numbers  # noqa: E402
+
 from cicd_orchestrator.logs.analyze import analyze_path  # noqa: E402
 from cicd_orchestrator.logs.patterns import load_library  # noqa: E402
 from cicd_orchestrator.logs.prefilter import engine_name  # noqa: E402
 
 
 # --------------------------------------------------------------------------- cidiff
-def _groundtruth(path: Path) -> set[int]:
-    lines: set[int] = set()
-    for row in path.read_text().splitlines()[1:]:
-        if row.startswith("E "):
-            a, _, b = row.split()[1].partition("-")
-            lines.update(range(int(a), int(b or a) + 1))
-    return lines
-
-
 def cidiff_scores(root: Path, baseline: bool) -> dict[str, float]:
     cases = sorted(p for p in root.iterdir() if (p / "fail.log").is_file())
     hits = tp = reported = truth = 0
     started = time.perf_counter()
     for case in cases:
-        gt = _groundtruth(case / "groundtruth")
+        gt = cidiff_groundtruth(case)
         a = analyze_path(case / "fail.log", case / "pass.log" if baseline else None)
+        numbers = readline_numbers(case / "fail.log")  # the groundtruth's line numbers
+        for e in a.excerpts:  # the groundtruth's numbers
+            e.start, e.end = numbers[e.start - 1][0], numbers[e.end - 1][1]
         got: set[int] = set()
         for e in a.excerpts:
             got.update(range(e.start, e.end + 1))
@@ -203,11 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--small-mb", type=int, default=0, help="second size for memory (default size/8)"
     )
+    ap.add_argument("--logchunks", type=Path, default=logchunks.DEFAULT_ROOT)
+    ap.add_argument("--labels", type=Path, default=logchunks.DEFAULT_LABELS)
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-cidiff", action="store_true")
+    ap.add_argument("--skip-logchunks", action="store_true")
     ap.add_argument("--workdir", type=Path, default=None, help="where to write the generated log")
     ns = ap.parse_args(argv)
     print(f"prefilter engine: {engine_name()}")
+    if not ns.skip_logchunks:
+        if not ns.logchunks.is_dir():
+            print(f"LogChunks not found at {ns.logchunks}", file=sys.stderr)
+            return 2
+        labels = logchunks.read_labels(ns.labels) if ns.labels.is_file() else None
+        for half in ("dev", "held-out"):
+            result = logchunks.score(logchunks.load(ns.logchunks, half), labels)
+            print("\n" + "\n".join(logchunks.report(half, result, by_language=True)))
     if not ns.skip_cidiff:
         root = ns.cidiff / "breakages" if (ns.cidiff / "breakages").is_dir() else ns.cidiff
         if not root.is_dir():

@@ -32,7 +32,7 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         default="auto",
-        choices=["auto", "github", "gitlab", "jenkins", "plain"],
+        choices=["auto", "github", "gitlab", "jenkins", "travis", "plain"],
         help="log format (default: detect)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -43,8 +43,12 @@ def _analyze_args(p: argparse.ArgumentParser) -> None:
         help="the workflow file of the job: a secret its failing step reads and the log "
         "shows empty makes the failure a missing secret",
     )
-    p.add_argument("--job", help="the job's name in the workflow (default: any job)")
-    p.add_argument("--step", help="the failing step's name (default: the step that failed)")
+    p.add_argument(
+        "--job", help="the job's name (for the category, and in the workflow: default any job)"
+    )
+    p.add_argument(
+        "--step", help="the failing step's name (default: the step the log shows failing)"
+    )
 
 
 def analysis_json(analysis: Any) -> dict[str, Any]:
@@ -53,6 +57,7 @@ def analysis_json(analysis: Any) -> dict[str, Any]:
         "format": analysis.format,
         "category": analysis.category.value,
         "confidence": analysis.confidence,
+        "reasons": analysis.reasons,
         "signature": analysis.signature,
         "pattern": analysis.pattern,
         "recipe": analysis.recipe,
@@ -83,6 +88,7 @@ def analysis_json(analysis: Any) -> dict[str, Any]:
 def _summary(analysis: Any) -> str:
     out = [
         f"category:   {analysis.category.value} (confidence {analysis.confidence:.2f})",
+        *(f"  because   {reason}" for reason in analysis.reasons),
         f"pattern:    {analysis.pattern or '-'}   recipe: {analysis.recipe or '-'}",
         f"message:    {analysis.message or '-'}",
         f"signature:  {analysis.signature}",
@@ -119,7 +125,13 @@ def _analyze(ns: argparse.Namespace) -> int:
         fail.close()
         raise CliError(f"cannot read {ns.baseline}: {exc.strerror or exc}") from exc
     try:
-        analysis = analyze_log(fail, base, ns.format, max_excerpts=max(1, ns.max_excerpts))
+        analysis = analyze_log(
+            fail,
+            base,
+            ns.format,
+            max_excerpts=max(1, ns.max_excerpts),
+            names=[n for n in (ns.step, ns.job) if n],
+        )
     except OSError as exc:
         raise CliError(f"cannot read the log: {exc}") from exc
     finally:

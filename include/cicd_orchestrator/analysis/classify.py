@@ -1,16 +1,16 @@
 """Classify a failed job from its log analysis: category, confidence, signature, repair recipe.
 
 The pattern library has already spoken in :func:`cicd_orchestrator.logs.analyze.analyze_log`;
-here the repository's learned patterns are consulted first, the step or job name breaks the
-tie when no pattern matched, and the result becomes a :class:`models.Failure`. Flaky is not
-a pattern's verdict but evidence's: :func:`mark_flaky`.
+the category comes from :mod:`cicd_orchestrator.logs.categorize` there (the same for the CLI,
+the sessions and the reports: give the step and job names to the analysis); here the
+repository's learned patterns are consulted first and the result becomes a
+:class:`models.Failure`. Flaky is not a pattern's verdict but evidence's: :func:`mark_flaky`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,36 +23,6 @@ from cicd_orchestrator.models import Failure
 log = logging.getLogger(__name__)
 
 MAX_EVIDENCE = 12
-
-_NAME_HINTS: list[tuple[re.Pattern[str], FailureCategory]] = [
-    (
-        re.compile(
-            r"lint|ruff|flake8|eslint|style|format|black|isort|prettier|mypy|type.?check|clippy|vet\b",
-            re.I,
-        ),
-        FailureCategory.QUALITY,
-    ),
-    (re.compile(r"test|pytest|jest|spec|junit|surefire|check\b", re.I), FailureCategory.TEST),
-    (
-        re.compile(r"deploy|release|publish|manifest|helm|k8s|kube|terraform|infra", re.I),
-        FailureCategory.DEPLOYMENT,
-    ),
-    (
-        re.compile(r"build|compile|install|dep|package|bundle|docker|image", re.I),
-        FailureCategory.BUILD,
-    ),
-]
-
-
-def category_from_name(*names: str | None) -> FailureCategory | None:
-    """A category guessed from a step or job name (``Lint`` -> quality), or None."""
-    for name in names:
-        if not name:
-            continue
-        for rx, cat in _NAME_HINTS:
-            if rx.search(name):
-                return cat
-    return None
 
 
 def _location(captures: Mapping[str, str]) -> str | None:
@@ -109,15 +79,9 @@ def classify(
         captures=captures,
         tests=list(analysis.tests),
     )
-    if failure.category is FailureCategory.UNKNOWN:
-        hinted = category_from_name(step, job_name)
-        if hinted is not None:
-            failure.category = hinted
-            failure.confidence = max(failure.confidence, 0.4)
-            failure.notes.append(
-                f"category from the step/job name ({hinted.value}); no pattern matched"
-            )
-        failure.recipe = failure.recipe or "none"
+    failure.recipe = failure.recipe or "none"
+    if analysis.reasons:
+        failure.notes.append(f"category {failure.category.value}: " + "; ".join(analysis.reasons))
     _apply_learned(failure, learned)
     if analysis.needs_person:
         failure.notes.append("only a person can fix this (secret or permission)")

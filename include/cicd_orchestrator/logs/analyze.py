@@ -12,13 +12,15 @@ import functools
 import io
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.baseline import Baseline
-from cicd_orchestrator.logs.excerpts import ExcerptScanner, Region
+from cicd_orchestrator.logs.categorize import categorize
+from cicd_orchestrator.logs.excerpts import EXCERPT_LINES, ExcerptScanner, Region
 from cicd_orchestrator.logs.formats import (
     FORMATS,
     LogStep,
@@ -68,6 +70,7 @@ class LogAnalysis:
     message: str = ""
     needs_person: bool = False
     evidence: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why the category
 
     @property
     def failed_step(self) -> LogStep | None:
@@ -119,10 +122,11 @@ def _excerpt(
     region: Region, library: PatternLibrary, rank: int
 ) -> tuple[Excerpt, PatternMatch | None]:
     match = library.best_match(_evidence(region, rank))
+    start, end, text = region.window(EXCERPT_LINES)
     ex = Excerpt(
-        start=region.start,
-        end=region.end,
-        text=region.text,
+        start=start,
+        end=end,
+        text=text,
         category=match.pattern.category if match else FailureCategory.UNKNOWN,
         pattern=match.pattern.id if match else None,
         score=round(region.final, 3),
@@ -130,16 +134,23 @@ def _excerpt(
     return ex, match
 
 
-def _classify(analysis: LogAnalysis, regions: list[Region], library: PatternLibrary) -> None:
+def _classify(
+    analysis: LogAnalysis, regions: list[Region], library: PatternLibrary, names: list[str]
+) -> None:
     evidence: list[tuple[int, int | None, str]] = []
     for rank, region in enumerate(regions):
         evidence.extend(_evidence(region, rank))
     match = library.best_match(evidence)
     top = regions[0] if regions else None
+    matched = None
+    if match is not None:
+        confidence = round(max(0.1, match.pattern.confidence - 0.08 * min(match.rank, 4)), 3)
+        matched = (match.pattern.category, confidence, match.pattern.id, match.text)
+    verdict = categorize([r.all_lines for r in regions], names, matched)
+    analysis.category, analysis.confidence = verdict.category, verdict.confidence
+    analysis.reasons = verdict.reasons
     if match is not None:
         pat = match.pattern
-        analysis.category = pat.category
-        analysis.confidence = round(max(0.1, pat.confidence - 0.08 * min(match.rank, 4)), 3)
         analysis.pattern = pat.id
         analysis.recipe = pat.recipe
         analysis.captures = dict(match.captures)
@@ -150,7 +161,6 @@ def _classify(analysis: LogAnalysis, regions: list[Region], library: PatternLibr
         ]
         analysis.signature = signature([match.text], salt=pat.id)
     elif top is not None:
-        analysis.confidence = 0.2
         analysis.evidence = top.key_lines()
         analysis.message = _MARKUP.sub("", analysis.evidence[0]) if analysis.evidence else ""
         analysis.signature = signature(analysis.evidence, salt="unknown")
@@ -166,12 +176,15 @@ def analyze_log(
     library: PatternLibrary | None = None,
     max_excerpts: int = 5,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    names: Sequence[str] = (),
 ) -> LogAnalysis:
     """Read ``stream`` once (bounded memory) and say why the job failed.
 
     ``baseline`` is the pass log of the same job (optional). ``fmt`` is ``auto`` or one of
-    ``github``, ``gitlab``, ``jenkins``, ``plain``. Never raises on the log's content; bad
-    bytes and binary lines are counted in ``warnings``.
+    ``github``, ``gitlab``, ``jenkins``, ``travis``, ``plain``. ``names``: the job's name
+    (and any other name the caller knows), for the category
+    (:func:`~cicd_orchestrator.logs.categorize.categorize`) after the failed step's. Never
+    raises on the log's content; bad bytes and binary lines are counted in ``warnings``.
     """
     if fmt not in ("auto", *FORMATS):
         raise ValueError(f"unknown log format {fmt!r} (github, gitlab, jenkins, plain or auto)")
@@ -204,24 +217,32 @@ def analyze_log(
     for rank, region in enumerate(regions[:max_excerpts]):
         ex, _ = _excerpt(region, library, rank)
         analysis.excerpts.append(ex)
-    _classify(analysis, regions[:max_excerpts], library)
+    failed = analysis.failed_step
+    _classify(
+        analysis, regions[:max_excerpts], library, [*([failed.name] if failed else []), *names]
+    )
     analysis.tests = _failed_tests(regions)
     log.debug("analysed %d lines (%s): %s", total, fmt, analysis.pattern)
     return analysis
 
 
 def analyze_path(
-    path: str | Path, baseline: str | Path | None = None, fmt: str = "auto"
+    path: str | Path,
+    baseline: str | Path | None = None,
+    fmt: str = "auto",
+    names: Sequence[str] = (),
 ) -> LogAnalysis:
     """``analyze_log`` over files (raises OSError when a file cannot be opened)."""
     with open(path, "rb") as fh:
         if baseline is None:
-            return analyze_log(fh, None, fmt)
+            return analyze_log(fh, None, fmt, names=names)
         with open(baseline, "rb") as bh:
-            return analyze_log(fh, bh, fmt)
+            return analyze_log(fh, bh, fmt, names=names)
 
 
-def analyze_text(text: str, baseline: str | None = None, fmt: str = "auto") -> LogAnalysis:
+def analyze_text(
+    text: str, baseline: str | None = None, fmt: str = "auto", names: Sequence[str] = ()
+) -> LogAnalysis:
     """``analyze_log`` over strings (for tasks that already hold the log)."""
     base = io.BytesIO(baseline.encode("utf-8", "replace")) if baseline is not None else None
-    return analyze_log(io.BytesIO(text.encode("utf-8", "replace")), base, fmt)
+    return analyze_log(io.BytesIO(text.encode("utf-8", "replace")), base, fmt, names=names)

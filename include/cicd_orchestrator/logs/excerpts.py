@@ -5,7 +5,9 @@ block, the block, the first lines of the next one). The prefilter finds the cand
 each is cleaned, scored (:mod:`scoring`), checked against the baseline, extended over the
 lines that continue it (stack frames, details, carets) and merged with its neighbours into a
 region. The lines just before a step's failure marker (``##[error]Process completed with exit
-code``, ``Build step ... marked build as failure``) form a region of their own. Regions are
+code``, ``Build step ... marked build as failure``, Travis' ``The command "..." exited with
+N``) form a region of their own. A line that only restates a failure (a runner's summary)
+scores low (:data:`~cicd_orchestrator.logs.scoring.SUMMARY`). Regions are
 kept in bounded structures (the best by score and the most recent), so memory does not grow
 with the log; at the end they are ranked with what only the end knows: how close they are to
 the final failure marker, to the end of the log, and whether they lie in a failed step.
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 
 from cicd_orchestrator.logs.baseline import Baseline
 from cicd_orchestrator.logs.formats import LogStep, StepTracker
-from cicd_orchestrator.logs.normalize import clean_line
+from cicd_orchestrator.logs.normalize import clean_line, strip_ansi
 from cicd_orchestrator.logs.prefilter import Searcher
 from cicd_orchestrator.logs.scoring import (
     FINAL_MARKER,
@@ -42,11 +44,16 @@ BACK_LINES = 6
 BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S')
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
+#: the longest excerpt (lines), and how many lines above its first key line it starts
+EXCERPT_LINES = 20
+WINDOW_ABOVE = 2
 KEEP_BEST = 48
 KEEP_RECENT = 32
 NOISE_FACTOR = 0.1
 STRONG_BONUS = 0.25
 END_BONUS = 1.2
+#: where it failed comes first: a region in a failed step (command) outranks the others
+FAILED_STEP_BONUS = 2.0
 END_DECAY = 150.0
 
 
@@ -83,6 +90,22 @@ class Region:
     def text(self) -> str:
         gap = [f"... ({self.dropped} more lines)"] if self.dropped else []
         return "\n".join([*self.lines, *gap, *self.tail])
+
+    def window(self, size: int) -> tuple[int, int, str]:
+        """At most ``size`` lines of the region (start, end, text): all of it when it is that
+        short, else from just above its first line that says most (the first key line
+        scoring near the best), as a person would paste it."""
+        if self.end - self.start + 1 <= size or not self.key:
+            return self.start, min(self.end, self.start + size - 1), "\n".join(self.lines[:size])
+        best = max(k[0] for k in self.key)
+        first = min(n for score, n, _ in self.key if score >= 0.8 * best)
+        start = max(self.start, min(first - WINDOW_ABOVE, self.end - size + 1))
+        end = start + size - 1
+        offset = start - self.start
+        if offset + size <= len(self.lines):  # inside the head that the region keeps
+            return start, end, "\n".join(self.lines[offset : offset + size])
+        picked = [t for _, n, t in sorted(self.key, key=lambda k: k[1]) if start <= n <= end]
+        return start, end, "\n".join(picked)
 
     def key_lines(self, n: int = 3) -> list[str]:
         best = sorted(self.key, key=lambda k: (-k[0], k[1]))[:n]
@@ -214,10 +237,12 @@ class ExcerptScanner:
 
     def _handle(self, window: bytes, ls: int, le: int, line_no: int) -> tuple[int, int]:
         """Process the candidate line ``window[ls:le]``; return offset and number of the next."""
-        text = _decode(window[ls:le])
+        raw = window[ls:le].decode("utf-8", errors="replace")
+        text = clean_line(raw)
         self._consumed_before = self._consumed
         self._consumed = line_no
-        if self.tracker.observe(line_no, text):
+        # the step markers may hide behind a lone \r (GitLab's sections, Travis' folds)
+        if self.tracker.observe(line_no, strip_ansi(raw) if "\r" in raw else text):
             return le + 1, line_no + 1
         if FINAL_MARKER.search(text):
             self.markers.append(line_no)
@@ -307,7 +332,9 @@ class ExcerptScanner:
 
     @staticmethod
     def _is_step_header(text: str) -> bool:
-        return text.startswith("[Pipeline]") or (" $ " in text[:200] and text.startswith("["))
+        return text.startswith(("[Pipeline]", "$ ")) or (
+            " $ " in text[:200] and text.startswith("[")
+        )
 
     # ------------------------------------------------------------------ ranking
     def _tail_region(self, n: int = 10) -> Region | None:
@@ -347,7 +374,7 @@ class ExcerptScanner:
         score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
         score += 0.3 * (r.end / max(total, 1)) ** 2
         if any(s.start <= r.start <= s.end for s in failed):
-            score += 0.6
+            score += FAILED_STEP_BONUS
         if r.marker:
             score += 0.3
         if r.noise and r.noise >= len(r.key):

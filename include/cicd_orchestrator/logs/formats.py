@@ -4,7 +4,9 @@ Formats: ``github`` (raw GitHub Actions job logs: timestamps, ``##[group]``, ``#
 workflow commands, or the ``job<TAB>step<TAB>timestamp`` form of ``gh run view --log``),
 ``gitlab`` (job traces with ``section_start:<ts>:<name>`` / ``section_end`` markers) and
 ``jenkins`` (console logs: ``[Pipeline] { (Stage)``, freestyle ``[job] $ cmd`` steps,
-``Finished: RESULT``); ``plain`` for anything else.
+``Finished: RESULT``), ``travis`` (Travis CI: ``travis_fold``/``travis_time`` markers, each
+command echoed as ``$ cmd`` and closed by ``The command "cmd" exited with N.``); ``plain``
+for anything else. A step of a Travis log is one command, from its echo to its exit line.
 
 A :class:`StepTracker` receives only the marker lines (the scanner finds them) and builds
 :class:`LogStep` segments with 1-based inclusive line ranges of the original log.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("github", "gitlab", "jenkins", "plain")
+FORMATS = ("github", "gitlab", "jenkins", "travis", "plain")
 MAX_STEPS = 1000
 
 _GH_TS = re.compile(
@@ -29,6 +31,7 @@ _GH_MARK = re.compile(
     r"##\[(?:group|endgroup|error|warning|section)\]|^::(?:error|warning|group)", re.M
 )
 _GL_MARK = re.compile(r"section_(?:start|end):\d+:|Running with gitlab-runner|Job succeeded")
+_TRAVIS_MARK = re.compile(r"travis_(?:fold|time):(?:start|end):|^Worker information\r?$", re.M)
 _JK_MARK = re.compile(
     r"^\[Pipeline\] |^Started by |^Building (?:in workspace|remotely on)|^Finished: [A-Z]+|"
     r"^Running as SYSTEM|^\[WS-CLEANUP\]|^\[[\w .-]+\] \$ ",
@@ -48,6 +51,8 @@ class LogStep:
 
 def detect_format(sample: str) -> str:
     """Guess the format from the first lines of a log (ANSI and all)."""
+    if len(_TRAVIS_MARK.findall(sample)) >= 2:
+        return "travis"
     gl = len(_GL_MARK.findall(sample))
     jk = len(_JK_MARK.findall(sample))
     gh = len(_GH_MARK.findall(sample)) + len(_GH_TS.findall(sample[:20000])) // 5
@@ -79,6 +84,10 @@ _JK_FAILED = re.compile(
     r"^Build step '(.+)' marked build as failure|^ERROR: script returned exit code"
 )
 _JK_SKIPPED = re.compile(r'^Stage "(.+)" skipped due to')
+_TR_COMMAND = re.compile(r"^\$ (.+)")
+_TR_EXIT = re.compile(r'^The command "(.*)" (?:failed and )?exited with (\d+)')
+_TR_DONE = re.compile(r"^Done\. Your build exited with (\d+)")
+_TR_MARKERS = re.compile(r"travis_(?:fold|time):(?:start|end):\S*")
 _JK_FINISHED = re.compile(r"^Finished: ([A-Z]+)")
 _JK_RESULT = {
     "SUCCESS": "success",
@@ -125,6 +134,8 @@ class StepTracker:
             return self._gitlab(line_no, text)
         if self.fmt == "jenkins":
             return self._jenkins(line_no, text)
+        if self.fmt == "travis":
+            return self._travis(line_no, text)
         return False
 
     def observe_step_column(self, line_no: int, step_name: str) -> None:
@@ -197,6 +208,31 @@ class StepTracker:
         if m:
             self.job_conclusion = _JK_RESULT.get(m.group(1), m.group(1).lower())
         return False
+
+    def _travis(self, line_no: int, text: str) -> bool:
+        """Pieces of one line (split on lone ``\\r``): fold and timer markers, a command's
+        echo (a new step), its exit line (the step's end and conclusion)."""
+        only_markers = True
+        for piece in text.split("\r"):
+            piece = _TR_MARKERS.sub("", piece).strip()
+            if not piece:
+                continue
+            m = _TR_COMMAND.match(piece)
+            if m:
+                self._open(m.group(1), line_no)
+                continue
+            only_markers = False
+            m = _TR_EXIT.match(piece)
+            if m:
+                cur = self._current()
+                if cur is not None:
+                    cur.end = line_no
+                    cur.conclusion = "success" if m.group(2) == "0" else "failure"
+                continue
+            m = _TR_DONE.match(piece)
+            if m:
+                self.job_conclusion = "success" if m.group(1) == "0" else "failure"
+        return only_markers
 
     # ------------------------------------------------------------------ result
     def finish(self, last_line: int) -> list[LogStep]:

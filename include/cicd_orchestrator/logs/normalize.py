@@ -80,9 +80,26 @@ def strip_prefix(text: str) -> str:
     return text
 
 
+#: Travis CI's fold and timer markers, each ending in a lone ``\r``
+_TRAVIS_MARKER = re.compile(r"travis_(?:fold|time):(?:start|end):[^\r]*")
+
+
+def terminal_text(text: str) -> str:
+    """What a terminal shows of a line with lone ``\r`` in it (progress updates, Travis'
+    fold and timer markers): its last piece that is not empty once the markers are gone."""
+    if "\r" not in text:
+        return text
+    for piece in reversed(text.split("\r")):
+        piece = _TRAVIS_MARKER.sub("", strip_ansi(piece))
+        if piece.strip():
+            return piece
+    return ""
+
+
 def clean_line(text: str, max_chars: int = 1000) -> str:
-    """Presentation-free text of one log line (no ANSI, no timestamp prefix, no controls)."""
-    text = strip_prefix(strip_ansi(text))
+    """Presentation-free text of one log line (no ANSI, no timestamp prefix, no controls;
+    of a line overwritten by ``\r``, what the terminal shows)."""
+    text = strip_prefix(strip_ansi(terminal_text(text)))
     if len(text) > max_chars:
         text = text[:max_chars] + "…"
     if _CONTROL_RE.search(text):

@@ -1,11 +1,12 @@
 """Streaming reader of CI logs: blocks of whole lines, in constant memory.
 
-A log is read once, in blocks of ``block_size`` bytes. Each block holds whole lines only,
-with every line break (``\\r\\n``, ``\\n`` and a lone ``\\r``, as Java's ``readLine`` and the
-CI log datasets count them) turned into ``\\n``, so line numbers (1-based) always refer to
-the original log. Lines longer than ``max_line`` are cut (the rest of the line is skipped,
-the line still counts once); lines that are mostly binary (NUL bytes, control characters)
-are blanked; bytes that are not UTF-8 are counted. Nothing here ever raises on content.
+A log is read once, in blocks of ``block_size`` bytes. Each block holds whole lines only. A
+line is what lies between two ``\\n`` (as ``grep -n``, ``sed -n`` and editors count them):
+a ``\\r\\n`` ends a line as ``\\n`` does, and a lone ``\\r`` (a progress update, a Travis
+fold marker) stays inside its line, so line numbers (1-based) are the log file's own. Lines
+longer than ``max_line`` are cut (the rest of the line is skipped, the line still counts
+once); lines that are mostly binary (NUL bytes, control characters) are blanked; bytes that
+are not UTF-8 are counted. Nothing here ever raises on content.
 """
 
 from __future__ import annotations
@@ -95,14 +96,15 @@ def _count_invalid(data: bytes) -> int:
 
 
 def _normalise_breaks(data: bytes) -> bytes:
+    """``\\r\\n`` as ``\\n``; a lone ``\\r`` is kept (it does not end a line)."""
     if b"\r" not in data:
         return data
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data.replace(b"\r\n", b"\n")
 
 
 def _after_long_line(chunk: bytes) -> bytes | None:
     """``chunk`` from the end of a line being skipped on (None: the line goes on past it)."""
-    cut = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+    cut = chunk.find(b"\n")
     return None if cut < 0 else chunk[cut:]
 
 

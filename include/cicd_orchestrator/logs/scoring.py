@@ -42,6 +42,18 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         False,
     ),
     (re.compile(r"^npm ERR!|^npm error |^error Command failed|^YN\d{4}:"), 2.4, False),
+    # a compiler's or checker's diagnostic: path:line[:col]: error
+    (re.compile(r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b", re.I), 2.8, False),
+    # test runners' failure shapes: TAP, PHPUnit, XCTest, Elixir/Erlang exceptions,
+    # the cross marks of JavaScript runners and linters
+    (
+        re.compile(
+            r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^\s*\*\* \(\w+\) |"
+            r"^\s*[\u2716\u2717\u2718\u00d7]\s|\s[\u2716\u2717\u2718]\s"
+        ),
+        2.6,
+        False,
+    ),
     (_lc(r"^fatal:|^FATAL:|\bpanic:"), 2.8, True),
     (_lc(r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137"), 3.0, True),
     (
@@ -121,6 +133,8 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     ),
 ]
 MEDIUM: list[tuple[re.Pattern[str], float, bool]] = [
+    # a compiler's warning (an error under -Werror) and the words of failed checks
+    (re.compile(r"^\S+?:\d+:\d+:\s+warning\b", re.I), 1.6, False),
     (_lc(r"\berror\b|\berrors\b"), 1.6, True),
     (_lc(r"\bfail(?:ed|ure|s|ing)?\b"), 1.5, True),
     (_lc(r"exception|traceback"), 1.5, True),
@@ -128,7 +142,10 @@ MEDIUM: list[tuple[re.Pattern[str], float, bool]] = [
         _lc(
             r"denied|forbidden|unauthorized|not found|no such file|cannot|can't|could not|"
             r"couldn't|unable to|timed out|refused|aborted|invalid|missing|unexpected|"
-            r"incompatible|conflict|undefined|unsupported"
+            r"incompatible|conflict|undefined|unsupported|illegal|unrecognized|not recognized|"
+            r"unknown (?:option|command|switch|flag|argument)|mismatch|violation|exceeded|"
+            r"not (?:installed|available|allowed|permitted)|does(?: not|n't) (?:exist|match)|"
+            r"\bno \w+ found|is redundant|\bunused\b"
         ),
         1.0,
         True,
@@ -145,8 +162,9 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
     ),
     (
         _lc(
-            r"-Werror|error[-_]?prone|errorprone|\berror\.(?:log|html|txt|java|py|js|ts)|"
-            r"on-?error|errors?\.[a-z]{2,4}\b|/errors?/|ignore[_-]?errors?|fail[-_]?fast|"
+            r"(?:^|\s)-Werror\b(?!=)|error[-_]?prone|errorprone|"
+            r"\berror\.(?:log|html|txt|java|py|js|ts)|\bon-?error|\berrors?\.[a-z]{2,4}\b|"
+            r"/errors?/|ignore[_-]?errors?|fail[-_]?fast|"
             r"failsafe|continue-on-error"
         ),
         1.8,
@@ -182,6 +200,32 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
     ),
 ]
 
+#: lines that only restate that something failed (a runner's summary, a tool's exit line):
+#: the cause is above them, so they never outrank a line that says it
+SUMMARY = re.compile(
+    r"^=+ .*\b\d+ (?:failed|errors?)\b.*=+$"  # pytest's last line
+    r"|aborting due to (?:\d+ )?previous errors?|^error: could not compile|could not compile"
+    r"|^error: build failed|compilation failed\s*$|\bCompilation failed$"
+    r"|\bexited with (?:code )?\d+\.?\s*$|exit status \d+\s*$|returned (?:a )?non-zero exit"
+    r"|^npm ERR! (?:code ELIFECYCLE|errno|Exit status|Failed at the|This is probably not|"
+    r"A complete log|Test failed|Tell the author|You can get|Make sure you have|spawn|"
+    r"[\w@./-]+ (?:test|build|lint)\S*: `)"
+    r"|\*\* (?:TEST|BUILD|ARCHIVE) FAILED \*\*|^make(?:\[\d+\])?: \*\*\* "
+    r"|recipe for target .* failed"
+    r"|TestsFailedException|Tests unsuccessful|^FAILURE: Build failed with an exception"
+    r"|Command failed with exit code|^error Command failed|script returned exit code"
+    r"|^Tests?:\s+\d+ failed|^\d+ (?:examples?|tests?|specs?), \d+ failures?"
+    r"|^Test Suites:\s+\d+ failed|^Tests: \d+, Assertions: \d+"
+    r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"
+    r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
+    r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
+    r"|There (?:was|were) \d+ (?:failures?|errors?):?$|^Failed examples:|^Failures:\s*$"
+    r"|Process completed with exit code|Your build exited with|\d+ failing$",
+    re.I,
+)
+#: the most a summary line scores
+SUMMARY_CAP = 1.8
+
 FINAL_MARKER = re.compile(
     r"##\[error\]Process completed with exit code [1-9]"
     r"|^Build step '.+' marked build as failure"
@@ -189,6 +233,7 @@ FINAL_MARKER = re.compile(
     r"|^ERROR: script returned exit code"
     r"|^make(?:\[\d+\])?: \*\*\* .*Error \d+|^Error: Process completed with exit code [1-9]"
     r"|^\[INFO\] BUILD FAILURE|^BUILD FAILURE|^BUILD FAILED\b"
+    r'|^The command ".*" (?:failed and )?exited with [1-9]'
 )
 # markers that close a step's output (the lines just before them are the step's last words)
 STEP_END_MARKER = re.compile(
@@ -196,6 +241,7 @@ STEP_END_MARKER = re.compile(
     r"|^Build step '.+' marked build as failure"
     r"|^ERROR: Job failed|^ERROR: script returned exit code"
     r"|^Error: Process completed with exit code"
+    r'|^The command ".*" (?:failed and )?exited with [1-9]'
 )
 
 CONTINUATION = re.compile(
@@ -227,9 +273,9 @@ def score_line(text: str) -> float:
     if not best:
         return 0.0
     score = best + 0.2 * max(0, min(hits, 4) - 1)
-    for rx, penalty, lower in NEGATIVE:
-        if rx.search(low if lower else text):
-            score -= penalty
+    score -= sum(p for rx, p, lower in NEGATIVE if rx.search(low if lower else text))
+    if SUMMARY.search(text):
+        score = min(score, SUMMARY_CAP)
     return max(0.0, min(score, MAX_LINE_SCORE))
 
 

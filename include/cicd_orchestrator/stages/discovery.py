@@ -99,8 +99,9 @@ def _detect(
     ):
         if stream is None:
             return _with_ci_reason(_unreadable(job, run, problems), job)
-        analysis = analyze_log(stream, baseline=baseline)
-    failed_step = next((s.name for s in job.steps if s.conclusion in BROKEN_CONCLUSIONS), None)
+        failed_step = next((s.name for s in job.steps if s.conclusion in BROKEN_CONCLUSIONS), None)
+        names = [n for n in (failed_step, job.name) if n]
+        analysis = analyze_log(stream, baseline=baseline, names=names)
     failure = classify(job.name, failed_step, analysis, learned=learned)
     failure.job_id = job.id
     failure.run_id = run.id

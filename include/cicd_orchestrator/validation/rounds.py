@@ -79,7 +79,7 @@ class LogKeeper(JobRunner):
 
 def analyse(job: str, path: Path) -> Failure:
     """The failure in a replayed job's log, as discovery would classify it."""
-    failure = classify(job, None, analyze_path(path))
+    failure = classify(job, None, analyze_path(path, names=[job]))
     failure.notes.append("found by the local replay of the job during validation")
     return failure
 

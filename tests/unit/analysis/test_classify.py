@@ -4,7 +4,6 @@ from pathlib import Path
 
 from cicd_orchestrator.analysis.classify import (
     FlakyEvidence,
-    category_from_name,
     classify,
     mark_flaky,
 )
@@ -138,12 +137,16 @@ def test_scenario_like_failures() -> None:
         assert (f.pattern, f.recipe) == (pattern, recipe), job
 
 
-def test_unknown_failure_uses_the_step_name() -> None:
-    a = analyze_text(_gh("something odd happened"))
+def test_a_failure_the_log_says_little_of_takes_the_step_and_job_names() -> None:
+    a = analyze_text(_gh("something odd happened"), names=["Lint", "ci"])
     f = classify("ci", "Lint", a)
     assert f.category is FailureCategory.QUALITY and f.confidence >= 0.4
-    assert category_from_name("Deploy to prod") is FailureCategory.DEPLOYMENT
-    assert category_from_name("whatever") is None
+    assert any("the command or name 'Lint'" in note for note in f.notes)
+    deploy = analyze_text(_gh("something odd happened"), names=["Deploy to prod"])
+    assert deploy.category is FailureCategory.DEPLOYMENT
+    assert analyze_text(_gh("something odd happened"), names=["whatever"]).category is (
+        FailureCategory.UNKNOWN
+    )
 
 
 def test_learned_patterns_are_consulted_first() -> None:

@@ -4,25 +4,25 @@ import io
 from pathlib import Path
 
 import pytest
+from cicd_devkit import datasets
 
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.analyze import analyze_log, analyze_path, analyze_text
+from cicd_orchestrator.models import Excerpt
 
-# the cidiff dataset of failing and passing logs with the lines that say why (beside the project)
-CIDIFF = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "cidiff" / "breakages"
+CIDIFF = datasets.CIDIFF
 
 
 def cidiff_cases() -> list[str]:
     return sorted(p.name for p in CIDIFF.iterdir()) if CIDIFF.is_dir() else []
 
 
-def groundtruth(case: str) -> set[int]:
-    lines: set[int] = set()
-    for row in (CIDIFF / case / "groundtruth").read_text().splitlines()[1:]:
-        if row.startswith("E "):
-            a, _, b = row.split()[1].partition("-")
-            lines.update(range(int(a), int(b or a) + 1))
-    return lines
+def first_hits(case: str, excerpts: list[Excerpt]) -> bool:
+    """The first excerpt holds a groundtruth line (in the groundtruth's numbering)."""
+    if not excerpts:
+        return False
+    got = datasets.cidiff_lines(CIDIFF / case, excerpts[0].start, excerpts[0].end)
+    return bool(got & datasets.cidiff_groundtruth(CIDIFF / case))
 
 
 requires_cidiff = pytest.mark.skipif(not CIDIFF.is_dir(), reason="cidiff dataset not present")
@@ -91,8 +91,7 @@ def test_signature_stable_across_runs(log_fixtures: Path) -> None:
 @pytest.mark.parametrize("case", ["casper_1774", "cidiff_75", "pushcommentgithub_173", "spork_441"])
 def test_cidiff_pairs_first_excerpt_hits(case: str) -> None:
     a = analyze_path(CIDIFF / case / "fail.log", CIDIFF / case / "pass.log")
-    first = a.excerpts[0]
-    assert groundtruth(case) & set(range(first.start, first.end + 1))
+    assert first_hits(case, a.excerpts)
 
 
 @requires_cidiff
@@ -102,8 +101,7 @@ def test_cidiff_hit_at_1(with_baseline: bool) -> None:
     hits = 0
     for case in cases:
         base = CIDIFF / case / "pass.log" if with_baseline else None
-        ex = analyze_path(CIDIFF / case / "fail.log", base).excerpts
-        hits += bool(ex) and bool(groundtruth(case) & set(range(ex[0].start, ex[0].end + 1)))
+        hits += first_hits(case, analyze_path(CIDIFF / case / "fail.log", base).excerpts)
     assert hits / len(cases) >= (0.85 if with_baseline else 0.75)
 
 

@@ -24,9 +24,12 @@ def test_prefilter_engines_agree(monkeypatch: pytest.MonkeyPatch, log_fixtures: 
 
     plain = prefilter.compile_prefilter(alternation, use_re2=False)
     assert plain.engine == "re"
-    assert hits(plain) == hits(prefilter.compile_prefilter(alternation))
+    fastest = prefilter.compile_prefilter(alternation)
+    assert fastest.engine == prefilter.engine_name()
+    assert hits(plain) == hits(fastest) == hits(prefilter.Searcher(alternation))  # re2 or re
     expected = analyze_path(log_fixtures / "github_fail.log")
     monkeypatch.setattr(prefilter, "_re2", None)
+    monkeypatch.setattr(prefilter, "_hs", None)
     analyze_mod._searcher.cache_clear()
     try:
         again = analyze_path(log_fixtures / "github_fail.log")

@@ -9,9 +9,10 @@ def _lines(data: bytes, **kw: int) -> list[tuple[int, str]]:
     return list(iter_lines(io.BytesIO(data), **kw))
 
 
-def test_line_breaks_lf_crlf_and_lone_cr_each_count_once() -> None:
-    out = _lines(b"a\nb\r\nc\rd\n")
-    assert out == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+def test_lines_as_the_file_counts_them() -> None:
+    """LF and CRLF end a line; a lone CR (a progress update, a fold marker) does not."""
+    out = _lines(b"a\nb\r\nc\rd\n\r\ne\r\r\n")
+    assert out == [(1, "a"), (2, "b"), (3, "c\rd"), (4, ""), (5, "e\r")]
 
 
 def test_last_line_without_newline_and_empty_input() -> None:
@@ -24,7 +25,7 @@ def test_block_boundaries_do_not_change_line_numbers() -> None:
     small = _lines(data, block_size=1024)
     big = _lines(data)
     assert small == big
-    assert small[-1] == (3002, "end")
+    assert small[-1] == (3001, "tail\rend")
     assert small[1499] == (1500, "line 1500")
 
 

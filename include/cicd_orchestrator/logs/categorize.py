@@ -1,0 +1,307 @@
+"""The category of a failure, from what a build engineer reads: the failed command and the
+lines that say why it failed.
+
+One classifier for every caller (``cicd analyze``, the sessions' analysis, the reports):
+:func:`categorize` weighs
+
+- the pattern library's match, when a known cause matched: it decides (the repair recipe
+  that comes with it is made for its category), unless the matched line is only a tool's
+  summary (``npm ERR! Test failed``);
+- the shapes of the toolchains' output in the evidence lines: a compiler's diagnostic, a test
+  runner's failure, a linter's offence, a network or machine failure, a CI set-up mistake,
+  a deployment tool, a retried test (:data:`LINE_RULES`);
+- the failed command or step and the job's name: the tool it runs (``rubocop``, ``jest``,
+  ``cargo build``, ``dpl``...) or the word it uses (``lint``, ``test``, ``deploy``)
+  (:data:`NAME_RULES`).
+
+Each rule is a general rule of a toolchain, never the text of one log. The evidence of the
+first excerpt counts most. The verdict carries a confidence (the winner's share of the
+weight) and the evidence behind it; ``unknown`` only when nothing at all was found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.logs.scoring import SUMMARY
+
+C = FailureCategory
+Rule = tuple[FailureCategory, re.Pattern[str], float]
+
+
+def _rx(pattern: str, flags: int = re.I) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+#: the shapes of output lines, by what they say about the failure
+LINE_RULES: list[Rule] = [
+    # ---------------------------------------------------------------- infrastructure
+    (
+        C.INFRASTRUCTURE,
+        _rx(
+            r"connection (?:reset|refused|timed out|aborted|closed)|reset by peer|"
+            r"could not resolve host|temporary failure in name resolution|name or service not "
+            r"known|network is unreachable|no route to host|\bETIMEDOUT\b|\bECONNRESET\b|"
+            r"\bECONNREFUSED\b|\bEAI_AGAIN\b|socket hang up|read timed out|handshake|"
+            r"\bprotocol_version\b|ssl(?:error|_error)?\b.{0,40}(?:failed|error)|"
+            r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
+            r"bad gateway|remote end hung up|early eof|hash sum mismatch|failed to (?:download|"
+            r"fetch|connect)|unable to (?:download|connect|access 'https?:)|too many requests|"
+            r"rate limit|could not (?:download|connect|fetch)"
+        ),
+        2.0,
+    ),
+    (
+        C.INFRASTRUCTURE,
+        _rx(
+            r"no output has been received in the last|exceeded the maximum (?:time|log|execution)|"
+            r"out of memory|outofmemoryerror|cannot allocate memory|no space left on device|"
+            r"\bkilled\b|oomkilled|exit code 137|disconnected|lost communication|"
+            r"shutdown signal|job was (?:cancell?ed|aborted)|emulator|simulator.{0,40}(?:fail|"
+            r"boot|timed out)|exited with 124\b|runner.{0,20}(?:lost|offline)"
+        ),
+        2.0,
+    ),
+    # ---------------------------------------------------------------- flaky
+    (
+        C.FLAKY,
+        _rx(r"\bflak(?:y|iness)\b|intermittent|failed\. retrying|passed on retry|retrying \d+ of"),
+        2.5,
+    ),
+    # ---------------------------------------------------------------- configuration
+    (
+        C.CONFIGURATION,
+        _rx(
+            r"command not found|is not recognized as an internal or external command|"
+            r"(?:^|: )line \d+: .*: no such file or directory|\bcd: .*no such file|"
+            r"can't open file|no such file or directory.{0,20}$|unknown (?:option|command|switch|"
+            r"flag|argument)|illegal (?:option|switch)|unrecognized (?:option|argument|command)|"
+            r"invalid option|flag provided but not defined|^usage: |missing script|"
+            r"no (?:rakefile|makefile|gemfile|package\.json|pom\.xml|build\.gradle|build\.sbt|"
+            r"cargo\.toml|setup\.py|composer\.json|mix\.exs) found|"
+            r"task .{0,40}(?:never defined|not found|does not exist|is not defined)|"
+            r"don't know how to build task|"
+            r"is not (?:set|defined)\b|not supplied|cannot be (?:null|empty)|secret|"
+            r"permission denied \(publickey\)|remote branch .* not found|couldn't find remote ref|"
+            r"did not match any file|unsupported (?:version|engine|platform)|"
+            r"(?:requires|needs) (?:python|php|ruby|node|java|jdk|go|rust|perl|a newer|"
+            r"at least)|engine \"?\w+\"? is incompatible|(?:version|release) .{0,40}(?:is not|"
+            r"isn't|not) (?:available|installed|supported|found)|not a valid|invalid workflow|"
+            r"error while loading shared libraries|wrong (?:version|architecture)"
+        ),
+        1.8,
+    ),
+    # ---------------------------------------------------------------- deployment
+    (
+        C.DEPLOYMENT,
+        _rx(
+            r"\bdeploy(?:ing|ment)?\b.{0,60}(?:fail|error)|failed to (?:deploy|publish|push|"
+            r"upload)|\bdpl\b|skipping a deployment|publish(?:ing)? failed|"
+            r"npm ERR! (?:publish|code E403)|twine upload|gem push|cargo publish|docker push"
+        ),
+        2.0,
+    ),
+    # ---------------------------------------------------------------- quality
+    (
+        C.QUALITY,
+        _rx(
+            r"would (?:reformat|be reformatted)|needs? (?:re)?format|is not (?:properly )?"
+            r"formatted|not formatted|code style|coding standard|\boffen[cs]es?\b|"
+            r"\d+ problems? \(\d+ errors?|^\S+:\d+:\d+: [CWERF]: |^\S+:\d+:\d+: [EWFCNDI]\d{3}\b|"
+            r"^\s*\d+:\d+\s+(?:error|warning|✖)\s|^diff in |lint(?:er|ing)? (?:error|fail)|"
+            r"\blint\b|imported but unused|unused (?:import|variable|argument)|"
+            r"is (?:redundant|never used|not used)|spelling|misspell|typo|broken links?|"
+            r"dead links?|\b(?:404|301|302|522)\b.{0,8}https?://|trailing whitespace|"
+            r"line too long|missing (?:magic comment|docstring|header|license|copyright|"
+            r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
+            r"threshold|decreased|fail)|binary compatibility|mima|incorrectly sorted|"
+            r"uncommitted|git diff --exit-code|not (?:up to date|in sync)"
+        ),
+        1.8,
+    ),
+    (
+        C.QUALITY,
+        _rx(
+            r"\b(?:rubocop|eslint|tslint|jshint|jscs|stylelint|sass-lint|scss-lint|csslint|"
+            r"htmlhint|markdownlint|remark-lint|prettier|flake8|pylint|pycodestyle|pep8|"
+            r"pydocstyle|black|isort|yapf|mypy|bandit|checkstyle|pmd|spotbugs|findbugs|"
+            r"scalastyle|scalafmt|scalafix|ktlint|detekt|gofmt|goimports|golint|go vet|"
+            r"staticcheck|golangci-lint|clippy|rustfmt|shellcheck|vint|hlint|credo|swiftlint|"
+            r"swiftformat|clang-format|clang-tidy|cpplint|cppcheck|perlcritic|perltidy|phpcs|"
+            r"php-cs-fixer|phpstan|psalm|phpmd|lintr|codespell|editorconfig|commitlint|"
+            r"awesome_bot|html-?proofer|linkchecker|markdown-link-check|vale|luacheck|"
+            r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint)\b"
+        ),
+        1.5,
+    ),
+    # ---------------------------------------------------------------- test
+    (
+        C.TEST,
+        _rx(
+            r"assert(?:ion)?(?:error| failed|\w*\b.{0,20}failed)|failed asserting|xctassert|"
+            r"expected:? .{0,80}(?:but (?:was|got|found)|to (?:equal|be|have|contain|match|"
+            r"include|throw))|\bexpected\b.{0,40}\b(?:got|actual|received)\b|"
+            r"^\s*(?:actual|expected|received)\s*:|^\s*not ok \d+|"
+            r"\bfailures?:\s*[1-9]|\b[1-9]\d* (?:failing|failures?|failed)\b|"
+            r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"
+            r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
+            r"(?:failure|error)|\btest_?\w*\b.{0,40}(?:fail|error)|\bspec\b.{0,40}fail|"
+            r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|unfulfilled expectation|"
+            r"uncaught exception|pending.{0,20}fail"
+        ),
+        1.6,
+    ),
+    (C.TEST, _rx(r"^--- FAIL|^FAIL[: \t]|\bFAILED\b|\[FAIL\]", 0), 1.6),  # upper case only
+    # ---------------------------------------------------------------- build
+    (
+        C.BUILD,
+        _rx(
+            r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b|\berror(?:\[E\d+\]| (?:CS|TS|C|LNK)\d+\b)|"
+            r"^\[error\] \S+\.\w+:\d+(?::\d+)?: |^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |"
+            r"^e: \S+\.kts?: |^\S+\.\w+\(\d+,\d+\): error|"
+            r"cannot find symbol|undefined reference|unresolved (?:external|import|reference)|"
+            r"cannot find (?:module|package|name|type)|no module named|modulenotfounderror|"
+            r"importerror|syntax ?error|parse ?error|unexpected token|compil(?:e|ation) "
+            r"(?:error|failed|failure)|could not compile|failed to compile|build failed|"
+            r"linker|ld returned|collect2|undefined symbol|type ?error|not in scope|"
+            r"no (?:matching|such) (?:distribution|version|package|member|method|function)|"
+            r"could not (?:find|resolve) (?:a )?(?:version|dependenc|gem|artifact|package)|"
+            r"could not resolve dependencies|version solving failed|unsatisfiable|"
+            r"conflicting (?:dependencies|requirements)|requirements? could not be resolved|"
+            r"\bnpm ERR! code E(?:RESOLVE|TARGET|404|NOTARGET)|\bcannot (?:be )?resolve|"
+            r"unable to resolve|package .{0,60}(?:not found|is unavailable|doesn't exist)|"
+            r"bundler could not find|gem::(?:missingspec|loaderror)|failed to build|"
+            r"error: (?:aborting|could not compile)|makefile.{0,20}error|no rule to make target|"
+            r"has no member|is not a member of|does not (?:exist|name a type)|not found: "
+            r"(?:type|value|object)|warnings? (?:being )?treated as errors|-werror|"
+            r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert"
+        ),
+        1.6,
+    ),
+    (
+        C.BUILD,
+        _rx(r"^\S+?:\d+:\d+:\s+warning\b|^warning: |\[-W[\w-]+\]"),
+        0.6,
+    ),
+]
+
+#: what the failed command, the step or the job is called
+NAME_RULES: list[Rule] = [
+    (
+        C.DEPLOYMENT,
+        _rx(
+            r"\b(?:deploy|release|publish|dpl|gh-pages|surge|firebase|heroku|netlify|"
+            r"twine upload|gem push|cargo publish|npm publish|docker push|helm|kubectl|"
+            r"terraform apply|s3_website|aws s3)\b"
+        ),
+        2.0,
+    ),
+    (
+        C.QUALITY,
+        _rx(
+            r"lint|\bstyle|format|\bfmt\b|prettier|rubocop|flake8|pylint|pycodestyle|pep8|"
+            r"black|isort|mypy|checkstyle|scalastyle|clippy|gofmt|go vet|golangci|shellcheck|"
+            r"vint|hlint|credo|swiftlint|phpcs|php-cs-fixer|phpstan|perlcritic|codespell|"
+            r"spell|awesome_bot|link.?check|mima|danger|commitlint|coverage|sniff|"
+            r"\bcheck(?:style|_format|-format)\b"
+        ),
+        1.5,
+    ),
+    (
+        C.TEST,
+        _rx(
+            r"test|spec|pytest|nosetests|\btox\b|jest|mocha|karma|jasmine|\bava\b|phpunit|"
+            r"busted|\bprove\b|vader|themis|pester|ctest|xctest|\bcheck\b|e2e|integration|"
+            r"cucumber|behat|codecept|protractor|cypress|selenium|travis-ci.sh|ci/run"
+        ),
+        1.0,
+    ),
+    (
+        C.BUILD,
+        _rx(
+            r"install|build|compile|\bmake\b|cmake|configure|bundle|composer|\bnpm ci\b|"
+            r"\byarn\b(?! test)|pip |setup\.py|cargo build|go (?:build|get)|stack|cabal|"
+            r"mix (?:compile|deps)|rebar3? compile|dotnet build|msbuild|xcodebuild(?!.*test)|"
+            r"gradle|mvn|ant\b|sbt (?:compile|package)|webpack|\btsc\b|gulp|grunt|docker build|"
+            r"package|dep(?:s|endencies)\b"
+        ),
+        0.8,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A category, how sure, and the evidence behind it."""
+
+    category: FailureCategory
+    confidence: float
+    reasons: list[str] = field(default_factory=list)
+
+
+def _add(scores: dict[FailureCategory, float], why: dict[FailureCategory, list[str]],
+         category: FailureCategory, weight: float, reason: str) -> None:  # fmt: skip
+    scores[category] = scores.get(category, 0.0) + weight
+    why.setdefault(category, []).append(reason)
+
+
+def _from_lines(
+    evidence: Sequence[Sequence[str]],
+    scores: dict[FailureCategory, float],
+    why: dict[FailureCategory, list[str]],
+) -> None:
+    """What the excerpts' lines say: each rule once per excerpt, the first excerpt double."""
+    for rank, lines in enumerate(evidence):
+        factor = 2.0 if rank == 0 else 0.5
+        seen: set[int] = set()
+        for line in lines:
+            if SUMMARY.search(line):  # "npm ERR! Test failed": says that, not why
+                continue
+            for i, (category, rx, weight) in enumerate(LINE_RULES):
+                if i not in seen and rx.search(line):
+                    seen.add(i)
+                    _add(scores, why, category, weight * factor, f"'{line.strip()[:120]}'")
+
+
+def _from_names(
+    names: Iterable[str | None],
+    scores: dict[FailureCategory, float],
+    why: dict[FailureCategory, list[str]],
+) -> None:
+    """What the failed command, the step and the job are called (the first counts most)."""
+    for n, name in enumerate(x for x in names if x):
+        for category, rx, weight in NAME_RULES:
+            if rx.search(name):
+                _add(scores, why, category, weight / (n + 1), f"the command or name '{name[:80]}'")
+                break
+
+
+def categorize(
+    evidence: Sequence[Sequence[str]],
+    names: Iterable[str | None] = (),
+    matched: tuple[FailureCategory, float, str, str] | None = None,
+) -> Verdict:
+    """The category of a failure.
+
+    ``evidence``: the lines of the excerpts, most telling first (the first excerpt's count
+    double); ``names``: the failed command or step, then the job; ``matched``: the pattern
+    library's (category, confidence, pattern id, matched line), when a known cause matched."""
+    scores: dict[FailureCategory, float] = {}
+    why: dict[FailureCategory, list[str]] = {}
+    _from_lines(evidence, scores, why)
+    _from_names(names, scores, why)
+    if matched is not None and not SUMMARY.search(matched[3]):
+        # a known cause (not a tool's last words) decides; the rest is its support
+        category, confidence, pattern, _ = matched
+        return Verdict(
+            category, confidence, [f"the known cause '{pattern}'", *why.get(category, [])][:3]
+        )
+    if not scores:
+        return Verdict(FailureCategory.UNKNOWN, 0.0, [])
+    best = max(scores, key=lambda c: scores[c])
+    total = sum(scores.values())
+    confidence = round(min(0.95, 0.3 + 0.65 * scores[best] / total), 3)
+    return Verdict(best, confidence, why[best][:3])
