@@ -148,7 +148,7 @@ LINE_RULES: list[Rule] = [
             r"\bfailures?:\s*[1-9]|\b[1-9]\d* (?:failing|failures?|failed)\b|"
             r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
-            r"(?:failure|error)|\btest_?\w*\b.{0,40}(?:fail|error)|\bspec\b.{0,40}fail|"
+            r"(?:failure|error)|\bspec\b.{0,40}fail|"
             r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|unfulfilled expectation|"
             r"uncaught exception|pending.{0,20}fail"
         ),
@@ -183,7 +183,7 @@ LINE_RULES: list[Rule] = [
     ),
     (
         C.BUILD,
-        _rx(r"^\S+?:\d+:\d+:\s+warning\b|^warning: |\[-W[\w-]+\]"),
+        _rx(r"^\S+?:\d+(?::\d+)?:\s+warning\b|^warning: |\[-W[\w-]+\]"),
         0.6,
     ),
 ]
