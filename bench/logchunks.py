@@ -26,11 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
+from cicd_devkit import datasets  # noqa: E402
+
 from cicd_orchestrator.logs.analyze import analyze_path  # noqa: E402
 
 MAX_LEN = 25
-DEFAULT_ROOT = ROOT.parent / "shared" / "datasets" / "logchunks"
-DEFAULT_LABELS = ROOT / "tests" / "fixtures" / "logchunks" / "categories.tsv"
+DEFAULT_ROOT = datasets.LOGCHUNKS
+DEFAULT_LABELS = datasets.LOGCHUNKS_LABELS
 Ranges = list[tuple[int, int]]
 
 

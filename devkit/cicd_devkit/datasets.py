@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+PROJECT = Path(__file__).resolve().parents[2]
+DATASETS = PROJECT.parent / "shared" / "datasets"
 CIDIFF = DATASETS / "cidiff" / "breakages"
 LOGCHUNKS = DATASETS / "logchunks"
+#: the LogChunks failures labelled with the product's categories (id, category, reason)
+LOGCHUNKS_LABELS = PROJECT / "tests" / "fixtures" / "logchunks" / "categories.tsv"
 
 
 def readline_numbers(path: Path) -> list[tuple[int, int]]:

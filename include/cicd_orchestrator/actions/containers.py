@@ -12,17 +12,16 @@ a job cannot be replayed here; the runner then does not run it, writes
   ``info`` (:func:`detect_engine`); the job then runs in a pod of its own
   (:mod:`~cicd_orchestrator.actions.pod`). Docker is detected but not used (its daemon runs
   containers as root, outside the worker's user namespaces): with docker only, or no
-  engine, the job is not replayable and the reason says which. :func:`run_argv` is the
-  command line that runs one command in an image, for the engines of the other CI systems.
+  engine, the job is not replayable and the reason says which.
 
 :data:`RUNS_ON_IMAGES` maps GitHub's Linux runner labels to public images made to stand
-for them (a job without ``container:`` on the container path would run in that image).
+for them: with ``CICD_RUNS_ON_IMAGES=1`` a job without ``container:`` runs in that image
+(:mod:`~cicd_orchestrator.actions.runner`).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -176,39 +175,3 @@ def replay_obstacle(
             f"(in user namespaces, without a root daemon), and found {found.name}"
         )
     return None
-
-
-# --------------------------------------------------------------------------- the engine path
-def run_argv(
-    engine: Engine,
-    image: str,
-    command: Sequence[str],
-    *,
-    cwd: str,
-    folders: Sequence[str],
-    readable: Sequence[str] = (),
-    env_names: Sequence[str] = (),
-    network: str = "none",
-    name: str | None = None,
-) -> list[str]:
-    """The command line that runs ``command`` in ``image``: the job's ``folders`` mounted
-    read-write and ``readable`` read-only at their own paths, ``cwd`` the working directory,
-    the variables ``env_names`` taken from the engine client's environment (their values
-    never on the command line), no network unless ``network`` names one, every capability
-    dropped, no new privileges, an init that reaps orphans, removed when it ends."""
-    if not image or image.startswith("-"):
-        raise ValueError(f"not an image name: {image!r}")
-    argv = [engine.executable, "run", "--rm", "--init", "-i", "--pull", "missing"]
-    if name:
-        argv += ["--name", name]
-    argv += ["--network", network, "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
-    for folder in folders:
-        path = os.path.abspath(folder)
-        argv += ["--volume", f"{path}:{path}"]
-    for folder in readable:
-        path = os.path.abspath(folder)
-        argv += ["--volume", f"{path}:{path}:ro"]
-    for var in env_names:
-        argv += ["--env", var]
-    argv += ["--workdir", os.path.abspath(cwd), "--entrypoint", "", image, *command]
-    return argv

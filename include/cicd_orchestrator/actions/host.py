@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import egress, git, process, sandbox
+from cicd_orchestrator import git, process
 from cicd_orchestrator.actions import containers
 from cicd_orchestrator.actions.job_state import RunnerSettings
 from cicd_orchestrator.actions.joblog import JobLog
@@ -83,20 +83,18 @@ class HostJob:
             self.pod = self._pods[key]
             return
         engine = containers.detect_engine()
-        if engine is None or engine.name != "podman":
-            found = "no container engine" if engine is None else f"{engine.name} only"
-            raise ContainerError(f"a job's containers run with podman ({found} here)")
+        if engine is None:
+            raise ContainerError("a job's containers run with podman (no container engine here)")
         folder = self.root / "pods" / str(len(self._pods))
         folder.mkdir()
         pod = JobPod(engine, folder, say)
         self._pods[key] = pod
-        hosts = sorted({egress.normalize_host(h) for h in self.settings.network_allowlist})
         try:
             pod.start(
                 spec,
                 writable=[str(d) for d in self.folders()],
                 readable=self.settings.job_read_only,
-                proxy_socket=egress.proxy_for(hosts).socket_path if hosts else None,
+                network=self.settings.network_allowlist,
             )
         except ContainerError as exc:
             self._broken[key] = exc
@@ -132,11 +130,7 @@ class HostJob:
             home=str(self.home),
             tmpdir=str(self.tmp),
         )
-        if self.pod is None:
-            return out
-        if self.pod.job_container is not None:
-            out["PATH"] = ":".join(self.pod.image_path)
-        return sandbox.proxy_env(out) if self.pod.proxy else out
+        return out if self.pod is None else self.pod.command_env(out)
 
     def write_script(self, name: str, text: str) -> Path:
         path = self.temp / name

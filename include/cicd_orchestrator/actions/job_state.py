@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cicd_orchestrator import process, sandbox
+from cicd_orchestrator import process
 from cicd_orchestrator.actions import expressions
 from cicd_orchestrator.actions.joblog import JobLog
 from cicd_orchestrator.actions.pod import JobPod
@@ -265,6 +265,4 @@ class JobState:
         )
         if self.pod is None:
             return out
-        if self.pod.job_container is not None:  # the image's PATH, not the host's
-            out["PATH"] = ":".join([*reversed(self.path_added), *self.pod.image_path])
-        return sandbox.proxy_env(out) if self.pod.proxy else out
+        return self.pod.command_env(out, list(reversed(self.path_added)))

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import runner_tools, sandbox
+from cicd_orchestrator import egress, runner_tools, sandbox
 from cicd_orchestrator.actions import expressions
 from cicd_orchestrator.actions.containers import Engine
 from cicd_orchestrator.exceptions import CicdError
@@ -92,10 +92,6 @@ class PodSpec:
     job: ContainerSpec | None
     services: dict[str, ContainerSpec]
 
-    @property
-    def empty(self) -> bool:
-        return self.job is None and not self.services
-
 
 def _text(value: Any, ctx: Mapping[str, Any]) -> str:
     if isinstance(value, str) and "${{" in value:
@@ -115,11 +111,10 @@ def _health(options: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     while i < len(words):
         word = words[i]
         name, eq, value = word.partition("=")
-        takes_value = not eq and i + 1 < len(words)
         if name in _HEALTH_OPTIONS:
-            if not eq and takes_value:
-                value = words[i + 1]
+            if not eq and i + 1 < len(words):  # the value is the next word
                 i += 1
+                value = words[i]
             kept.append(f"{name}={value}")
         else:
             ignored.append(word)
@@ -163,7 +158,7 @@ def pod_spec(body: Mapping[str, Any], ctx: Mapping[str, Any]) -> PodSpec:
                 services[str(label)] = spec
     except ContainerError:
         raise
-    except CicdError as exc:
+    except CicdError as exc:  # an expression that does not evaluate
         raise ContainerError(f"the job's containers cannot be read: {exc}") from exc
     return PodSpec(job, services)
 
@@ -238,10 +233,11 @@ class JobPod:
         *,
         writable: Sequence[str],
         readable: Sequence[str],
-        proxy_socket: str | None,
+        network: Sequence[str] = (),
     ) -> None:
         """Make the pod, start the services (and wait for their health checks) and the job
-        container. Raises ContainerError (the pod is then removed by :meth:`close`)."""
+        container; ``network``: the registries the job may reach through the egress proxy.
+        Raises ContainerError (the pod is then removed by :meth:`close`)."""
         if self.engine.name != "podman":
             raise ContainerError(
                 f"only podman runs a job's containers here ({self.engine.name} found)"
@@ -273,8 +269,9 @@ class JobPod:
         for label, service in spec.services.items():
             if service.health:
                 self._wait_healthy(label, service)
-        if proxy_socket:
-            self._start_forwarder(proxy_socket)
+        registries = sorted({egress.normalize_host(h) for h in network if h.strip()})
+        if registries:
+            self._start_forwarder(egress.proxy_for(registries).socket_path)
         if spec.job is not None:
             self._start_job_container(spec.job, common, writable, readable)
 
@@ -394,8 +391,16 @@ class JobPod:
         and the keyword arguments (in the job container through the engine, or in the
         command sandbox joined to the pod's network)."""
         if self.job_container is not None:
-            return self.exec_argv(argv, cwd=cwd, env=env), {"engine_env": self.engine_env()}
+            return self.exec_argv(argv, cwd=cwd, env=env), {"engine_env": _engine_env()}
         return list(argv), {"netns": self.netns(), "hosts_file": self.hosts_file}
+
+    def command_env(self, env: dict[str, str], path_added: Sequence[str] = ()) -> dict[str, str]:
+        """A command's environment ``env`` for this pod: in the job container the PATH is
+        ``path_added`` then the image's (the host's folders mean nothing there); with the
+        egress forwarder, the proxy variables."""
+        if self.job_container is not None:
+            env["PATH"] = ":".join([*path_added, *self.image_path])
+        return sandbox.proxy_env(env) if self.proxy else env
 
     def hand_over(self, paths: Sequence[Path]) -> None:
         """Give files the runner made in the job's folders after the job container started
@@ -404,10 +409,6 @@ class JobPod:
             return
         for path in paths:
             os.chown(path, *self.owner, follow_symlinks=False)
-
-    def engine_env(self) -> dict[str, str]:
-        """The environment to start :meth:`exec_argv` with."""
-        return _engine_env()
 
     # ------------------------------------------------------------------ end
     def close(self) -> None:

@@ -19,7 +19,7 @@ an image that cannot be had) is not run (:mod:`~cicd_orchestrator.actions.contai
 log says ``##[error]Cannot replay locally: <why>``, it concludes ``neutral`` and its
 record's ``not_replayable`` says why.
 
-Two variables of the worker's environment configure every replayed job (for package
+Variables of the worker's environment configure every replayed job (for package
 mirrors of the deployment, say):
 
 - ``CICD_JOB_ENV``: a JSON object of environment variables given to every step, e.g.
@@ -35,6 +35,12 @@ mirrors of the deployment, say):
   read-only, e.g. ``/opt/pypi:/opt/wheels``. Refused: a relative path, one that is not a
   folder, ``/``, and any folder that holds or is inside the orchestrator's environment or
   ``AIRFLOW_HOME``.
+
+- ``CICD_RUNS_ON_IMAGES`` (``1``): a job without ``container:`` runs in the image that
+  stands for its ``runs-on`` label (the table
+  :data:`~cicd_orchestrator.actions.containers.RUNS_ON_IMAGES`), in a pod as a container
+  job does (an image podman neither has nor can pull makes it not replayable); by default
+  it runs with the host's tools in the command sandbox.
 
 A refused value raises :class:`~cicd_orchestrator.exceptions.ConfigError` when the runner
 is made. This module runs one job from set-up to clean-up;
@@ -59,7 +65,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import egress, git, process, runner_tools
+from cicd_orchestrator import git, process, runner_tools
 from cicd_orchestrator.actions import containers, expressions
 from cicd_orchestrator.actions.job_state import FAILURE, JobState, timeout_seconds
 from cicd_orchestrator.actions.joblog import JobLog
@@ -82,7 +88,7 @@ from cicd_orchestrator.actions.workflow import (
     resolve_job_names,
 )
 from cicd_orchestrator.constants import Conclusion, RunStatus
-from cicd_orchestrator.exceptions import ConfigError, WorkspaceError
+from cicd_orchestrator.exceptions import CicdError, ConfigError, WorkspaceError
 from cicd_orchestrator.models import Step
 from cicd_orchestrator.scratch import make_scratch
 
@@ -90,6 +96,7 @@ log = logging.getLogger(__name__)
 
 JOB_ENV_VAR = "CICD_JOB_ENV"
 JOB_READ_ONLY_VAR = "CICD_JOB_READ_ONLY"
+RUNS_ON_IMAGES_VAR = "CICD_RUNS_ON_IMAGES"
 _REFUSED_NAMES = frozenset(
     {
         "PATH", "HOME", "TMPDIR", "SHELL", "IFS", "ENV", "BASH_ENV", "PS4", "PROMPT_COMMAND",
@@ -113,10 +120,16 @@ class JobRunner:
         network_allowlist: Iterable[str] = (),
         job_env: Mapping[str, str] | None = None,
         job_read_only: Sequence[str] | None = None,
+        runs_on_images: bool | None = None,
     ) -> None:
-        """``job_env`` and ``job_read_only`` default to ``CICD_JOB_ENV`` and
-        ``CICD_JOB_READ_ONLY`` (see the module docstring); a refused one raises ConfigError."""
+        """``job_env``, ``job_read_only`` and ``runs_on_images`` default to ``CICD_JOB_ENV``,
+        ``CICD_JOB_READ_ONLY`` and ``CICD_RUNS_ON_IMAGES`` (see the module docstring); a
+        refused one raises ConfigError."""
         self.secrets = dict(secrets or {})
+        if runs_on_images is None:
+            flag = os.environ.get(RUNS_ON_IMAGES_VAR, "").strip().lower()
+            runs_on_images = flag in ("1", "true", "yes")
+        self.runs_on_images = runs_on_images
         self.job_env = _job_env(job_env)
         self.job_read_only = _job_read_only(job_read_only)
         self.tool_path = _tool_path(tool_path)
@@ -265,7 +278,7 @@ class JobRunner:
         spec = state.instance.spec
         execution = state.execution
         state.make_folders()
-        body = _job_containers(state)
+        body = _job_containers(state, self.runs_on_images)
         reason = containers.replay_obstacle(
             body, spec.runs_on, state.contexts(state.declared_env())
         )
@@ -407,17 +420,27 @@ def _job_read_only(given: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _job_containers(state: JobState) -> Mapping[str, Any]:
-    """The job's ``container`` and ``services`` as written in its workflow."""
+def _job_containers(state: JobState, runs_on_images: bool) -> Mapping[str, Any]:
+    """The job's ``container`` and ``services`` as written in its workflow; with
+    ``runs_on_images``, a job without ``container:`` gets the image that stands for its
+    ``runs-on`` (:data:`~cicd_orchestrator.actions.containers.RUNS_ON_IMAGES`)."""
     spec = state.instance.spec
     if hasattr(spec, "container") or hasattr(spec, "services"):
-        return {
+        body = {
             "container": getattr(spec, "container", None),
             "services": getattr(spec, "services", None),
         }
-    info = state.info
-    body = containers.job_body(info.git_dir, info.sha, info.workflow.path, spec.key)
-    return {"container": body.get("container"), "services": body.get("services")}
+    else:
+        info = state.info
+        written = containers.job_body(info.git_dir, info.sha, info.workflow.path, spec.key)
+        body = {"container": written.get("container"), "services": written.get("services")}
+    if runs_on_images and not body["container"]:
+        try:
+            labels = containers.runs_on_labels(spec.runs_on, state.contexts(state.declared_env()))
+        except CicdError:
+            labels = []  # replay_obstacle says why
+        body["container"] = containers.image_for(labels)
+    return body
 
 
 def _start_pod(state: JobState, body: Mapping[str, Any], allowlist: Sequence[str]) -> str | None:
@@ -436,13 +459,11 @@ def _start_pod(state: JobState, body: Mapping[str, Any], allowlist: Sequence[str
     jl.write("##[group]Initialize containers")
     state.pod = JobPod(engine, state.pod_folder, jl.write)
     try:
-        spec = pod_spec(body, state.contexts(state.declared_env()))
-        hosts = sorted({egress.normalize_host(h) for h in allowlist if h.strip()})
         state.pod.start(
-            spec,
+            pod_spec(body, state.contexts(state.declared_env())),
             writable=[str(d) for d in state.folders()],
             readable=state.settings.job_read_only,
-            proxy_socket=egress.proxy_for(hosts).socket_path if hosts else None,
+            network=allowlist,
         )
     except ContainerError as exc:
         jl.write("##[endgroup]")

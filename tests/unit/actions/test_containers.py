@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cicd_orchestrator.actions import containers
-from cicd_orchestrator.actions.containers import Engine, replay_obstacle, run_argv
+from cicd_orchestrator.actions.containers import Engine, replay_obstacle
 from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.constants import Conclusion
 
@@ -170,26 +170,3 @@ def test_runs_on_labels_and_images() -> None:
     assert containers.image_for(["ubuntu-24.04"]) == "catthehacker/ubuntu:act-24.04"
     assert containers.image_for(["ubuntu-latest"]) == "catthehacker/ubuntu:act-latest"
     assert containers.image_for(["my-own-label"]) is None
-
-
-def test_the_command_line_of_a_step_in_a_container() -> None:
-    engine = Engine("docker", "/usr/bin/docker")
-    argv = run_argv(
-        engine,
-        "node:20",
-        ["bash", "-e", "/job/temp/step.sh"],
-        cwd="/job/work/r/r",
-        folders=["/job/work/r", "/job/temp"],
-        readable=["/opt/wheels"],
-        env_names=["GITHUB_SHA", "SECRET_TOKEN"],
-    )
-    assert argv[:3] == ["/usr/bin/docker", "run", "--rm"]
-    joined = " ".join(argv)
-    assert "--network none" in joined and "--cap-drop ALL" in joined
-    assert "--volume /job/work/r:/job/work/r " in joined
-    assert "--volume /opt/wheels:/opt/wheels:ro" in joined
-    assert "--env SECRET_TOKEN" in joined and "=" not in " ".join(argv[argv.index("--env") :])
-    assert argv[-5:] == ["", "node:20", "bash", "-e", "/job/temp/step.sh"]
-    assert argv[argv.index("--workdir") + 1] == "/job/work/r/r"
-    with pytest.raises(ValueError, match="not an image name"):
-        run_argv(engine, "--privileged", ["sh"], cwd="/", folders=[])

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from cicd_devkit.containers import SERVED
 
-from cicd_orchestrator.actions.pod import ContainerError, _health, _seconds, pod_spec
+from cicd_orchestrator.actions import containers
+from cicd_orchestrator.actions.pod import ContainerError, PodSpec, _health, _seconds, pod_spec
 from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.constants import Conclusion
@@ -54,7 +55,7 @@ def test_the_pod_spec_of_a_job() -> None:
     assert db.health == ("--health-cmd=pg_isready -q", "--health-interval=10s")
     assert db.ignored == ("--privileged",)
     assert pod_spec({"container": "node:20"}, {}).job.image == "node:20"  # type: ignore[union-attr]
-    assert pod_spec({}, {}).empty
+    assert pod_spec({}, {}) == PodSpec(None, {})
 
 
 @pytest.mark.parametrize(
@@ -212,3 +213,31 @@ def test_an_unhealthy_service_makes_the_job_not_replayable(
     (job,) = run_workflow(wf, runner=JobRunner())
     assert job.conclusion is Conclusion.NEUTRAL, text(job)
     assert job.not_replayable and "never became healthy" in job.not_replayable
+
+
+def test_runs_on_stands_for_an_image_when_asked(
+    run_workflow: RunFn, container_images: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CICD_RUNS_ON_IMAGES, a job without container: runs in the image of its runs-on
+    label (the table maps it; here to the test image); without it, on the host's tools."""
+    busybox, _ = container_images
+    monkeypatch.setitem(containers.RUNS_ON_IMAGES, "ubuntu-latest", busybox)
+    wf = """
+    on: push
+    jobs:
+      plain:
+        runs-on: ubuntu-latest
+        steps:
+          - run: readlink /bin/sh; test -e /usr/bin/python3 && echo "host tools" || true
+    """
+    monkeypatch.setenv("CICD_RUNS_ON_IMAGES", "1")
+    (job,) = run_workflow(wf)
+    log = text(job)
+    assert job.conclusion is Conclusion.SUCCESS, log
+    assert "Initialize containers" in [s.name for s in job.steps]
+    printed = log.split("##[endgroup]")[-1].splitlines()
+    assert f"Starting job container ({busybox})" in log and "host tools" not in printed
+    monkeypatch.delenv("CICD_RUNS_ON_IMAGES")
+    (host,) = run_workflow(wf)
+    assert "Initialize containers" not in [s.name for s in host.steps]
+    assert "host tools" in text(host).split("##[endgroup]")[-1].splitlines()

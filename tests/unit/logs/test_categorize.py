@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cicd_devkit import datasets
 
@@ -80,11 +78,8 @@ def test_the_cli_and_the_sessions_share_the_names() -> None:
     assert analyze_text(log, names=["lint"]).category is C.QUALITY
 
 
-LABELS = Path(__file__).resolve().parents[2] / "fixtures" / "logchunks" / "categories.tsv"
-
-
 def test_the_logchunks_labels_cover_the_dataset_with_a_reason_each() -> None:
-    path = LABELS
+    path = datasets.LOGCHUNKS_LABELS
     rows = [ln.split("\t") for ln in path.read_text().splitlines() if not ln.startswith("#")]
     assert len(rows) == 778 and len({r[0] for r in rows}) == 778
     allowed = {c.value for c in FailureCategory}

@@ -26,7 +26,7 @@ from cicd_orchestrator.git import GitRemote
 
 #: the deployment's settings of replayed jobs, recorded for the run processes: the jobs'
 #: package mirror (variables and read-only folders) and the toolchain folder
-JOB_SETTINGS = ("CICD_JOB_ENV", "CICD_JOB_READ_ONLY", "CICD_TOOLCHAINS")
+JOB_SETTINGS = ("CICD_JOB_ENV", "CICD_JOB_READ_ONLY", "CICD_TOOLCHAINS", "CICD_RUNS_ON_IMAGES")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
