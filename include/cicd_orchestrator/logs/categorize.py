@@ -105,6 +105,8 @@ LINE_RULES: list[Rule] = [
         2.0,
     ),
     # ---------------------------------------------------------------- quality
+    # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, TLDR004, W0611)
+    (C.QUALITY, _rx(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b", 0), 2.4),
     (
         C.QUALITY,
         _rx(
@@ -118,7 +120,10 @@ LINE_RULES: list[Rule] = [
             r"line too long|missing (?:magic comment|docstring|header|license|copyright|"
             r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
             r"threshold|decreased|fail)|binary compatibility|mima|incorrectly sorted|"
-            r"uncommitted|git diff --exit-code|not (?:up to date|in sync)"
+            r"uncommitted|git diff --exit-code|not (?:up to date|in sync)|out of date|"
+            r"please (?:commit|rebuild|regenerate|run)\b|working (?:tree|directory) (?:is )?not "
+            r"clean|size limit|(?:bundle|size) budget|overfull \\[hv]box|"
+            r"line (?:is )?longer than \d+"
         ),
         1.8,
     ),
@@ -150,7 +155,7 @@ LINE_RULES: list[Rule] = [
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
             r"(?:failure|error)|\bspec\b.{0,40}fail|"
             r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|unfulfilled expectation|"
-            r"uncaught exception|pending.{0,20}fail"
+            r"uncaught exception|pending.{0,20}fail|\bfailed on line \d+"
         ),
         1.6,
     ),
@@ -215,7 +220,8 @@ NAME_RULES: list[Rule] = [
         _rx(
             r"test|spec|pytest|nosetests|\btox\b|jest|mocha|karma|jasmine|\bava\b|phpunit|"
             r"busted|\bprove\b|vader|themis|pester|ctest|xctest|\bcheck\b|e2e|integration|"
-            r"cucumber|behat|codecept|protractor|cypress|selenium|travis-ci.sh|ci/run"
+            r"cucumber|behat|codecept|protractor|cypress|selenium|travis-ci.sh|ci/run|\bct\b|"
+            r"eunit"
         ),
         1.0,
     ),

@@ -29,6 +29,7 @@ from cicd_orchestrator.logs.prefilter import Searcher
 from cicd_orchestrator.logs.scoring import (
     FINAL_MARKER,
     STEP_END_MARKER,
+    SUMMARY,
     is_continuation,
     score_line,
 )
@@ -106,6 +107,14 @@ class Region:
             return start, end, "\n".join(self.lines[offset : offset + size])
         picked = [t for _, n, t in sorted(self.key, key=lambda k: k[1]) if start <= n <= end]
         return start, end, "\n".join(picked)
+
+    @property
+    def restates_only(self) -> bool:
+        """Whether the region's telling lines only restate that something failed (a
+        runner's summary, a tool's exit line). A step's last words before its failure marker,
+        with nothing telling among them, are evidence of their own, not a restatement."""
+        said = [t for _, _, t in self.key if not STEP_END_MARKER.search(t)]
+        return bool(said) and all(SUMMARY.search(t) for t in said)
 
     def key_lines(self, n: int = 3) -> list[str]:
         best = sorted(self.key, key=lambda k: (-k[0], k[1]))[:n]
@@ -373,9 +382,10 @@ class ExcerptScanner:
         distance = max(0, end - r.end)
         score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
         score += 0.3 * (r.end / max(total, 1)) ** 2
-        if any(s.start <= r.start <= s.end for s in failed):
+        restates = r.restates_only
+        if any(s.start <= r.start <= s.end for s in failed) and not restates:
             score += FAILED_STEP_BONUS
-        if r.marker:
+        if r.marker and not restates:
             score += 0.3
         if r.noise and r.noise >= len(r.key):
             score *= 0.3

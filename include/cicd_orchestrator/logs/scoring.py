@@ -36,6 +36,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (
         re.compile(
             r"^(?:FAILED|ERROR)\s+\S+::|^FAILED\b|\bFAILED\s*$|^--- FAIL:|^FAIL\b|"
+            r"\*\*\* FAILED \*\*\*|"
             r"<<< (?:FAILURE|ERROR)!"
         ),
         2.8,
@@ -44,12 +45,14 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (re.compile(r"^npm ERR!|^npm error |^error Command failed|^YN\d{4}:"), 2.4, False),
     # a compiler's or checker's diagnostic: path:line[:col]: error
     (re.compile(r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b", re.I), 2.8, False),
+    # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, W0611, no-unused-vars/...)
+    (re.compile(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b"), 2.6, False),
     # test runners' failure shapes: TAP, PHPUnit, XCTest, Elixir/Erlang exceptions,
     # the cross marks of JavaScript runners and linters
     (
         re.compile(
             r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^\s*\*\* \(\w+\) |"
-            r"^\s*[\u2716\u2717\u2718\u00d7]\s|\s[\u2716\u2717\u2718]\s"
+            r"^\s*[\u2716\u2717\u2718\u274c\u00d7]\s|\s[\u2716\u2717\u2718\u274c]\s"
         ),
         2.6,
         False,
@@ -206,10 +209,15 @@ SUMMARY = re.compile(
     r"^=+ .*\b\d+ (?:failed|errors?)\b.*=+$"  # pytest's last line
     r"|aborting due to (?:\d+ )?previous errors?|^error: could not compile|could not compile"
     r"|^error: build failed|compilation failed\s*$|\bCompilation failed$"
-    r"|\bexited with (?:code )?\d+\.?\s*$|exit status \d+\s*$|returned (?:a )?non-zero exit"
+    r"|\bexited with (?:code |status )?:?\s*\d+\.?\s*$|exit status \d+\s*$"
+    r"|returned (?:a )?non-zero exit|^\S*\s*'[\w:.-]+' errored after"
+    r"|\*\*\* FAILED test case \d+ of \d+|TEST COMPLETE, .*\bfailed\b"
+    r"|^\[error\] (?:Total time:|Failed: Total \d+|Failed tests:|Error: Total \d+)"
+    r"|^(?:\[error\]\s*)?(?:\w+|\d+) errors? found$|\bfailed \d+ times\.?$"
+    r"|^npm ERR!\s*$|^npm ERR! .*_logs/.*\.log\s*$"
     r"|^npm ERR! (?:code ELIFECYCLE|errno|Exit status|Failed at the|This is probably not|"
     r"A complete log|Test failed|Tell the author|You can get|Make sure you have|spawn|"
-    r"[\w@./-]+ (?:test|build|lint)\S*: `)"
+    r"[\w@./-]+ [\w:.-]+: `)"
     r"|\*\* (?:TEST|BUILD|ARCHIVE) FAILED \*\*|^make(?:\[\d+\])?: \*\*\* "
     r"|recipe for target .* failed"
     r"|TestsFailedException|Tests unsuccessful|^FAILURE: Build failed with an exception"

@@ -52,3 +52,45 @@ def test_line_numbers_are_the_files_own() -> None:
     a = analyze_text(text)
     assert a.lines == 2
     assert (a.excerpts[0].start, a.excerpts[0].end) == (2, 2)
+
+
+def test_a_tools_last_words_never_outrank_the_lines_above_that_say_why() -> None:
+    """npm's lifecycle block and make's exit lines only restate a failure: the browser's
+    error above them is the excerpt, even though the restatement closes the command."""
+    lines = [
+        "travis_time:start:0c2d\r$ npm run lint",
+        "> pkg@1.0.0 lint /home/travis/build/o/pkg",
+        "> markdownlint README.md",
+        "",
+        "Chrome 75.0.3770 (Mac OS X 10.13.6) ERROR",
+        "  Disconnected, because no message in 30000 ms.",
+        *[f"progress {i}" for i in range(100)],
+        "npm ERR! code ELIFECYCLE",
+        "npm ERR! errno 1",
+        "npm ERR! pkg@1.0.0 lint: `markdownlint README.md`",
+        "npm ERR! Exit status 1",
+        "npm ERR! ",
+        "npm ERR! Failed at the pkg@1.0.0 lint script.",
+        "npm ERR! This is probably not a problem with npm.",
+        "npm ERR!     /home/travis/.npm/_logs/2019-07-09T04_58_25_372Z-debug.log",
+        "make: *** [lint] Error 1",
+        "travis_time:end:0c2d:start=3,finish=4,duration=1\r"
+        'The command "npm run lint" exited with 1.',
+        "Done. Your build exited with 1.",
+    ]
+    analysis = analyze_text("\n".join(lines), fmt="travis")
+    first = analysis.excerpts[0]
+    assert (first.start, first.end) == (5, 6), analysis.excerpts
+
+
+def test_a_commands_last_words_stay_the_excerpt_when_nothing_says_more() -> None:
+    lines = [
+        "travis_time:start:0c2d\r$ latexmk std.tex",
+        *[f"typesetting page {i}" for i in range(10)],
+        "Overfull \\hbox (2.26pt too wide) in paragraph at lines 4826--4842",
+        "travis_time:end:0c2d:start=3,finish=4,duration=1\r"
+        'The command "latexmk std.tex" exited with 1.',
+    ]
+    analysis = analyze_text("\n".join(lines), fmt="travis")
+    first = analysis.excerpts[0]
+    assert first.start <= 12 <= first.end, analysis.excerpts
