@@ -161,6 +161,10 @@ class OrchestratorConfig:
     # the largest LLM patch accepted: changed lines and bytes of the diff (repair.llm_rules)
     llm_patch_max_lines: int = 300
     llm_patch_max_bytes: int = 30_000
+    # a failure whose category the rules give with a confidence below this is read again by
+    # the model of llm_conn_id, which picks its category and excerpt (analysis.llm_classify;
+    # 0: never asked)
+    llm_classify_below: float = 0.0
     # the key the markers of what the orchestrator writes are signed with (the deployment's
     # only; without it the glue derives one from Airflow's Fernet key, see publish.markers)
     marker_key: str | None = None
@@ -382,6 +386,8 @@ def _validate(config: OrchestratorConfig) -> None:
         raise ConfigError("ci_no_run_grace must not be negative")
     if not config.fix_branch_prefix or config.is_protected(config.fix_branch_prefix + "x"):
         raise ConfigError("fix_branch_prefix must not fall under a protected branch pattern")
+    if not 0 <= config.llm_classify_below <= 1:
+        raise ConfigError("llm_classify_below must be between 0 and 1")
     if config.llm_patch_max_lines < 1 or config.llm_patch_max_bytes < 1:
         raise ConfigError("llm_patch_max_lines and llm_patch_max_bytes must be at least 1")
     unknown = set(config.enabled_fixers) - set(ALL_FIXERS)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from cicd_orchestrator.analysis import llm_classify
 from cicd_orchestrator.analysis.classify import classify
 from cicd_orchestrator.analysis.context import build_context
 from cicd_orchestrator.attempt import Attempt
@@ -103,6 +104,10 @@ def _detect(
         names = [n for n in (failed_step, job.name) if n]
         analysis = analyze_log(stream, baseline=baseline, names=names)
     failure = classify(job.name, failed_step, analysis, learned=learned)
+    config = attempt.config
+    factory = attempt.agent_factory
+    if config.llm_conn_id and factory and llm_classify.wanted(failure, config.llm_classify_below):
+        llm_classify.second_opinion(failure, factory, config.llm_conn_id)
     failure.job_id = job.id
     failure.run_id = run.id
     failure.notes[:0] = log_notes(analysis)  # first: fixers read the last note as evidence

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cicd_orchestrator.attempt import Attempt
 from cicd_orchestrator.ci.github.archive import ArchiveError
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.exceptions import UnknownRepositoryError
@@ -106,3 +107,36 @@ def test_a_repository_gone_while_reading_its_logs_stops_the_stage(lint_attempt):
     gone = lint_attempt.on(_GoneWhileReading(lint_attempt.provider.root))
     with pytest.raises(UnknownRepositoryError):
         discovery.detect_failures(gone, {})
+
+
+def test_an_unsure_category_is_read_again_by_the_model_when_the_deployment_asks(lint_attempt):
+    """``llm_classify_below`` above the rules' confidence: the model of ``llm_conn_id`` is
+    asked and its verdict taken; below it, or without a connection, the model is never asked."""
+    pydantic_ai = pytest.importorskip("pydantic_ai")
+    from pydantic_ai.models.test import TestModel
+
+    asked: list[str] = []
+
+    def factory(conn_id, instructions):
+        asked.append(conn_id)
+        answer = '{"category": "configuration", "excerpt": 1, "reason": "set-up"}'
+        return pydantic_ai.Agent(TestModel(custom_output_text=answer), instructions=instructions)
+
+    base = lint_attempt.attempt
+    (plain,) = discovery.detect_failures(base, {})
+
+    def attempt_with(**config):
+        made = Attempt(base.state, 1, base.config.with_overrides(config), base.provider)
+        made.agent_factory = factory
+        return made
+
+    (untouched,) = discovery.detect_failures(attempt_with(llm_classify_below=0.5), {})
+    assert asked == [] and untouched.category.value == "quality"  # no connection
+    unsure_of_all = attempt_with(llm_conn_id="llm_test", llm_classify_below=1.0)
+    (failure,) = discovery.detect_failures(unsure_of_all, {})
+    assert asked == ["llm_test"] and plain.confidence < 1.0
+    assert failure.category.value == "configuration"
+    assert any(n.startswith("LLM category: configuration") for n in failure.notes)
+    sure = attempt_with(llm_conn_id="llm_test", llm_classify_below=plain.confidence)
+    discovery.detect_failures(sure, {})
+    assert asked == ["llm_test"]
