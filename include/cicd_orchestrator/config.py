@@ -214,7 +214,7 @@ class OrchestratorConfig:
             return self
         if not isinstance(overrides, Mapping):
             raise ConfigError("conf.config must be a JSON object")
-        reserved = sorted(set(overrides) - RUN_KEYS)
+        reserved = sorted(set(overrides) - RUN_KEYS - set(REMOVED_KEYS))
         if reserved:
             raise ConfigError(
                 f"{', '.join(reserved)} may be set only by the deployment (the "

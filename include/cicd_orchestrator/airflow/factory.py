@@ -117,7 +117,7 @@ class _Attempt:
         self.spec = spec
         self.ticket = ticket
         self.timeout = datetime.timedelta(seconds=spec.timeout_seconds)
-        self.fixing_tasks: list[XComArg] = []
+        self.fixing_tasks: list[PythonOperator] = []
 
     def task(self, task_id: str, fn: Any, **kwargs: Any) -> XComArg:
         op_kwargs = {"ticket": self.ticket, **kwargs.pop("op_kwargs", {})}
@@ -128,9 +128,10 @@ class _Attempt:
 
     def fixing_task(self, task_id: str, fn: Any, **kwargs: Any) -> XComArg:
         """A task of the fixing TaskGroup, bounded by the strategy's timeout."""
-        output = self.task(task_id, fn, execution_timeout=self.timeout, **kwargs)
-        self.fixing_tasks.append(output)
-        return output
+        op_kwargs = {"ticket": self.ticket, **kwargs.pop("op_kwargs", {})}
+        operator = _task(task_id, fn, op_kwargs=op_kwargs, execution_timeout=self.timeout, **kwargs)
+        self.fixing_tasks.append(operator)
+        return operator.output
 
     def bound_parallelism(self) -> None:
         """At most ``parallelism`` fixing tasks at once: the tasks run in that many lanes,
@@ -140,7 +141,7 @@ class _Attempt:
         if width is None:
             return
         for earlier, later in zip(self.fixing_tasks, self.fixing_tasks[width:], strict=False):
-            earlier.operator >> later.operator
+            earlier >> later
 
     def discovery(self) -> None:
         extras = {
