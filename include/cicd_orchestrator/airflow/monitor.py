@@ -19,7 +19,7 @@ from cicd_orchestrator.config import OrchestratorConfig, to_mapping
 from cicd_orchestrator.constants import DecisionAction, RepairKind, SessionStatus
 from cicd_orchestrator.exceptions import NotFoundError
 from cicd_orchestrator.models import AttemptRecord, CIState, Published, SessionState
-from cicd_orchestrator.publish.change import set_final_status
+from cicd_orchestrator.publish.change import set_final_status, set_unwatched_status
 from cicd_orchestrator.publish.markers import signing_key
 from cicd_orchestrator.publish.rerun import rerun_again
 from cicd_orchestrator.publish.verified import act_on_verdict
@@ -65,6 +65,8 @@ def load_target(**context: Any) -> dict[str, Any]:
     record = state.attempt_record(attempt)
     if record is not None and session.close_unwatched(state, attempt, config, _stamp()):
         state_store.save_session(state)
+        provider = runtime.provider_for(state.provider, config)
+        set_unwatched_status(provider, state.repository, record)
         raise AirflowSkipException(f"session {session_id} closed: {state.outcome.value}")
     try:
         target = _watch_target(state, attempt, config, record, _wants_rerun(params))

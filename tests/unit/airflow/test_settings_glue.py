@@ -12,10 +12,11 @@ import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
 from cicd_orchestrator import session
-from cicd_orchestrator.airflow import monitor, plugin_app, state_store
+from cicd_orchestrator.airflow import monitor, plugin_app, runtime, state_store
 from cicd_orchestrator.airflow.names import CONFIG_VARIABLE
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import (
+    CombinedState,
     Conclusion,
     Outcome,
     Priority,
@@ -90,14 +91,32 @@ def _waiting(variables: Any, tmp_path: Path, config: dict[str, Any], kind: Repai
     return state.session_id
 
 
-def test_without_monitoring_the_monitor_closes_the_session_it_was_handed(variables, tmp_path):
+class StatusRecorder:
+    """A provider that records the commit statuses set (and knows nothing else)."""
+
+    def __init__(self) -> None:
+        self.statuses: list[tuple[str, str, CombinedState, str]] = []
+
+    def set_commit_status(self, repo: str, sha: str, state: CombinedState, text: str) -> None:
+        self.statuses.append((repo, sha, state, text))
+
+
+def test_without_monitoring_the_monitor_closes_the_session_it_was_handed(
+    monkeypatch, variables, tmp_path
+):
     sid = _waiting(variables, tmp_path, {"monitor_until_green": False}, RepairKind.CHANGE)
+    provider = StatusRecorder()
+    monkeypatch.setattr(runtime, "provider_for", lambda name, config: provider)
     context = {"params": {"session_id": sid, "attempt": 1}}
     with pytest.raises(AirflowSkipException, match="closed: published"):
         monitor.load_target(**context)
     state = state_store.load_session(sid)
     assert state.status is SessionStatus.CLOSED and state.outcome is Outcome.PUBLISHED
     assert "monitor_until_green is false" in state.report
+    # the orchestrator's own status on the fix does not stay pending for ever
+    ((repo, sha, status, text),) = provider.statuses
+    assert (repo, sha, status) == ("acme/shop", "c" * 40, CombinedState.SUCCESS)
+    assert "CI not watched" in text
 
 
 def test_a_run_may_switch_monitoring_off_for_its_session(variables, tmp_path):
