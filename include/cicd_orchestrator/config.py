@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cicd_orchestrator import branches, egress
-from cicd_orchestrator.constants import RollbackPolicy, SandboxMode, Strategy
+from cicd_orchestrator.constants import PersistenceMode, RollbackPolicy, SandboxMode, Strategy
 from cicd_orchestrator.exceptions import ConfigError
 
 DEFAULT_RETRY_STRATEGY = {
@@ -58,6 +58,9 @@ ALL_FIXERS = (
 #: ``cicd_orchestrator_config`` Variable.
 RUN_KEYS = frozenset(
     {
+        "persistence_mode",
+        "monitor_until_green",
+        "failure_threshold",
         "max_attempts",
         "sleep_intervals",
         "strategy_escalation",
@@ -69,7 +72,6 @@ RUN_KEYS = frozenset(
         "output_cap_bytes",
         "flaky_local_reruns",
         "max_ci_reruns",
-        "flaky_reruns_per_attempt",
         "quarantine_flaky",
     }
 )
@@ -100,12 +102,14 @@ class OrchestratorConfig:
     """Every setting of the orchestrator, with the seed's defaults."""
 
     # orchestration_config (seed)
-    persistence_mode: str = "continuous"
+    persistence_mode: PersistenceMode = PersistenceMode.CONTINUOUS
     max_attempts: int = 5
     sleep_intervals: tuple[float, ...] = (30, 45, 60, 90, 120)
     strategy_escalation: bool = True
-    state_tracking: bool = True
+    # false: the session ends once an attempt has published its repair (CI is not watched)
     monitor_until_green: bool = True
+    # red CI verdicts in a row on an attempt's CI re-run of a flaky test before the monitor
+    # escalates; each red verdict before that re-runs the failed jobs again
     failure_threshold: int = 3
     # retry_strategy (seed)
     retry_strategy: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_RETRY_STRATEGY))
@@ -125,7 +129,8 @@ class OrchestratorConfig:
     commit_to_pr_branch: bool = False
     rollback_policy: RollbackPolicy = RollbackPolicy.EXECUTE
     enabled_fixers: tuple[str, ...] = ALL_FIXERS
-    cancelled_is_failure: bool = False
+    # a cancelled run opens a session, as the seed's failure triggers say
+    cancelled_is_failure: bool = True
     # repository commands
     job_timeout_minutes: float = 20.0
     output_cap_bytes: int = 20_000_000
@@ -137,7 +142,6 @@ class OrchestratorConfig:
     job_network_allowlist: tuple[str, ...] = ()
     flaky_local_reruns: int = 5
     max_ci_reruns: int = 4
-    flaky_reruns_per_attempt: int = 2
     # quarantining flaky tests (a skip marker or the repository's skip list) as a proposal
     quarantine_flaky: bool = False
     # fixes the real CI verifies (a draft pull request, ready for review once CI is green):
@@ -173,6 +177,11 @@ class OrchestratorConfig:
     airflow_base_url: str | None = None
 
     # ------------------------------------------------------------------ derived values
+    @property
+    def attempts_allowed(self) -> int:
+        """The attempts a session may make: one in ``oneshot`` mode, else ``max_attempts``."""
+        return 1 if self.persistence_mode is PersistenceMode.ONESHOT else self.max_attempts
+
     def strategy_for_attempt(self, attempt: int) -> Strategy:
         key = f"attempt_{attempt}"
         if key in self.retry_strategy:
@@ -209,7 +218,7 @@ class OrchestratorConfig:
             return self
         if not isinstance(overrides, Mapping):
             raise ConfigError("conf.config must be a JSON object")
-        reserved = sorted(set(overrides) - RUN_KEYS)
+        reserved = sorted(set(overrides) - RUN_KEYS - set(REMOVED_KEYS))
         if reserved:
             raise ConfigError(
                 f"{', '.join(reserved)} may be set only by the deployment (the "
@@ -224,10 +233,27 @@ class OrchestratorConfig:
             return self
         merged = to_mapping(self)
         merged.update(overrides)
+        retry = overrides.get("retry_strategy")
+        if isinstance(retry, Mapping):  # a partial mapping changes only the attempts it names
+            merged["retry_strategy"] = {**self.retry_strategy, **retry}
         return load_config(merged)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(OrchestratorConfig)}
+#: settings that were removed, and what to do instead (a deployment that still sets one is
+#: told so, rather than believing the setting does something)
+REMOVED_KEYS = {
+    "state_tracking": (
+        "the session state is always kept, in its Variable cicd_session__<session id>: it is "
+        "what hands a session from one attempt to the monitor and to the next attempt, so "
+        "there is nothing to switch off; remove the key"
+    ),
+    "flaky_reruns_per_attempt": (
+        "use failure_threshold, the red CI verdicts in a row an attempt's CI re-run of a "
+        "flaky test gets before the monitor escalates (flaky_reruns_per_attempt N is "
+        "failure_threshold N)"
+    ),
+}
 #: the shortest marker key accepted
 MIN_MARKER_KEY = 16
 
@@ -263,14 +289,23 @@ def _coerce_watched(value: Any) -> tuple[WatchedRepository, ...]:
     return tuple(out)
 
 
+#: the attempts ``retry_strategy`` may name (``max_attempts`` is at most 10)
+_ATTEMPT_KEYS = {f"attempt_{n}": n for n in range(1, 11)}
+
+
 def _coerce_retry(name: str, value: Any) -> dict[str, str]:
+    """The strategy of each attempt; the attempts it does not name keep the seed's."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{name} must be a mapping of attempt_N to a strategy")
     valid = {s.value for s in Strategy}
     for key, strategy in value.items():
+        if key not in _ATTEMPT_KEYS:
+            raise ConfigError(f"{name}: {key!r} is not one of attempt_1 ... attempt_10")
         if strategy not in valid:
-            raise ConfigError(f"{name}.{key}: unknown strategy {strategy!r}")
-    return dict(value)
+            raise ConfigError(
+                f"{name}.{key}: unknown strategy {strategy!r} (one of {', '.join(sorted(valid))})"
+            )
+    return {**DEFAULT_RETRY_STRATEGY, **value}
 
 
 def _coerce_mapping(name: str, value: Any) -> dict[str, str]:
@@ -338,6 +373,7 @@ _BY_NAME: dict[str, Callable[[str, Any], Any]] = {
     "llm_patch_max_lines": _coerce_count,
     "llm_patch_max_bytes": _coerce_count,
     "repair_rounds": _coerce_count,
+    "failure_threshold": _coerce_count,
     "job_network_allowlist": _coerce_hosts,
 }
 #: the other fields by the type of their default, first match wins (bool before int)
@@ -367,6 +403,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> OrchestratorConfi
         raise ConfigError("the configuration must be a JSON object")
     kwargs: dict[str, Any] = {}
     for key, value in overrides.items():
+        if key in REMOVED_KEYS:
+            raise ConfigError(f"{key} is no longer a setting: {REMOVED_KEYS[key]}")
         if key not in _FIELDS:
             raise ConfigError(f"unknown configuration key {key!r}")
         kwargs[key] = _coerce(key, value)

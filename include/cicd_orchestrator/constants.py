@@ -28,6 +28,8 @@ class Outcome(enum.StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     ALREADY_GREEN = "already_green"
+    #: the repair was published and CI was not watched (``monitor_until_green`` is false)
+    PUBLISHED = "published"
 
 
 FINAL_OUTCOMES = frozenset(o for o in Outcome if o is not Outcome.PENDING)
@@ -41,6 +43,14 @@ class Strategy(enum.StrEnum):
     SEQUENTIAL_FIXING = "sequential-fixing-with-validation"
     MANUAL_INTERVENTION = "manual-intervention-preparation"
     EMERGENCY_ROLLBACK = "emergency-rollback-preparation"
+
+
+class PersistenceMode(enum.StrEnum):
+    """How long a session keeps trying (the seed's ``persistence_mode``)."""
+
+    ONESHOT = "oneshot"  # one attempt, one CI verdict, no escalation
+    CONTINUOUS = "continuous"  # escalate through the attempts until green or max_attempts
+    ADAPTIVE = "adaptive"  # escalate while the attempts make progress, else to a person
 
 
 class SessionStatus(enum.StrEnum):

@@ -19,6 +19,8 @@ _NEXT_STEPS = {
     Outcome.ESCALATED: "A person must act: see the issue, which has the full context.",
     Outcome.FAILED: "No repair turned CI green; investigate with the excerpts below.",
     Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
+    Outcome.PUBLISHED: "Review the pull request and watch its CI: the orchestrator does not "
+    "(monitor_until_green is false).",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -14,6 +15,29 @@ from cicd_orchestrator.exceptions import ConfigError
 DISCOVERY_EXTRAS = ("bisect_culprit", "compare_environment")
 MONITOR_DAG_ID = "cicd_monitor"
 SWEEP_DAG_ID = "cicd_sweep"
+#: ``parallelism`` of a strategy whose fixing tasks all run at once
+FULL = "full"
+_KEYS = frozenset(
+    {
+        "id",
+        "dag_id",
+        "title",
+        "adds",
+        "fixing",
+        "fixers",
+        "discovery_extras",
+        "timeout_seconds",
+        "parallelism",
+    }
+)
+#: keys of the seed's strategy_config that are no setting here, and why
+_NOT_SETTINGS = {
+    "validation": (
+        "every strategy validates what it publishes the same way (the failing jobs replayed "
+        "before and after the repair, the rest of the workflow as a regression run); the "
+        "fixing shape adds the rest (sequential: each change alone; issue: nothing to replay)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +49,10 @@ class StrategySpec:
     fixing: FixingShape
     fixers: tuple[str, ...]
     discovery_extras: tuple[str, ...]
+    #: the execution_timeout of each fixing task (the seed's strategy timeout)
     timeout_seconds: int
+    #: how many fixing tasks of an attempt run at once (None: all of them)
+    parallelism: int | None = None
 
 
 @functools.cache
@@ -34,6 +61,7 @@ def load_strategies(path: str | None = None) -> dict[Strategy, StrategySpec]:
     data = yaml.safe_load(source.read_text())
     specs: dict[Strategy, StrategySpec] = {}
     for item in data.get("strategies", []):
+        _check_keys(item)
         try:
             spec = StrategySpec(
                 strategy=Strategy(item["id"]),
@@ -43,7 +71,8 @@ def load_strategies(path: str | None = None) -> dict[Strategy, StrategySpec]:
                 fixing=FixingShape(item["fixing"]),
                 fixers=tuple(item.get("fixers", [])),
                 discovery_extras=tuple(item.get("discovery_extras", [])),
-                timeout_seconds=int(item.get("timeout_seconds", 300)),
+                timeout_seconds=_positive(item, "timeout_seconds", item["timeout_seconds"]),
+                parallelism=_parallelism(item),
             )
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"invalid strategy entry {item!r}: {exc}") from exc
@@ -54,6 +83,32 @@ def load_strategies(path: str | None = None) -> dict[Strategy, StrategySpec]:
     if missing:
         raise ConfigError(f"strategies without a specification: {sorted(m.value for m in missing)}")
     return specs
+
+
+def _check_keys(item: Any) -> None:
+    if not isinstance(item, dict):
+        raise ConfigError(f"a strategy entry must be a mapping, not {item!r}")
+    for key in sorted(set(item) - _KEYS):
+        why = _NOT_SETTINGS.get(key, f"known keys: {', '.join(sorted(_KEYS))}")
+        raise ConfigError(f"{item.get('dag_id', item)}: {key!r} is not a strategy setting: {why}")
+
+
+def _positive(item: dict[str, Any], key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{item.get('dag_id')}: {key} must be a whole number of at least 1")
+    return value
+
+
+def _parallelism(item: dict[str, Any]) -> int | None:
+    value = item.get("parallelism", FULL)
+    if value == FULL:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{item.get('dag_id')}: parallelism must be {FULL!r} or a whole number of at "
+            f"least 1, not {value!r}"
+        )
+    return value
 
 
 def dag_id_for(strategy: Strategy) -> str:

@@ -62,9 +62,10 @@ def test_attempt_dags_have_four_groups_with_parallel_tasks(dagbag, dag_id):
         ]
         parallel = [t for t in tasks if t not in gate]
         assert len(parallel) >= 2, f"{dag_id}.{name} has no parallel tasks"
-        # the parallel tasks do not depend on each other
+        # the parallel tasks do not depend on each other (the fixing tasks only for the order
+        # the strategy's parallelism gives them: test_fixing_tasks_run_as_the_seed_says)
         ids = {t.task_id for t in parallel}
-        for task in parallel:
+        for task in parallel if name != "fixing" else []:
             assert not (task.upstream_task_ids & ids)
     order = [
         "open_session",
@@ -76,6 +77,61 @@ def test_attempt_dags_have_four_groups_with_parallel_tasks(dagbag, dag_id):
     ]
     for before, after in itertools.pairwise(order):
         assert before in dag.get_task(after).get_flat_relative_ids(upstream=True)
+
+
+#: the seed's strategy_config: the timeout (s) and parallelism of each attempt's fixing
+SEED_FIXING = {
+    "cicd_attempt_1_standard_parallel_fixing": (300, None),  # full
+    "cicd_attempt_2_extended_analysis": (600, 3),  # staged
+    "cicd_attempt_3_sequential_fixing": (900, 1),  # sequential
+    "cicd_attempt_4_manual_intervention": (300, None),  # coordinated
+    "cicd_attempt_5_emergency_rollback": (180, None),  # emergency
+}
+
+
+def _fixing_tasks(dag):
+    gates = ("gate", "merge", "apply_sequentially")
+    return [
+        t
+        for t in dag.tasks
+        if t.task_id.startswith("fixing.") and t.task_id.split(".")[1] not in gates
+    ]
+
+
+def _most_at_once(tasks) -> int:
+    """The most tasks that can run at once: the longest set of them no one of which is
+    upstream of another (the graph is small: every subset is tried)."""
+    ids = [t.task_id for t in tasks]
+    ups = {t.task_id: t.get_flat_relative_ids(upstream=True) for t in tasks}
+    for size in range(len(ids), 0, -1):
+        for combo in itertools.combinations(ids, size):
+            if all(a not in ups[b] for a in combo for b in combo):
+                return size
+    return 0
+
+
+@pytest.mark.parametrize("dag_id", sorted(SEED_FIXING))
+def test_fixing_tasks_run_as_the_seed_says(dagbag, dag_id):
+    """Each fixing task is bounded by the seed's timeout of its strategy, and no more of
+    them run at once than the strategy's parallelism allows (all of them for full)."""
+    import datetime
+
+    timeout, parallelism = SEED_FIXING[dag_id]
+    fixing = _fixing_tasks(dagbag.dags[dag_id])
+    assert len(fixing) >= 2
+    for task in fixing:
+        assert task.execution_timeout == datetime.timedelta(seconds=timeout), task.task_id
+    assert _most_at_once(fixing) == (parallelism or len(fixing))
+    # every fixing task still runs after classification and before the gate
+    cls = "classification.gate"
+    for task in fixing:
+        assert cls in task.get_flat_relative_ids(upstream=True), task.task_id
+
+
+def test_the_sweep_opens_sessions_on_the_dag_the_configuration_names(dagbag):
+    """The DAG of the first attempt is no constant of the sweep: each item names it."""
+    task = dagbag.dags["cicd_sweep"].get_task("open_sessions")
+    assert "trigger_dag_id" not in task.partial_kwargs
 
 
 @pytest.mark.parametrize("dag_id", sorted(d for d in EXPECTED if "attempt" in d))

@@ -1,4 +1,5 @@
-"""The sweep DAG opens one session per new failed run of the watched branches, never two."""
+"""The sweep DAG opens one session per new failed run of the watched branches, never two, on
+the DAG of the strategy ``retry_strategy.attempt_1`` names."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from cicd_devkit import sessions
 from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG
 from cicd_devkit.scenarios import materialize
 
+from cicd_orchestrator.constants import Strategy
 from cicd_orchestrator.session import session_id_for
-from cicd_orchestrator.strategies import SWEEP_DAG_ID
+from cicd_orchestrator.strategies import SWEEP_DAG_ID, dag_id_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +42,30 @@ def test_sweep_opens_a_session_for_a_watched_failure_once(airflow_env):
                 {"repository": "sweep/shipping", "branches": ["main"]},
                 {"repository": "sweep/vanished", "branches": ["main"]},
             ],
+            "retry_strategy": {"attempt_1": "extended-analysis-with-context"},
         },
     )
     try:
         _sweep_once(airflow_env)
         sid = session_id_for("local", "sweep/shipping", run_id)
         state = airflow_env.wait(sid)
+        first = state.attempt_history[0]
+        assert (first.strategy.value, first.dag_id) == (
+            "extended-analysis-with-context",
+            dag_id_for(Strategy.EXTENDED_ANALYSIS),
+        )
         assert state.outcome.value == "fixed"
         _sweep_once(airflow_env)  # the same failed run is not opened again
         runs = [
             r
-            for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
+            for r in airflow_env.client.dag_runs(dag_id_for(Strategy.EXTENDED_ANALYSIS))
             if r["conf"].get("repository") == "sweep/shipping"
         ]
         assert len(runs) == 1
+        assert not [
+            r
+            for r in airflow_env.client.dag_runs(sessions.FIRST_DAG)
+            if r["conf"].get("repository") == "sweep/shipping"
+        ]
     finally:
         sessions.configure(airflow_env.client, TEST_CONFIG)

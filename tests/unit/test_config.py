@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cicd_orchestrator.config import OrchestratorConfig, load_config, to_mapping
-from cicd_orchestrator.constants import Strategy
+from cicd_orchestrator.constants import PersistenceMode, Strategy
 from cicd_orchestrator.exceptions import ConfigError
 
 
@@ -75,3 +75,73 @@ def test_a_run_may_set_only_its_pacing_and_limits():
     ]:
         with pytest.raises(ConfigError, match=f"{key} may be set only by the deployment"):
             deployment.with_run_overrides({key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("persistence_mode", "forever", "persistence_mode must be one of 'oneshot', 'continuous'"),
+        ("failure_threshold", 0, "failure_threshold must be a whole number of at least 1"),
+        ("failure_threshold", True, "failure_threshold must be a whole number"),
+        ("monitor_until_green", "no", "monitor_until_green must be true or false"),
+        ("retry_strategy", {"attempt_11": "standard-parallel-fixing"}, "attempt_1 ... attempt_10"),
+        ("retry_strategy", {"first": "standard-parallel-fixing"}, "'first' is not one of"),
+        ("retry_strategy", {"attempt_1": "pray"}, "unknown strategy 'pray' \\(one of"),
+    ],
+)
+def test_the_seed_settings_are_validated(key, value, says):
+    with pytest.raises(ConfigError, match=says):
+        load_config({key: value})
+
+
+def test_persistence_modes_and_the_attempts_they_allow():
+    assert load_config().persistence_mode is PersistenceMode.CONTINUOUS
+    assert load_config().attempts_allowed == 5
+    assert load_config({"persistence_mode": "oneshot"}).attempts_allowed == 1
+    adaptive = load_config({"persistence_mode": "adaptive", "max_attempts": 4})
+    assert adaptive.persistence_mode is PersistenceMode.ADAPTIVE
+    assert adaptive.attempts_allowed == 4
+
+
+@pytest.mark.parametrize(
+    ("key", "names"),
+    [
+        ("state_tracking", "always kept, in its Variable cicd_session__"),
+        ("flaky_reruns_per_attempt", "use failure_threshold"),
+    ],
+)
+@pytest.mark.parametrize("value", [True, False, 2])
+def test_removed_settings_say_what_replaces_them(key, names, value):
+    with pytest.raises(ConfigError, match=f"{key} is no longer a setting: .*{names}"):
+        load_config({key: value})
+    with pytest.raises(ConfigError, match=f"{key} is no longer a setting"):
+        load_config().with_run_overrides({key: value})
+
+
+def test_cancelled_runs_count_as_failures_by_default_as_in_the_seed():
+    assert load_config().cancelled_is_failure is True
+    assert load_config({"cancelled_is_failure": False}).cancelled_is_failure is False
+
+
+def test_a_partial_retry_strategy_changes_only_the_attempts_it_names():
+    config = load_config({"retry_strategy": {"attempt_1": "extended-analysis-with-context"}})
+    assert config.strategy_for_attempt(1) is Strategy.EXTENDED_ANALYSIS
+    assert config.strategy_for_attempt(2) is Strategy.EXTENDED_ANALYSIS
+    assert config.strategy_for_attempt(3) is Strategy.SEQUENTIAL_FIXING
+    # a run's partial mapping keeps the deployment's other attempts
+    deployment = load_config({"retry_strategy": {"attempt_2": "sequential-fixing-with-validation"}})
+    run = deployment.with_run_overrides(
+        {"retry_strategy": {"attempt_1": "extended-analysis-with-context"}}
+    )
+    assert run.strategy_for_attempt(1) is Strategy.EXTENDED_ANALYSIS
+    assert run.strategy_for_attempt(2) is Strategy.SEQUENTIAL_FIXING
+    assert load_config(to_mapping(run)) == run
+
+
+def test_a_run_may_set_how_its_session_persists():
+    deployment = load_config()
+    run = deployment.with_run_overrides(
+        {"persistence_mode": "oneshot", "monitor_until_green": False, "failure_threshold": 1}
+    )
+    assert run.persistence_mode is PersistenceMode.ONESHOT
+    assert (run.monitor_until_green, run.failure_threshold) == (False, 1)

@@ -24,7 +24,7 @@ from cicd_orchestrator.airflow.operators import (
     HandoffOperator,
     NextRunOperator,
 )
-from cicd_orchestrator.constants import FixingShape, Strategy
+from cicd_orchestrator.constants import FixingShape
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -116,7 +116,8 @@ class _Attempt:
     def __init__(self, spec: StrategySpec, ticket: XComArg) -> None:
         self.spec = spec
         self.ticket = ticket
-        self.timeout = datetime.timedelta(seconds=max(spec.timeout_seconds, 120))
+        self.timeout = datetime.timedelta(seconds=spec.timeout_seconds)
+        self.fixing_tasks: list[PythonOperator] = []
 
     def task(self, task_id: str, fn: Any, **kwargs: Any) -> XComArg:
         op_kwargs = {"ticket": self.ticket, **kwargs.pop("op_kwargs", {})}
@@ -124,6 +125,23 @@ class _Attempt:
 
     def gate(self, task_id: str, fn: Any, **outputs: Any) -> PythonOperator:
         return _task(task_id, fn, op_kwargs={"ticket": self.ticket, **outputs})
+
+    def fixing_task(self, task_id: str, fn: Any, **kwargs: Any) -> XComArg:
+        """A task of the fixing TaskGroup, bounded by the strategy's timeout."""
+        op_kwargs = {"ticket": self.ticket, **kwargs.pop("op_kwargs", {})}
+        operator = _task(task_id, fn, op_kwargs=op_kwargs, execution_timeout=self.timeout, **kwargs)
+        self.fixing_tasks.append(operator)
+        return operator.output
+
+    def bound_parallelism(self) -> None:
+        """At most ``parallelism`` fixing tasks at once: the tasks run in that many lanes,
+        each task after the one ``parallelism`` places before it (within the DAG run, so
+        that sessions do not wait for each other as they would on a shared pool)."""
+        width = self.spec.parallelism
+        if width is None:
+            return
+        for earlier, later in zip(self.fixing_tasks, self.fixing_tasks[width:], strict=False):
+            earlier >> later
 
     def discovery(self) -> None:
         extras = {
@@ -151,12 +169,7 @@ class _Attempt:
         shape = self.spec.fixing
         if shape in (FixingShape.PARALLEL, FixingShape.SEQUENTIAL):
             fixes = [
-                self.task(
-                    f"fix_{group}",
-                    tasks.fix_group,
-                    op_kwargs={"group": group},
-                    execution_timeout=self.timeout,
-                )
+                self.fixing_task(f"fix_{group}", tasks.fix_group, op_kwargs={"group": group})
                 for group in self.spec.fixers
             ]
             if shape is FixingShape.PARALLEL:
@@ -167,18 +180,17 @@ class _Attempt:
             self.gate(
                 "gate",
                 tasks.issue_gate,
-                issue=self.task("prepare_issue", tasks.prepare_issue),
-                package=self.task("package_context", tasks.package_context),
+                issue=self.fixing_task("prepare_issue", tasks.prepare_issue),
+                package=self.fixing_task("package_context", tasks.package_context),
             )
         else:
             self.gate(
                 "gate",
                 tasks.rollback_gate,
-                rollback=self.task(
-                    "prepare_rollback", tasks.prepare_rollback, execution_timeout=self.timeout
-                ),
-                plan=self.task("preserve_state", tasks.preserve_state),
+                rollback=self.fixing_task("prepare_rollback", tasks.prepare_rollback),
+                plan=self.fixing_task("preserve_state", tasks.preserve_state),
             )
+        self.bound_parallelism()
 
     def validation(self) -> None:
         self.gate(
@@ -293,8 +305,8 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
 
 
 def build_sweep_dag(doc_md: str | None = None, schedule: str = "*/10 * * * *") -> DAG:
-    """Open a session for each failed run of the watched branches that has none."""
-    first = load_strategies()[Strategy.STANDARD_PARALLEL_FIXING].dag_id
+    """Open a session for each failed run of the watched branches that has none (each item
+    names the DAG of its first attempt: ``retry_strategy.attempt_1``)."""
     with DAG(
         dag_id=SWEEP_DAG_ID,
         description="Scheduled sweep of the watched repositories for failed runs",
@@ -309,7 +321,6 @@ def build_sweep_dag(doc_md: str | None = None, schedule: str = "*/10 * * * *") -
         found = _task("find_failed_runs", monitor.sweep)
         TriggerDagRunOperator.partial(
             task_id="open_sessions",
-            trigger_dag_id=first,
             skip_when_already_exists=True,
         ).expand_kwargs(found.output)
     return dag

@@ -19,7 +19,7 @@ from cicd_orchestrator.config import OrchestratorConfig, to_mapping
 from cicd_orchestrator.constants import DecisionAction, RepairKind, SessionStatus
 from cicd_orchestrator.exceptions import NotFoundError
 from cicd_orchestrator.models import AttemptRecord, CIState, Published, SessionState
-from cicd_orchestrator.publish.change import set_final_status
+from cicd_orchestrator.publish.change import set_final_status, set_unwatched_status
 from cicd_orchestrator.publish.markers import signing_key
 from cicd_orchestrator.publish.rerun import rerun_again
 from cicd_orchestrator.publish.verified import act_on_verdict
@@ -37,9 +37,13 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _stamp() -> str:
+    return _now().isoformat(timespec="seconds")
+
+
 def _close_not_found(state: SessionState, error: NotFoundError) -> None:
     reason = session.not_found_reason(state.repository, str(error))
-    session.close_not_found(state, reason, _now().isoformat(timespec="seconds"))
+    session.close_not_found(state, reason, _stamp())
     state_store.save_session(state)
     log.warning("closed session %s: %s", state.session_id, error)
 
@@ -59,6 +63,11 @@ def load_target(**context: Any) -> dict[str, Any]:
         raise AirflowSkipException(f"session {session_id} is already closed")
     config = state_store.load_orchestrator_config(params.get("config") or {})
     record = state.attempt_record(attempt)
+    if record is not None and session.close_unwatched(state, attempt, config, _stamp()):
+        state_store.save_session(state)
+        provider = runtime.provider_for(state.provider, config)
+        set_unwatched_status(provider, state.repository, record)
+        raise AirflowSkipException(f"session {session_id} closed: {state.outcome.value}")
     try:
         target = _watch_target(state, attempt, config, record, _wants_rerun(params))
     except NotFoundError as exc:
@@ -194,8 +203,10 @@ def _next_step(state: SessionState, attempt: int, decision: session.Decision) ->
 # --------------------------------------------------------------------------- sweep
 def sweep() -> list[dict[str, Any]]:
     """Failed runs of the watched branches that have no session yet, most urgent first, as
-    the keyword arguments of the triggers of their first attempt."""
+    the keyword arguments of the triggers of their first attempt (the DAG of the strategy
+    ``retry_strategy.attempt_1`` names)."""
     config = state_store.load_orchestrator_config()
+    first = dag_id_for(config.strategy_for_attempt(1))
     items = find_new_failures(
         config,
         lambda name: runtime.provider_for(name, config),
@@ -203,6 +214,7 @@ def sweep() -> list[dict[str, Any]]:
     )
     return [
         {
+            "trigger_dag_id": first,
             "trigger_run_id": attempt_run_id(item.session_id, 1),
             "conf": {
                 "repository": item.repository,

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
 from cicd_orchestrator.config import load_config
-from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus, Strategy
+from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus
 from cicd_orchestrator.exceptions import CicdError, ConfError
 from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.serde import from_json_obj
@@ -104,15 +104,22 @@ def _session_states() -> list[SessionState]:
     return states
 
 
+def first_attempt_dag_id() -> str:
+    """The DAG of the strategy the deployment's ``retry_strategy.attempt_1`` names."""
+    raw = _variable(CONFIG_VARIABLE)
+    return dag_id_for(load_config(json.loads(raw) if raw else None).strategy_for_attempt(1))
+
+
 def _trigger(run_id: str, conf: dict[str, Any]) -> str:
-    """Trigger attempt 1; 'created' or 'duplicate' (the run id is one per failed run)."""
+    """Trigger attempt 1 (the DAG of ``retry_strategy.attempt_1``); 'created' or
+    'duplicate' (the run id is one per failed run)."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.exceptions import DagRunAlreadyExists
     from airflow.utils.types import DagRunTriggeredByType
 
     try:
         trigger_dag(
-            dag_id_for(Strategy.STANDARD_PARALLEL_FIXING),
+            first_attempt_dag_id(),
             run_id=run_id,
             conf=conf,
             triggered_by=DagRunTriggeredByType.REST_API,

@@ -165,6 +165,24 @@ def close_superseded(attempt: Attempt, pr: PullRequest, key: bytes | None) -> li
     return notes
 
 
+def set_unwatched_status(provider: CIProvider, repo: str, record: AttemptRecord) -> None:
+    """The orchestrator's commit status on the fix when the session ends without watching CI
+    (``monitor_until_green`` false): its own part is done, CI's verdict is CI's own checks
+    (best effort, as :func:`set_final_status`)."""
+    published = record.published
+    if published is None or not published.sha:
+        return
+    try:
+        provider.set_commit_status(
+            repo,
+            published.sha,
+            CombinedState.SUCCESS,
+            f"attempt {record.attempt}: fix published; CI not watched (monitor_until_green)",
+        )
+    except CicdError as exc:
+        log.warning("could not set the commit status: %s", exc)
+
+
 def set_final_status(provider: CIProvider, repo: str, record: AttemptRecord) -> None:
     """The orchestrator's commit status on the fix once CI has spoken (best effort: a
     failure is logged, the session goes on)."""

@@ -1,5 +1,9 @@
 """What the monitor decides once CI has spoken on an attempt: close the session, escalate to
-the next strategy after the escalation delay, or re-run CI again for a flaky test (pure)."""
+the next strategy after the escalation delay, or re-run CI again for a flaky test (pure).
+
+The session's ``persistence_mode`` bounds the escalation: ``oneshot`` closes after the first
+verdict, ``continuous`` escalates until green or the last attempt, ``adaptive`` hands over to
+a person once an attempt fails CI as the one before it did (no progress)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from dataclasses import dataclass, field
 
 from cicd_orchestrator.config import OrchestratorConfig
 from cicd_orchestrator.constants import (
+    Conclusion,
     DecisionAction,
     FailureCategory,
     Outcome,
+    PersistenceMode,
     RepairKind,
     RollbackPolicy,
     SessionStatus,
@@ -58,6 +64,32 @@ def issue_opened(state: SessionState) -> bool:
     return any(r.published and r.published.issue for r in state.attempt_history)
 
 
+def persistence_mode(state: SessionState) -> PersistenceMode:
+    """The session's mode, fixed when it opened (a later change of the deployment's
+    configuration does not change how a running session ends)."""
+    try:
+        return PersistenceMode(state.persistence_mode)
+    except ValueError:
+        return PersistenceMode.CONTINUOUS
+
+
+def close_unwatched(
+    state: SessionState, attempt: int, config: OrchestratorConfig, now: str
+) -> Decision | None:
+    """With ``monitor_until_green`` false, the session ends once the attempt published its
+    repair (CI is not watched); None when CI is to be watched (the setting is true, or the
+    attempt published nothing, whose verdict on the failing head is immediate)."""
+    record = require_attempt(state, attempt)
+    published = record.published or Published()
+    if config.monitor_until_green or published.kind is RepairKind.NONE:
+        return None
+    reason = "monitor_until_green is false: the session ends with the published repair"
+    outcome = Outcome.ESCALATED if published.kind is RepairKind.ISSUE else Outcome.PUBLISHED
+    decision = Decision(DecisionAction.CLOSE, outcome, reasons=[reason])
+    apply_decision(state, decision, now)
+    return decision
+
+
 def decide(
     state: SessionState, attempt: int, ci_green: bool, config: OrchestratorConfig
 ) -> Decision:
@@ -92,22 +124,14 @@ def _after_red(
 ) -> Decision:
     record = require_attempt(state, attempt)
     reasons = [f"attempt {attempt} ({record.strategy.value}) did not turn CI green"]
-    if published.kind is RepairKind.ISSUE:
-        why = _no_rollback_reason(state, config)
-        if why:
-            return Decision(
-                DecisionAction.CLOSE, Outcome.ESCALATED, reasons=[*reasons, f"escalated: {why}"]
-            )
-    if attempt >= state.max_attempts:
+    stop = _why_stop(state, attempt, published, config)
+    if stop:
         outcome = Outcome.ESCALATED if issue_opened(state) else Outcome.FAILED
-        return Decision(DecisionAction.CLOSE, outcome, reasons=[*reasons, "no attempts left"])
+        return Decision(DecisionAction.CLOSE, outcome, reasons=[*reasons, stop])
     next_attempt = attempt + 1
-    strategy: Strategy | None = config.strategy_for_attempt(
+    strategy: Strategy | None = _handover(state, attempt, reasons) or config.strategy_for_attempt(
         next_attempt if config.strategy_escalation else 1
     )
-    if needs_person(state) and not issue_opened(state):
-        strategy = Strategy.MANUAL_INTERVENTION
-        reasons.append("only a person can fix the cause: going straight to manual intervention")
     if config.strategy_escalation:
         strategy = _something_new(state, strategy, reasons)
     if strategy is Strategy.EMERGENCY_ROLLBACK and not issue_opened(state):
@@ -123,6 +147,41 @@ def _after_red(
         delay_seconds=config.delay_after_attempt(attempt),
         reasons=reasons,
     )
+
+
+def _why_stop(
+    state: SessionState, attempt: int, published: Published, config: OrchestratorConfig
+) -> str | None:
+    """Why the session ends after this red verdict (None: it goes on)."""
+    mode = persistence_mode(state)
+    if mode is PersistenceMode.ONESHOT:
+        return "persistence_mode is oneshot: one attempt"
+    if published.kind is RepairKind.ISSUE:
+        why = _no_rollback_reason(state, config)
+        if why:
+            return f"escalated: {why}"
+    if attempt >= state.max_attempts:
+        return "no attempts left"
+    if mode is PersistenceMode.ADAPTIVE and issue_opened(state):
+        why = no_progress(state, attempt)
+        if why:
+            return f"escalated: {why}"
+    return None
+
+
+def _handover(state: SessionState, attempt: int, reasons: list[str]) -> Strategy | None:
+    """Manual intervention next, when only a person can fix the cause or (adaptive) the
+    attempts stopped making progress, and the escalation issue is not open yet."""
+    if issue_opened(state):
+        return None
+    if needs_person(state):
+        reasons.append("only a person can fix the cause: going straight to manual intervention")
+        return Strategy.MANUAL_INTERVENTION
+    why = no_progress(state, attempt)
+    if persistence_mode(state) is PersistenceMode.ADAPTIVE and why:
+        reasons.append(f"{why}: handing over to a person (persistence_mode is adaptive)")
+        return Strategy.MANUAL_INTERVENTION
+    return None
 
 
 #: the strategy after each, for one that would only repeat what earlier attempts did
@@ -180,6 +239,19 @@ def repeats(state: SessionState, strategy: Strategy) -> str | None:
     return None
 
 
+def no_progress(state: SessionState, attempt: int) -> str | None:
+    """Why attempt ``attempt`` made no progress over the one before it (None: it did, or it
+    is the first): CI failed on it in the same jobs as on the attempt before (two attempts
+    that published nothing fail the same way too)."""
+    record, before = state.attempt_record(attempt), state.attempt_record(attempt - 1)
+    if record is None or before is None or before.ci_conclusion is not Conclusion.FAILURE:
+        return None
+    if set(record.ci_failure_signatures) != set(before.ci_failure_signatures):
+        return None
+    failed = ", ".join(sorted(record.ci_failure_signatures)) or "the failing head"
+    return f"attempt {attempt} failed as attempt {attempt - 1} did ({failed}): no progress"
+
+
 def _several_changes(state: SessionState) -> bool:
     return any(
         sum(1 for r in rec.repairs if r.kind is RepairKind.CHANGE) > 1
@@ -192,13 +264,19 @@ def _rolled_back(state: SessionState) -> bool:
 
 
 def _rewatch(state: SessionState, published: Published, config: OrchestratorConfig) -> bool:
-    """A flaky failure gets more CI re-runs within the attempt, up to the configured limits."""
+    """An attempt whose repair is a CI re-run of a flaky test escalates after
+    ``failure_threshold`` red verdicts in a row; before that, each red verdict re-runs the
+    failed jobs again (``max_ci_reruns`` bounds the session's re-runs). Each re-run of the
+    attempt had one verdict, all red but this one's: ``reruns`` counts them. A oneshot
+    session takes one verdict; a transient infrastructure failure was re-run by its fixer
+    already (repair/rerun.py) and escalates at once."""
     roots = [f for f in state.failures if f.root_cause] or state.failures
     return (
         published.kind is RepairKind.RERUN
         and bool(roots)
         and all(f.category is FailureCategory.FLAKY for f in roots)
-        and published.reruns < config.flaky_reruns_per_attempt
+        and persistence_mode(state) is not PersistenceMode.ONESHOT
+        and published.reruns < config.failure_threshold
         and session_reruns(state) < config.max_ci_reruns
     )
 

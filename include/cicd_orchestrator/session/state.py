@@ -66,8 +66,8 @@ def new_session(
         branch=run.head_branch,
         head_sha=run.head_sha,
         priority=priority,
-        persistence_mode=config.persistence_mode,
-        max_attempts=config.max_attempts,
+        persistence_mode=config.persistence_mode.value,
+        max_attempts=config.attempts_allowed,
         start_time=now,
     )
     state.links.failed_run = run.html_url

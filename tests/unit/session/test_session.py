@@ -206,7 +206,7 @@ def test_a_flaky_failure_is_not_rolled_back():
 
 
 def test_flaky_rerun_is_repeated_within_the_attempt_then_escalates():
-    config = load_config({"flaky_reruns_per_attempt": 2, "max_ci_reruns": 3})
+    config = load_config({"failure_threshold": 2, "max_ci_reruns": 3})
     state = new_state(config)
     state.failures = [failure(category=FailureCategory.FLAKY)]
     session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
