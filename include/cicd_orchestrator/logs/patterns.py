@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from cicd_orchestrator.constants import FailureCategory
@@ -205,6 +204,8 @@ def _schema() -> dict[str, Any]:
 
 def validate_library(data: Any, source: str = "<data>") -> None:
     """Raise :class:`PatternLibraryError` naming the first schema violation."""
+    import jsonschema  # only where a library is checked: a tenth of a second to import
+
     try:
         jsonschema.validate(data, _schema())
     except jsonschema.ValidationError as exc:
@@ -226,7 +227,7 @@ def load_library(path: str | Path | None = None) -> PatternLibrary:
     return _load_path(Path(path))
 
 
-def _load_path(path: Path) -> PatternLibrary:
+def _load_path(path: Path, checked: bool = True) -> PatternLibrary:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
@@ -234,11 +235,12 @@ def _load_path(path: Path) -> PatternLibrary:
         raise PatternLibraryError(f"cannot read pattern library {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise PatternLibraryError(f"pattern library {path} is not valid YAML: {exc}") from exc
-    lib = load_library_data(data, str(path))
+    lib = load_library_data(data, str(path)) if checked else _build(data, str(path))
     log.debug("loaded %d patterns from %s", len(lib.patterns), path)
     return lib
 
 
 @functools.lru_cache(maxsize=1)
 def _default_library() -> PatternLibrary:
-    return _load_path(DEFAULT_LIBRARY)
+    """The packaged library: checked against its schema by the tests, not at each start."""
+    return _load_path(DEFAULT_LIBRARY, checked=False)

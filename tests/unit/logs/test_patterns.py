@@ -128,3 +128,10 @@ def test_a_job_or_step_past_its_time_limit_is_a_timeout(line: str) -> None:
     analysis = analyze_text(log)
     assert analysis.pattern == "job-timeout"
     assert analysis.message.startswith("The job timed out")
+
+
+def test_the_packaged_library_holds_to_its_schema() -> None:
+    """It is loaded without the schema check at each start: this is that check."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(DEFAULT_LIBRARY.read_text(encoding="utf-8"), Loader=loader)
+    assert load_library_data(data, str(DEFAULT_LIBRARY)).prefilter == LIBRARY.prefilter
