@@ -28,6 +28,8 @@ class Outcome(enum.StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     ALREADY_GREEN = "already_green"
+    #: a newer commit on the branch, or the branch going green by itself, made it moot
+    SUPERSEDED = "superseded"
 
 
 FINAL_OUTCOMES = frozenset(o for o in Outcome if o is not Outcome.PENDING)

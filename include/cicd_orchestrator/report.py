@@ -19,6 +19,8 @@ _NEXT_STEPS = {
     Outcome.ESCALATED: "A person must act: see the issue, which has the full context.",
     Outcome.FAILED: "No repair turned CI green; investigate with the excerpts below.",
     Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
+    Outcome.SUPERSEDED: "A newer commit, or the branch going green by itself, made the "
+    "failure moot; the session's fix pull requests were closed.",
 }
 
 

@@ -39,6 +39,7 @@ from cicd_orchestrator.models import (
     Failure,
     FixerResult,
     Repair,
+    Run,
     SessionState,
     ValidationResult,
 )
@@ -107,9 +108,9 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
         raise AirflowSkipException(f"no session: {exc}") from exc
     except (ProviderError, ConfigError, NotAFailedRunError) as exc:
         raise AirflowFailException(f"cannot open a session: {exc}") from exc
-    sid = session.session_id_for(request.provider, request.repository, run.id)
+    sid = session.session_id_of_run(request.provider, run)
     if state_store.session_exists(sid):
-        _existing(sid, dag_run)
+        _existing(sid, dag_run, run)
     else:
         state = opening.open_session(
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
@@ -119,13 +120,14 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     return xcom_of(Ticket(sid, 1, overrides))
 
 
-def _existing(session_id: str, dag_run: tuple[str, str]) -> None:
-    """A session for the run exists: this task's earlier try made it (go on), or another
-    request did (skip: the existing session answers)."""
+def _existing(session_id: str, dag_run: tuple[str, str], run: Run) -> None:
+    """A session for the run's push exists: this task's earlier try made it (go on), or
+    another request did (the run joins that session, which answers: skip)."""
     existing = state_store.load_session(session_id)
     if "/".join(dag_run) in existing.links.dag_runs:
         log.info("session %s was opened by an earlier try of this task", session_id)
         return
+    state_store.update_session(session_id, lambda state: opening.join_existing(state, run))
     log.warning(
         "duplicate request: session %s already exists (%s, attempt %s, %s)",
         session_id,
