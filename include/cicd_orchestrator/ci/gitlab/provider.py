@@ -162,6 +162,11 @@ class GitLabProvider(HostedProvider["Gitlab"]):
     def _get_branch(self, repo: str, branch: str) -> object:
         return self._project(repo).branches.get(branch)
 
+    @staticmethod
+    def _branch_sha_of(found: object) -> str:
+        commit = getattr(found, "commit", None)
+        return str(commit.get("id") or "") if isinstance(commit, dict) else ""
+
     def _own_login(self) -> str:
         """The token's user (a project or group token has a bot user of its own)."""
         data = self.client.http_get("/user")
@@ -477,6 +482,7 @@ def _open_pull(mr: Any) -> OpenPull:
         author=_author(data),
         state={"opened": "open"}.get(str(data.get("state")), str(data.get("state"))),
         raw=mr,
+        head_sha=str(data.get("sha") or ""),
     )
 
 
