@@ -13,7 +13,8 @@ Events (``X-Gitlab-Event``):
   cancelled runs count as failures): a session for the pipeline;
 - ``Job Hook`` of a failed job that may not fail (``build_allow_failure`` false): a session for
   the job's pipeline, opened as soon as the job fails; the pipeline's own hook later names
-  the same pipeline and does not open a second session (one session per failed run);
+  the same pipeline and does not open a second session (one session per push: project,
+  ref and commit);
 - anything else is acknowledged and ignored, and so is a run of the orchestrator's own (its
   fix branch, a commit it authored).
 """

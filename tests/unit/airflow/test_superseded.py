@@ -1,0 +1,71 @@
+"""A session whose failure a newer commit supersedes ends as ``superseded`` when the
+monitor looks (before it watches, before it escalates), and its open fix pull request is
+closed with a comment saying why; its own fix never supersedes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException
+from cicd_devkit.hostile import HOSTILE, NOW, push_commit
+from cicd_devkit.worlds import REPO, start_world
+
+from cicd_orchestrator import session
+from cicd_orchestrator.airflow import monitor, state_store
+from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus, Strategy
+from cicd_orchestrator.models import Published, SessionState
+
+
+@pytest.fixture
+def world(tmp_path: Path, variables: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("CICD_CACHE_DIR", str(tmp_path / "cache"))
+    made = start_world("local", tmp_path / "world")
+    variables.configure({"local_ci_root": str(made.local.root)})
+    yield made
+    made.stop()
+
+
+def _session_with_a_fix(world: Any) -> tuple[SessionState, int]:
+    """A session on the failed head run whose attempt 1 published a fix pull request."""
+    config = state_store.load_orchestrator_config()
+    run = world.local.get_run(REPO, world.head_run_id)
+    state = session.new_session("local", run, config, NOW)
+    session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
+    fix_sha = push_commit(world, "cicd-fix/main-attempt1", {"FIXED.md": "fixed\n"})
+    pr = world.local.open_or_update_pull_request(
+        REPO, "cicd-fix/main-attempt1", "main", "Fix CI", "the fix", "<!-- fix -->"
+    )
+    published = Published(kind=RepairKind.CHANGE, branch=pr.head, sha=fix_sha, pull_request=pr)
+    session.record_published(state, 1, published, NOW)
+    state_store.save_session(state)
+    return state, pr.number
+
+
+def _load(state: SessionState) -> None:
+    params = {"session_id": state.session_id, "attempt": 1}
+    monitor.load_target(params=params)
+
+
+def test_a_newer_commit_on_the_branch_ends_the_session_as_superseded(world: Any) -> None:
+    state, number = _session_with_a_fix(world)
+    newer = push_commit(world, "main", {"NEWER.md": HOSTILE})
+    with pytest.raises(AirflowSkipException, match="superseded"):
+        _load(state)
+    after = state_store.load_session(state.session_id)
+    assert after.status is SessionStatus.CLOSED and after.outcome is Outcome.SUPERSEDED
+    assert any(newer[:12] in n for n in after.attempt_history[0].notes)
+    pull = world.local.get_pull_request(REPO, number)
+    assert pull.state == "closed"
+    (comment,) = world.local.list_comments(REPO, number)
+    assert "superseded" in comment.body and newer[:12] in comment.body
+
+
+def test_the_sessions_own_fix_does_not_supersede_it(world: Any) -> None:
+    state, number = _session_with_a_fix(world)
+    target = monitor.load_target(params={"session_id": state.session_id, "attempt": 1})
+    assert target["session_id"] == state.session_id
+    after = state_store.load_session(state.session_id)
+    assert after.status is not SessionStatus.CLOSED
+    assert world.local.get_pull_request(REPO, number).state == "open"
