@@ -16,6 +16,7 @@ from cicd_orchestrator import session
 from cicd_orchestrator.airflow import monitor, state_store
 from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.models import Published, SessionState
+from cicd_orchestrator.serde import to_json_obj
 
 
 @pytest.fixture
@@ -69,3 +70,51 @@ def test_the_sessions_own_fix_does_not_supersede_it(world: Any) -> None:
     after = state_store.load_session(state.session_id)
     assert after.status is not SessionStatus.CLOSED
     assert world.local.get_pull_request(REPO, number).state == "open"
+
+
+def test_a_red_fix_is_not_escalated_when_a_newer_commit_superseded_the_failure(
+    world: Any,
+) -> None:
+    state, number = _session_with_a_fix(world)
+    push_commit(world, "main", {"NEWER.md": "next\n"})
+    record = state.attempt_record(1)
+    assert record is not None and record.published is not None
+    target = {
+        "session_id": state.session_id,
+        "attempt": 1,
+        "provider": "local",
+        "config": {"local_ci_root": str(world.local.root)},
+        "repository": REPO,
+        "head_sha": state.head_sha,
+        "published": to_json_obj(record.published),
+        "poll_interval": 1.0,
+        "timeout": 60.0,
+    }
+    red = {"done": True, "green": False, "detail": "CI on the fix: failure"}
+    out = monitor.decide(target, red, params={})
+    assert (out["action"], out["outcome"]) == ("close", "superseded")
+    after = state_store.load_session(state.session_id)
+    assert after.outcome is Outcome.SUPERSEDED
+    assert world.local.get_pull_request(REPO, number).state == "closed"
+
+
+def test_a_red_fix_escalates_while_nothing_superseded_the_failure(world: Any) -> None:
+    state, _ = _session_with_a_fix(world)
+    record = state.attempt_record(1)
+    assert record is not None and record.published is not None
+    target = {
+        "session_id": state.session_id,
+        "attempt": 1,
+        "provider": "local",
+        "config": {"local_ci_root": str(world.local.root)},
+        "repository": REPO,
+        "head_sha": state.head_sha,
+        "published": to_json_obj(record.published),
+        "poll_interval": 1.0,
+        "timeout": 60.0,
+    }
+    red = {"done": True, "green": False, "detail": "CI on the fix: failure"}
+    out = monitor.decide(target, red, params={})
+    assert out["action"] == "escalate"
+    after = state_store.load_session(state.session_id)
+    assert after.status is not SessionStatus.CLOSED

@@ -11,6 +11,7 @@ from cicd_orchestrator import git, session
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import Conclusion, RunStatus
 from cicd_orchestrator.models import Run
+from cicd_orchestrator.stages.opening import failed_runs_of_push
 from cicd_orchestrator.stages.sweep import sweep
 
 REPO = "acme/shop"
@@ -18,16 +19,13 @@ A, B = "a" * 40, "b" * 40
 
 
 def _run(run_id: int, sha: str, workflow: str = "ci", conclusion: Conclusion | None = None) -> Run:
-    run = dataclasses.replace(
+    return dataclasses.replace(
         builders.failed_run(run_id, REPO),
         head_sha=sha,
         workflow=workflow,
         workflow_path=f".github/workflows/{workflow}.yml",
         conclusion=conclusion or Conclusion.FAILURE,
     )
-    if conclusion is None and run_id < 0:
-        run.status = RunStatus.IN_PROGRESS
-    return run
 
 
 def _in_progress(run_id: int, sha: str, workflow: str = "ci") -> Run:
@@ -47,7 +45,11 @@ class FakeProvider:
         return "main"
 
     def list_runs(self, repo, branch=None, head_sha=None):
-        found = [r for r in self.runs if branch in (None, r.head_branch)]
+        found = [
+            r
+            for r in self.runs
+            if branch in (None, r.head_branch) and head_sha in (None, r.head_sha)
+        ]
         return sorted(found, key=lambda r: r.id, reverse=True)
 
     def commit_author(self, repo: str, sha: str) -> str:
@@ -103,3 +105,23 @@ def test_cancelled_runs_count_as_the_configuration_says():
     cancelled = _run(7, A, conclusion=Conclusion.CANCELLED)
     assert _sweep([cancelled], cancelled_is_failure=False) == []
     assert [i.run_id for i in _sweep([cancelled], cancelled_is_failure=True)] == [7]
+
+
+def test_a_session_opens_with_every_failed_workflow_of_its_push():
+    lint, tests, docs = _run(7, A, "lint"), _run(8, A, "tests"), _run(9, A, "docs")
+    docs.conclusion = Conclusion.SUCCESS
+    cancelled = _run(10, A, "deploy", Conclusion.CANCELLED)
+    running = _in_progress(11, A, "e2e")
+    later = _run(12, B, "tests")
+    provider = FakeProvider([lint, tests, docs, cancelled, running, later])
+    config = load_config()
+    others = failed_runs_of_push(provider, lint, config)
+    assert [r.id for r in others] == ([8, 10] if config.cancelled_is_failure else [8])
+    strict = load_config({"cancelled_is_failure": False})
+    assert [r.id for r in failed_runs_of_push(provider, lint, strict)] == [8]
+    lenient = load_config({"cancelled_is_failure": True})
+    assert [r.id for r in failed_runs_of_push(provider, lint, lenient)] == [8, 10]
+    state = session.new_session("local", lint, config, builders.NOW)
+    for run in failed_runs_of_push(provider, lint, lenient):
+        session.join_run(state, run)
+    assert session.session_runs(state) == [7, 8, 10]
