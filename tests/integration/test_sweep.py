@@ -9,7 +9,7 @@ from cicd_devkit import sessions
 from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG
 from cicd_devkit.scenarios import materialize
 
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.session import session_id_of_run
 from cicd_orchestrator.strategies import SWEEP_DAG_ID
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,6 @@ def _sweep_once(env) -> None:
 
 def test_sweep_opens_a_session_for_a_watched_failure_once(airflow_env):
     made = materialize(EXAMPLES / "lint-failure", airflow_env.provider, "sweep/shipping")
-    run_id = made.head_run.id
     sessions.configure(
         airflow_env.client,
         {
@@ -44,7 +43,7 @@ def test_sweep_opens_a_session_for_a_watched_failure_once(airflow_env):
     )
     try:
         _sweep_once(airflow_env)
-        sid = session_id_for("local", "sweep/shipping", run_id)
+        sid = session_id_of_run("local", made.head_run)
         state = airflow_env.wait(sid)
         assert state.outcome.value == "fixed"
         _sweep_once(airflow_env)  # the same failed run is not opened again

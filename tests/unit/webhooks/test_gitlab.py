@@ -231,3 +231,21 @@ def test_delivery_ids_come_from_either_uuid_header(route: Any) -> None:
     assert only_hook.status_code == 202
     replay = route(PIPELINE_EVENT, pipeline_hook("success"), event_uuid="", webhook_uuid="w9")
     assert replay.json()["status"] == "duplicate delivery"
+
+
+def test_a_merge_request_pipeline_is_a_session_of_its_source_branch() -> None:
+    hook = pipeline_hook("failed", ref="refs/merge-requests/1/head")
+    wanted, reason = parse_gitlab_event(PIPELINE_EVENT, "d", hook)
+    assert reason == "ok" and wanted is not None
+    assert wanted.branch == "test"  # the merge request's source branch
+    assert wanted.run_id == 31
+
+
+def test_merge_request_pipelines_map_to_their_merge_request() -> None:
+    from cicd_orchestrator.ci.gitlab import mapping
+
+    data = {"id": 5, "ref": "refs/merge-requests/15/merge", "sha": "c" * 40, "status": "failed"}
+    run = mapping.to_run("g/p", data, ".gitlab-ci.yml")
+    assert run.pull_request_number == 15 and run.event == "pull_request"
+    for ref in ("main", "refs/merge-requests/x/head", "refs/merge-requests/0/head", "v1.0"):
+        assert mapping.merge_request_of_ref(ref) is None, ref
