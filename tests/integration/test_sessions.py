@@ -159,6 +159,8 @@ def test_a_failure_a_newer_commit_supersedes_ends_as_superseded(airflow_env, tmp
         run = fail_head_until_red(airflow_env.provider, repo, made.head_sha)
     sid, status = sessions.open_session(airflow_env.client, repo, run.id, run=run)
     assert status in (200, 201)
+    # once the session is open (a failure superseded before that opens none)
+    assert sessions.session_of_run(airflow_env.client, repo, run.id, timeout=300) == sid
     newer = _push_next_commit(airflow_env, repo, run.head_sha, tmp_path)
     state = airflow_env.wait(sid)
     assert state.outcome is Outcome.SUPERSEDED, state.report

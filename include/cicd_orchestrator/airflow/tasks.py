@@ -22,6 +22,7 @@ from cicd_orchestrator.airflow import runtime, state_store
 from cicd_orchestrator.airflow.handoff import StageOutput, Ticket, from_xcom, stage_data, xcom_of
 from cicd_orchestrator.airflow.handoff import stage_seconds as seconds_since
 from cicd_orchestrator.attempt import Attempt
+from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.constants import RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.exceptions import (
     CicdError,
@@ -112,12 +113,25 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     if state_store.session_exists(sid):
         _existing(sid, dag_run, run)
     else:
+        _unless_superseded(provider, run)
         state = opening.open_session(
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
         )
         state_store.save_session(state)
         log.info("opened session %s for %s run %s", sid, run.repository, run.id)
     return xcom_of(Ticket(sid, 1, overrides))
+
+
+def _unless_superseded(provider: CIProvider, run: Run) -> None:
+    """No session for a failure that is superseded already (a newer run of its workflow on
+    its branch, or the run green again); a provider that cannot tell opens it."""
+    try:
+        why = opening.superseded_at_opening(provider, run)
+    except (ProviderError, ConfigError) as exc:
+        log.warning("run %s: supersession not checked: %s", run.id, exc)
+        return
+    if why:
+        raise AirflowSkipException(f"no session: {why}")
 
 
 def _existing(session_id: str, dag_run: tuple[str, str], run: Run) -> None:

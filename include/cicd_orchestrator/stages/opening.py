@@ -31,6 +31,7 @@ from cicd_orchestrator.session import (
     new_session,
     same_push,
     start_attempt,
+    superseded_failure,
 )
 
 
@@ -174,3 +175,10 @@ def join_existing(state: SessionState, run: Run) -> bool:
     if state.status is SessionStatus.CLOSED or not same_push(state, run):
         return False
     return join_run(state, run)
+
+
+def superseded_at_opening(provider: CIProvider, run: Run) -> str | None:
+    """Why the failed ``run`` needs no session any more (a newer run of its workflow on its
+    branch, or the run green again), or None: the sweep's rule, for every request."""
+    runs = provider.list_runs(run.repository, branch=run.head_branch)
+    return superseded_failure(run, [*runs, run] if run.id not in {r.id for r in runs} else runs)

@@ -13,7 +13,7 @@ from cicd_devkit.hostile import HOSTILE, NOW, push_commit
 from cicd_devkit.worlds import REPO, start_world
 
 from cicd_orchestrator import session
-from cicd_orchestrator.airflow import monitor, state_store
+from cicd_orchestrator.airflow import monitor, state_store, tasks
 from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.models import Published, SessionState
 from cicd_orchestrator.serde import to_json_obj
@@ -118,3 +118,32 @@ def test_a_red_fix_escalates_while_nothing_superseded_the_failure(world: Any) ->
     assert out["action"] == "escalate"
     after = state_store.load_session(state.session_id)
     assert after.status is not SessionStatus.CLOSED
+
+
+class _DagRun:
+    run_id = "manual__superseded"
+
+
+def test_no_session_opens_for_a_failure_already_superseded(world: Any) -> None:
+    params = {"repository": REPO, "run_id": world.head_run_id, "provider": "local"}
+    push_commit(world, "main", {"NEWER.md": "next\n"})
+    with pytest.raises(AirflowSkipException, match="no session: a newer commit"):
+        tasks.open_session(
+            "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=_DagRun()
+        )
+    assert (
+        state_store.session_exists(
+            session.session_id_of_run("local", world.local.get_run(REPO, world.head_run_id))
+        )
+        is False
+    )
+
+
+def test_a_session_opens_for_the_newest_failure(world: Any) -> None:
+    params = {"repository": REPO, "run_id": world.head_run_id, "provider": "local"}
+    tasks.open_session(
+        "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=_DagRun()
+    )
+    run = world.local.get_run(REPO, world.head_run_id)
+    state = state_store.load_session(session.session_id_of_run("local", run))
+    assert session.session_runs(state) == [run.id]
