@@ -18,6 +18,7 @@ from cicd_orchestrator.models import AttemptRecord, Published, PullRequest, Repa
 from cicd_orchestrator.publish.markers import key_of, marker
 from cicd_orchestrator.publish.pr_branch import publish_on_pr_branch, pull_request_target
 from cicd_orchestrator.publish.text import safe_body, safe_title
+from cicd_orchestrator.session import session_runs
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,10 @@ def pull_request_text(attempt: Attempt, repairs: list[Repair]) -> str:
     """What the pull request says (made safe by the caller): the run it repairs, the
     repairs, one line each, and for a fix the real CI verifies, why and what happens next."""
     state = attempt.state
+    runs = session_runs(state)
+    which = f"run {runs[0]}" if len(runs) == 1 else f"runs {', '.join(map(str, runs))}"
     lines = [
-        f"The orchestrator repaired the failing CI run {state.pipeline_id} of "
+        f"The orchestrator repaired the failing CI {which} of "
         f"`{state.branch}` ({state.head_sha[:12]}).",
         "",
         *[
