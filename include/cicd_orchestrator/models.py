@@ -305,6 +305,8 @@ class CIState:
     polls: int = 0
     #: no CI run appeared for the published fix (its branch gets no CI at all)
     no_ci: bool = False
+    #: the watch ended because the session's failure is superseded (``detail`` says why)
+    superseded: bool = False
 
 
 @dataclass

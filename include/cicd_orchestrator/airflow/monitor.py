@@ -100,6 +100,7 @@ def _watch_target(
         published=published,
         poll_interval=max(0.5, config.ci_poll_interval * config.delay_scale),
         timeout=config.ci_timeout,
+        supersession=session.SupersessionCheck.of(state),
     )
     if published.kind in (RepairKind.NONE, RepairKind.ISSUE):
         provider = runtime.provider_for(state.provider, config)
@@ -120,6 +121,14 @@ def decide(target: Any, event: Any, **context: Any) -> dict[str, Any]:
         return xcom_of(NextStep(DecisionAction.CLOSE, state.outcome, [], state.session_id))
     config = state_store.load_orchestrator_config(context["params"].get("config") or {})
     ci = from_xcom(CIState, event) or _lost_watch(watch, config)
+    if ci.superseded:
+        # the watch ended early: CI has not judged the fix, nothing is learned from it
+        reason = _close_if_superseded(state, config)
+        if reason is not None:
+            return xcom_of(
+                NextStep(DecisionAction.CLOSE, Outcome.SUPERSEDED, [reason], state.session_id)
+            )
+        ci = _lost_watch(watch, config)
     decision = session.conclude(state, watch.attempt, ci, config, _now())
     if decision.action is not DecisionAction.CLOSE and not ci.gone:
         decision = _unless_superseded(state, config, decision)

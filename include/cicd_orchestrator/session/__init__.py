@@ -50,6 +50,7 @@ from cicd_orchestrator.session.state import (
 )
 from cicd_orchestrator.session.supersede import (
     SUPERSEDED,
+    SupersessionCheck,
     close_superseded_session,
     newest_per_workflow,
     superseded_failure,
@@ -64,6 +65,7 @@ __all__ = [
     "SUPERSEDED",
     "Decision",
     "DraftFollowUp",
+    "SupersessionCheck",
     "apply_decision",
     "apply_repair_findings",
     "attempt_fixers",

@@ -1,11 +1,13 @@
 """Superseded failures (pure): a session's failure is moot once a newer commit on its branch
 is being tested by the same workflow, or once the failed run went green by itself (someone
-re-ran it). The monitor asks before it watches and before it escalates; the sweep asks
-before it opens a session."""
+re-ran it). The monitor asks before it watches, its trigger at each poll of the watch, and
+the monitor again before it escalates; opening a session (sweep, webhook, REST API) asks
+first."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from cicd_orchestrator.constants import Conclusion, Outcome, RunStatus
 from cicd_orchestrator.models import Published, Run, SessionState
@@ -55,25 +57,48 @@ def superseded_failure(
     return None
 
 
-def superseded_session(state: SessionState, branch_runs: Iterable[Run]) -> str | None:
-    """Why the session's failure is moot, or None. ``branch_runs``: the runs of the
-    session's branch as the provider lists them now (the session's failed runs among them).
+@dataclass
+class SupersessionCheck:
+    """What decides whether a session's failure is superseded, without the rest of the
+    session (the monitor's trigger carries it): the branch, the session's failed runs, and
+    what the session did itself (its fix commits, the runs it re-ran)."""
 
-    A run the session re-ran itself (a re-run repair) going green is the session's own
-    success, not a supersession; the session's own fix commits never supersede."""
-    published = _published(state)
-    mine = {p.sha for p in published if p.sha}
-    rerun = {p.rerun_run_id for p in published if p.rerun_run_id}
-    runs = list(branch_runs)
-    by_id = {r.id: r for r in runs}
-    for run_id in session_runs(state):
-        run = by_id.get(run_id)
-        if run is None:
-            continue
-        why = superseded_failure(run, runs, mine)
-        if why and not (run.id in rerun and _green(run)):
-            return why
-    return None
+    branch: str
+    failed_runs: list[int] = field(default_factory=list)
+    own_shas: list[str] = field(default_factory=list)
+    own_reruns: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, state: SessionState) -> SupersessionCheck:
+        published = _published(state)
+        return cls(
+            branch=state.branch,
+            failed_runs=session_runs(state),
+            own_shas=sorted({p.sha for p in published if p.sha}),
+            own_reruns=sorted({p.rerun_run_id for p in published if p.rerun_run_id}),
+        )
+
+    def reason(self, branch_runs: Iterable[Run]) -> str | None:
+        """Why the failure is moot, or None. ``branch_runs``: the runs of the branch as the
+        provider lists them now (the session's failed runs among them).
+
+        A run the session re-ran itself (a re-run repair) going green is the session's own
+        success, not a supersession; the session's own fix commits never supersede."""
+        runs = list(branch_runs)
+        by_id = {r.id: r for r in runs}
+        for run_id in self.failed_runs:
+            run = by_id.get(run_id)
+            if run is None:
+                continue
+            why = superseded_failure(run, runs, self.own_shas)
+            if why and not (run.id in self.own_reruns and _green(run)):
+                return why
+        return None
+
+
+def superseded_session(state: SessionState, branch_runs: Iterable[Run]) -> str | None:
+    """Why the session's failure is moot, or None (see :class:`SupersessionCheck`)."""
+    return SupersessionCheck.of(state).reason(branch_runs)
 
 
 def close_superseded_session(state: SessionState, reason: str, now: str) -> SessionState:

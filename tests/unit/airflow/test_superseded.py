@@ -14,6 +14,8 @@ from cicd_devkit.worlds import REPO, start_world
 
 from cicd_orchestrator import session
 from cicd_orchestrator.airflow import monitor, state_store, tasks
+from cicd_orchestrator.airflow.handoff import WatchTarget, from_xcom
+from cicd_orchestrator.airflow.triggers import superseded_state
 from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.models import Published, SessionState
 from cicd_orchestrator.serde import to_json_obj
@@ -147,3 +149,24 @@ def test_a_session_opens_for_the_newest_failure(world: Any) -> None:
     run = world.local.get_run(REPO, world.head_run_id)
     state = state_store.load_session(session.session_id_of_run("local", run))
     assert session.session_runs(state) == [run.id]
+
+
+def test_the_watch_ends_early_once_the_failure_is_superseded(world: Any) -> None:
+    state, number = _session_with_a_fix(world)
+    raw = monitor.load_target(params={"session_id": state.session_id, "attempt": 1})
+    watch = from_xcom(WatchTarget, raw)
+    assert watch is not None and watch.supersession is not None
+    provider = world.local
+    assert superseded_state(provider, watch) is None  # its own fix does not end it
+    newer = push_commit(world, "main", {"NEWER.md": "next\n"})
+    ended = superseded_state(provider, watch)
+    assert ended is not None and ended.done and ended.superseded and newer[:12] in ended.detail
+    # the trigger's event: the session closes as superseded; nothing is learned of the fix
+    out = monitor.decide(raw, to_json_obj(ended), params={})
+    assert (out["action"], out["outcome"]) == ("close", "superseded")
+    after = state_store.load_session(state.session_id)
+    assert after.outcome is Outcome.SUPERSEDED
+    record = after.attempt_record(1)
+    assert record is not None and record.ci_conclusion is None
+    assert after.total_failures == 0
+    assert world.local.get_pull_request(REPO, number).state == "closed"
