@@ -103,8 +103,11 @@ class Attempt:
     def last_green_of(self, before: Run) -> Run | None:
         """The newest green run of ``before``'s workflow on the branch before it, with its
         jobs (None when the branch has none)."""
-        if before.id == self.state.pipeline_id and "last_green_run" in self.__dict__:
-            return self.last_green_run
+        if before.id not in self._last_green:
+            self._last_green[before.id] = self._find_last_green(before)
+        return self._last_green[before.id]
+
+    def _find_last_green(self, before: Run) -> Run | None:
         for run in self._branch_runs:
             if (
                 run.id < before.id
@@ -114,6 +117,11 @@ class Attempt:
             ):
                 return self.provider.get_run(self.repository, run.id)
         return None
+
+    @functools.cached_property
+    def _last_green(self) -> dict[int, Run | None]:
+        """The last green run before each failed run, fetched once each."""
+        return {}
 
     @functools.cached_property
     def _branch_runs(self) -> list[Run]:
