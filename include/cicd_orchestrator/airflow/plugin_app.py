@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from cicd_orchestrator.airflow import state_store
 from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX, attempt_run_id
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus, Strategy
@@ -294,8 +295,6 @@ def _join(wanted: WebhookRequest) -> str:
     saved yet reads every failed run of its push from the provider when it opens."""
     if wanted.run_id is None or not wanted.head_sha:
         return "duplicate"
-    from cicd_orchestrator.airflow import state_store
-
     sid = session_id_for(wanted.provider, wanted.repository, wanted.head_sha, wanted.branch)
     joined: list[bool] = []
 
@@ -311,7 +310,7 @@ def _join(wanted: WebhookRequest) -> str:
         state_store.update_session(sid, join)
     except KeyError:
         return "duplicate"
-    except (ValueError, CicdError) as exc:
+    except Exception as exc:  # best effort: the monitor reads the push's runs again
         log.warning("run %s could not join session %s: %s", wanted.run_id, sid, exc)
         return "duplicate"
     return "joined" if any(joined) else "duplicate"

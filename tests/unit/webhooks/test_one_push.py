@@ -128,3 +128,8 @@ def test_a_newer_commit_opens_its_own_session(hook: Any) -> None:
     assert newer.json()["status"] == "created"
     assert len(hook.created) == 2
     assert not any(k.startswith(SESSION_PREFIX) for k in hook.store.values)
+
+
+def test_outside_a_task_the_session_is_read_and_written_in_the_metadata_database() -> None:
+    # the webhook runs in the API server, where the Task SDK's Variable cannot write
+    assert state_store._variable() is state_store._MetadataVariables
