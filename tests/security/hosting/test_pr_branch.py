@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 from cicd_devkit.hostile import StartWorld, attempt_on, fix, push_commit
-from cicd_devkit.worlds import REPO, World
+from cicd_devkit.worlds import REPO, GitHubWorld, GitLabWorld, World
 
 from cicd_orchestrator import branches
 from cicd_orchestrator.attempt import Attempt
@@ -124,3 +124,25 @@ def test_without_the_option_the_pull_request_branch_is_left_alone(start: StartWo
     published = publish_change(attempt, [fix()], "the report")
     assert world.local.branch_sha(REPO, BRANCH) == sha
     assert published.branch == fix_branch_name(attempt)
+
+
+@pytest.mark.parametrize("kind", ["local", "github", "gitlab"])
+def test_the_providers_say_where_a_pull_request_comes_from(start: StartWorld, kind: str) -> None:
+    world = start(kind)
+    sha = push_commit(world, BRANCH, STILL_RED)
+    provider = world.provider()
+    own = world.local.open_or_update_pull_request(
+        REPO, BRANCH, "main", "Labels", "a change", "<!-- a person's pull request -->"
+    )
+    head = provider.pull_request_head(REPO, own.number)
+    assert head == PullHead(own.number, BRANCH, sha, True)
+    assert provider.branch_head(REPO, BRANCH) == sha
+    assert provider.branch_head(REPO, "no-such-branch") is None
+    if isinstance(world, GitHubWorld):
+        fork = world.github.add_fork_pull_request(REPO, "mallory/shipping", BRANCH, sha, "main")
+    elif isinstance(world, GitLabWorld):
+        fork = world.gitlab.add_fork_merge_request(REPO, "mallory/shipping", BRANCH, sha, "main")
+    else:
+        return  # the local hosting has no forks
+    forked = provider.pull_request_head(REPO, fork)
+    assert forked is not None and not forked.same_repository
