@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             if run is None or run.conclusion is None or run.conclusion.value == "success":
                 run = fail_head_until_red(provider, repo, made.head_sha)
             print(f"  CI failed: run {run.id}, jobs {', '.join(j.name for j in run.failed_jobs)}")
-            sid, status = sessions.open_session(client, repo, run.id)
+            sid, status = sessions.open_session(client, repo, run.id, run=run)
             print(f"  session {sid} opened through the REST API (HTTP {status})")
             opened.append(sid)
         print("\nFollowing the sessions (state, attempt, strategy, outcome):")

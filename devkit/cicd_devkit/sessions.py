@@ -10,9 +10,9 @@ from typing import Any
 from cicd_devkit.airflow_stack import ApiClient
 from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
 from cicd_orchestrator.constants import SessionStatus, Strategy
-from cicd_orchestrator.models import SessionState
+from cicd_orchestrator.models import Run, SessionState
 from cicd_orchestrator.serde import from_json_obj
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.session import session_id_of_run, session_runs
 from cicd_orchestrator.strategies import dag_id_for
 
 FIRST_DAG = dag_id_for(Strategy.STANDARD_PARALLEL_FIXING)
@@ -27,13 +27,36 @@ def configure(client: ApiClient, config: dict[str, Any]) -> None:
 
 
 def open_session(
-    client: ApiClient, repository: str, run_id: int, provider: str = "local"
+    client: ApiClient,
+    repository: str,
+    run_id: int,
+    provider: str = "local",
+    run: Run | None = None,
+    timeout: float = 300.0,
 ) -> tuple[str, int]:
-    """Trigger attempt 1 for a failed run; returns (session id, HTTP status)."""
+    """Trigger attempt 1 for a failed run; returns (session id, HTTP status).
+
+    A session is one per push (its id comes from the run's commit and branch): with
+    ``run`` it is known at once, without it the session that holds the run is waited for.
+    """
     resp = client.trigger(
         FIRST_DAG, {"repository": repository, "run_id": run_id, "provider": provider}
     )
-    return session_id_for(provider, repository, run_id), resp.status_code
+    if run is not None:
+        return session_id_of_run(provider, run), resp.status_code
+    return session_of_run(client, repository, run_id, timeout), resp.status_code
+
+
+def session_of_run(client: ApiClient, repository: str, run_id: int, timeout: float) -> str:
+    """The id of the session that holds the failed run ``run_id`` (waited for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for sid, state in sessions(client).items():
+            if state.repository == repository and run_id in session_runs(state):
+                return sid
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no session holds run {run_id} of {repository}")
+        time.sleep(1.0)
 
 
 def sessions(client: ApiClient) -> dict[str, SessionState]:

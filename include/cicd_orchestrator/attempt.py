@@ -21,6 +21,7 @@ from cicd_orchestrator.constants import Conclusion, RepairKind, RunStatus
 from cicd_orchestrator.exceptions import WorkspaceError
 from cicd_orchestrator.git import MirrorCache, Workspace, checkout
 from cicd_orchestrator.models import AttemptRecord, Repair, Run, SessionState
+from cicd_orchestrator.session import session_runs
 
 #: the repairs that change code (a commit each on the fix branch)
 CODE_CHANGES = frozenset({RepairKind.CHANGE, RepairKind.REVERT})
@@ -87,11 +88,27 @@ class Attempt:
         return self.provider.get_run(self.repository, self.state.pipeline_id)
 
     @functools.cached_property
+    def failed_runs(self) -> list[Run]:
+        """Every failed run of the session's push (one per failed workflow), with their
+        jobs; the session's first failed run first."""
+        others = [i for i in session_runs(self.state) if i != self.state.pipeline_id]
+        return [self.failed_run, *(self.provider.get_run(self.repository, i) for i in others)]
+
+    @functools.cached_property
     def last_green_run(self) -> Run | None:
         """The newest green run of the same workflow on the branch before the failed one,
         with its jobs (None when the branch has none)."""
-        before = self.failed_run
-        for run in self.provider.list_runs(self.repository, branch=self.branch):
+        return self.last_green_of(self.failed_run)
+
+    def last_green_of(self, before: Run) -> Run | None:
+        """The newest green run of ``before``'s workflow on the branch before it, with its
+        jobs (None when the branch has none)."""
+        if before.id not in self._last_green:
+            self._last_green[before.id] = self._find_last_green(before)
+        return self._last_green[before.id]
+
+    def _find_last_green(self, before: Run) -> Run | None:
+        for run in self._branch_runs:
             if (
                 run.id < before.id
                 and run.workflow_path == before.workflow_path
@@ -100,6 +117,28 @@ class Attempt:
             ):
                 return self.provider.get_run(self.repository, run.id)
         return None
+
+    @functools.cached_property
+    def _last_green(self) -> dict[int, Run | None]:
+        """The last green run before each failed run, fetched once each."""
+        return {}
+
+    @functools.cached_property
+    def _branch_runs(self) -> list[Run]:
+        return self.provider.list_runs(self.repository, branch=self.branch)
+
+    def jobs_by_workflow(self, jobs: set[str]) -> dict[str, set[str]]:
+        """The job names ``jobs`` by the workflow (path) of the failed run they belong to: a
+        job of several failed workflows is in each that failed it, else in the first that
+        has it; a job no failed run knows stays with the first failed run's workflow."""
+        runs = self.failed_runs if len(session_runs(self.state)) > 1 else [self.failed_run]
+        out: dict[str, set[str]] = {}
+        for name in jobs:
+            failed_in = [r for r in runs if any(j.name == name for j in r.failed_jobs)]
+            having = failed_in or [r for r in runs if any(j.name == name for j in r.jobs)]
+            for run in having or runs[:1]:
+                out.setdefault(run.workflow_path, set()).add(name)
+        return out
 
     def job_needs(self) -> dict[str, list[str]]:
         """Each job of the failed run with the jobs it needs."""

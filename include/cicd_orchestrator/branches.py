@@ -4,6 +4,10 @@ Publishing checks it before it makes a fix branch, and every provider checks it 
 ``push_branch`` (the last door before the hosting): never a malformed name or a ref, never
 the default branch, never a branch the hosting protects or a configured pattern names.
 
+Whether a fix may go onto a pull request's own branch (``pr_branch_refusal``: opt-in
+``commit_to_pr_branch``, never a fork's, only as a fast-forward of the failing commit);
+the push itself still passes ``check_push_allowed``.
+
 And which runs are the orchestrator's own (``own_run``): those of its fix branches and of
 the commits it authored (its git identity). No session is opened for them (webhooks, the
 sweep, a DAG run's conf): the orchestrator never repairs its own repairs.
@@ -16,6 +20,7 @@ from collections.abc import Iterable
 
 from cicd_orchestrator import git
 from cicd_orchestrator.exceptions import SafetyError
+from cicd_orchestrator.models import PullHead
 
 DEFAULT_PROTECTED_PATTERNS = ("main", "master", "release/*", "production")
 _BAD_CHARACTERS = " ~^?*[\\"
@@ -50,6 +55,28 @@ def check_push_allowed(
             f"refusing to push to the protected branch {branch!r} of {repo} "
             f"(protected: {', '.join(patterns)})"
         )
+
+
+def pr_branch_refusal(
+    pull: PullHead | None, branch: str, failing_sha: str, current_sha: str | None
+) -> str | None:
+    """Why the fix may not be committed onto the pull request's own branch ``branch``
+    (None: it may, as a fast-forward of ``failing_sha``). ``pull``: the pull request of
+    the failed run (None: the run is of no pull request, or the provider cannot tell);
+    ``current_sha``: where the branch points now."""
+    if pull is None:
+        return "the failed run is of no pull request the hosting names"
+    if not pull.same_repository:
+        return f"pull request #{pull.number} comes from a fork: its branch is never pushed to"
+    if pull.branch != branch:
+        return f"pull request #{pull.number} has another head branch than the failed run"
+    if current_sha != failing_sha:
+        now = (current_sha or "nothing")[:12]
+        return (
+            f"{branch!r} moved since the failure ({failing_sha[:12]} -> {now}): only a "
+            "fast-forward of the failing commit is pushed"
+        )
+    return None
 
 
 def own_branch(branch: str, fix_branch_prefix: str) -> bool:

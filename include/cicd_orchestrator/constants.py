@@ -30,6 +30,8 @@ class Outcome(enum.StrEnum):
     ALREADY_GREEN = "already_green"
     #: the repair was published and CI was not watched (``monitor_until_green`` is false)
     PUBLISHED = "published"
+    #: a newer commit on the branch, or the branch going green by itself, made it moot
+    SUPERSEDED = "superseded"
 
 
 FINAL_OUTCOMES = frozenset(o for o in Outcome if o is not Outcome.PENDING)

@@ -99,6 +99,17 @@ class PullRequest:
     draft: bool = False
 
 
+@dataclass(frozen=True)
+class PullHead:
+    """Where a pull request's changes come from: its head branch and commit, and whether
+    that branch is in the base repository itself (False: a fork's)."""
+
+    number: int
+    branch: str
+    sha: str
+    same_repository: bool
+
+
 @dataclass
 class Issue:
     number: int
@@ -294,6 +305,8 @@ class CIState:
     polls: int = 0
     #: no CI run appeared for the published fix (its branch gets no CI at all)
     no_ci: bool = False
+    #: the watch ended because the session's failure is superseded (``detail`` says why)
+    superseded: bool = False
 
 
 @dataclass
@@ -366,6 +379,9 @@ class SessionState:
     pipeline_id: int
     branch: str
     head_sha: str
+    #: every failed run of the push (same repository, branch and head commit): the first
+    #: one (``pipeline_id``) and those of the other workflows that joined the session
+    failed_runs: list[int] = field(default_factory=list)
     priority: Priority = Priority.MEDIUM
     persistence_mode: str = "continuous"
     status: SessionStatus = SessionStatus.OPEN

@@ -21,6 +21,8 @@ _NEXT_STEPS = {
     Outcome.ALREADY_GREEN: "CI became green without a repair; nothing to do.",
     Outcome.PUBLISHED: "Review the pull request and watch its CI: the orchestrator does not "
     "(monitor_until_green is false).",
+    Outcome.SUPERSEDED: "A newer commit, or the branch going green by itself, made the "
+    "failure moot; the session's fix pull requests were closed.",
 }
 
 

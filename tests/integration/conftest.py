@@ -46,7 +46,8 @@ class Env:
 
     def open(self, name: str) -> str:
         made = self.scenario(name)
-        sid, status = sessions.open_session(self.client, made.repo, self.failed_runs[name])
+        run = self.provider.get_run(made.repo, self.failed_runs[name])
+        sid, status = sessions.open_session(self.client, made.repo, run.id, run=run)
         assert status in (200, 201), status
         return sid
 

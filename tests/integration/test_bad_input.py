@@ -113,7 +113,8 @@ class Door:
 
     @property
     def session_id(self) -> str:
-        return session_id_for(self.provider, self.repo, self.run_id)
+        # the head run's push: the head commit on main
+        return session_id_for(self.provider, self.repo, self.made.head_sha, "main")
 
 
 def write_scenario(root: Path, name: str, green: str, broken: str, category: str, job: str) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from cicd_devkit.airflow_stack import EXAMPLES
 from cicd_devkit.scenarios import materialize
 
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.session import session_id_of_run
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_a_session_through_github_goes_green_with_faults(airflow_env, github):
         {"repository": "octo/shipping", "run_id": run_id, "provider": "github"},
     )
     assert resp.status_code in (200, 201), resp.text
-    state = airflow_env.wait(session_id_for("github", "octo/shipping", run_id))
+    state = airflow_env.wait(session_id_of_run("github", made.head_run))
     assert state.outcome.value == "fixed", state.report
     assert state.links.pull_requests[0].startswith(server.url)
     assert len(airflow_env.provider.list_pull_requests("octo/shipping")) == 1

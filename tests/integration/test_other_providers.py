@@ -12,7 +12,7 @@ from cicd_devkit.scenarios import materialize
 from cicd_devkit.servers.gitlab import GitLabServer
 from cicd_devkit.servers.jenkins import JenkinsServer
 
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.session import session_id_of_run
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def _session(env, repo, provider, remote):
     conf = {"repository": repo, "run_id": failed[0].id, "provider": provider}
     resp = env.client.trigger("cicd_attempt_1_standard_parallel_fixing", conf)
     assert resp.status_code in (200, 201), resp.text
-    return made, conf
+    return made, session_id_of_run(provider, failed[0])
 
 
 def test_a_session_through_gitlab(airflow_env):
@@ -50,8 +50,7 @@ def test_a_session_through_gitlab(airflow_env):
         from cicd_orchestrator.ci.gitlab.provider import GitLabProvider
 
         remote = GitLabProvider(url=server.url, token=token)
-        made, conf = _session(airflow_env, "gl/shipping", "gitlab", remote)
-        sid = session_id_for("gitlab", "gl/shipping", conf["run_id"])
+        made, sid = _session(airflow_env, "gl/shipping", "gitlab", remote)
         state = airflow_env.wait(sid)
         assert state.outcome.value == "fixed", state.report
         assert len(airflow_env.provider.list_pull_requests("gl/shipping")) == 1
@@ -84,8 +83,7 @@ def test_a_session_through_jenkins_publishing_through_the_hosting(airflow_env):
         # where Jenkins' repositories live is the deployment's setting, not a run's
         sessions.configure(airflow_env.client, {**TEST_CONFIG, "jenkins_hosting": "local"})
         try:
-            made, conf = _session(airflow_env, "jk/shipping", "jenkins", remote)
-            sid = session_id_for("jenkins", "jk/shipping", conf["run_id"])
+            made, sid = _session(airflow_env, "jk/shipping", "jenkins", remote)
             state = airflow_env.wait(sid)
         finally:
             sessions.configure(airflow_env.client, TEST_CONFIG)

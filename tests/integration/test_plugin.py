@@ -9,6 +9,12 @@ import pytest
 import requests
 from cicd_devkit import sessions
 
+from cicd_orchestrator import session
+from cicd_orchestrator.airflow.names import SESSION_PREFIX
+from cicd_orchestrator.config import load_config
+from cicd_orchestrator.constants import Conclusion, RunStatus
+from cicd_orchestrator.models import Run
+from cicd_orchestrator.serde import to_json_obj
 from cicd_orchestrator.webhooks.github import sign
 
 pytestmark = pytest.mark.integration
@@ -34,7 +40,7 @@ def hook(airflow_env):
     return post
 
 
-def payload(run_id, repo="hooks/shop", conclusion="failure"):
+def payload(run_id, repo="hooks/shop", conclusion="failure", sha="d" * 40):
     return {
         "action": "completed",
         "repository": {"full_name": repo, "default_branch": "main"},
@@ -42,7 +48,7 @@ def payload(run_id, repo="hooks/shop", conclusion="failure"):
             "id": run_id,
             "conclusion": conclusion,
             "head_branch": "main",
-            "head_sha": "d" * 40,
+            "head_sha": sha,
         },
     }
 
@@ -103,3 +109,32 @@ def test_sessions_pages_need_a_login(airflow_env, opened):
         timeout=30,
     )
     assert "No sessions." in filtered.text
+
+
+def test_a_later_workflow_of_the_push_joins_its_open_session(airflow_env, hook):
+    """Through the real API server: the session Variable is read and written in the
+    metadata database (the Task SDK cannot write there)."""
+    repo, sha = "hooks/joined", "e" * 40
+    run = Run(
+        81,
+        repo,
+        "lint",
+        ".github/workflows/lint.yml",
+        "main",
+        sha,
+        "push",
+        RunStatus.COMPLETED,
+        Conclusion.FAILURE,
+        1,
+    )
+    state = session.new_session("github", run, load_config(), "2026-01-01T00:00:00+00:00")
+    airflow_env.client.set_variable(
+        SESSION_PREFIX + state.session_id, json.dumps(to_json_obj(state)), "a session"
+    )
+    first = hook("workflow_run", payload(81, repo=repo, sha=sha))
+    assert first.json()["status"] == "created"
+    assert first.json()["dag_run_id"] == f"{state.session_id}__attempt1"
+    later = hook("workflow_run", payload(82, repo=repo, sha=sha))  # the push's other workflow
+    assert later.status_code == 202 and later.json()["status"] == "joined", later.text
+    joined = sessions.sessions(airflow_env.client)[state.session_id]
+    assert session.session_runs(joined) == [81, 82]

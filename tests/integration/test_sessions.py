@@ -7,9 +7,11 @@ import time
 
 import pytest
 from cicd_devkit import sessions
+from cicd_devkit.airflow_stack import EXAMPLES
+from cicd_devkit.scenarios import fail_head_until_red, materialize
 
-from cicd_orchestrator.constants import Outcome, RepairKind, SessionStatus
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.constants import Conclusion, Outcome, RepairKind, SessionStatus
+from cicd_orchestrator.git import git
 
 pytestmark = pytest.mark.integration
 
@@ -130,5 +132,43 @@ def test_unknown_repository_fails_clearly_without_a_session(airflow_env):
         for t in airflow_env.client.task_instances(sessions.FIRST_DAG, run["dag_run_id"])
     }
     assert tis["open_session"] == "failed"
-    sid = session_id_for("local", "nobody/nothing", 99)
-    assert sid not in sessions.sessions(airflow_env.client)
+    assert not [
+        s
+        for s in sessions.sessions(airflow_env.client).values()
+        if s.repository == "nobody/nothing"
+    ]
+
+
+def _push_next_commit(env, repo: str, base: str, tmp_path) -> str:
+    """A person's next commit on main (CI starts on it): it supersedes the failure."""
+    work = tmp_path / "next-commit"
+    git(["clone", "--quiet", str(env.provider.repo_path(repo)), str(work)])
+    git(["checkout", "--quiet", "--detach", base], work)
+    (work / "NEXT.md").write_text("the next change\n", encoding="utf-8")
+    git(["add", "-A"], work)
+    git(["commit", "--quiet", "--author=Dev <dev@example.invalid>", "-m", "next"], work)
+    git(["push", "--quiet", str(env.provider.repo_path(repo)), "HEAD:refs/heads/main"], work)
+    return git(["rev-parse", "HEAD"], work).strip()
+
+
+def test_a_failure_a_newer_commit_supersedes_ends_as_superseded(airflow_env, tmp_path):
+    repo = "it/superseded"
+    made = materialize(EXAMPLES / "lint-failure", airflow_env.provider, repo)
+    run = made.head_run
+    if run is None or run.conclusion is Conclusion.SUCCESS:
+        run = fail_head_until_red(airflow_env.provider, repo, made.head_sha)
+    sid, status = sessions.open_session(airflow_env.client, repo, run.id, run=run)
+    assert status in (200, 201)
+    # once the session is open (a failure superseded before that opens none)
+    assert sessions.session_of_run(airflow_env.client, repo, run.id, timeout=300) == sid
+    newer = _push_next_commit(airflow_env, repo, run.head_sha, tmp_path)
+    state = airflow_env.wait(sid)
+    assert state.outcome is Outcome.SUPERSEDED, state.report
+    assert newer[:12] in state.report
+    pulls = airflow_env.provider.list_pull_requests(repo)
+    assert len(pulls) == len(state.links.pull_requests)
+    for pull in pulls:  # the session's fix pull requests are closed, saying why
+        assert pull.state == "closed"
+        bodies = [c.body for c in airflow_env.provider.list_comments(repo, pull.number)]
+        assert any("superseded" in b for b in bodies), bodies
+    assert airflow_env.provider.branch_sha(repo, "main") == newer

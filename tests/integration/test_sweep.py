@@ -11,7 +11,7 @@ from cicd_devkit.airflow_stack import EXAMPLES, TEST_CONFIG
 from cicd_devkit.scenarios import materialize
 
 from cicd_orchestrator.constants import Strategy
-from cicd_orchestrator.session import session_id_for
+from cicd_orchestrator.session import session_id_of_run
 from cicd_orchestrator.strategies import SWEEP_DAG_ID, dag_id_for
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,6 @@ def _sweep_once(env) -> None:
 
 def test_sweep_opens_a_session_for_a_watched_failure_once(airflow_env):
     made = materialize(EXAMPLES / "lint-failure", airflow_env.provider, "sweep/shipping")
-    run_id = made.head_run.id
     sessions.configure(
         airflow_env.client,
         {
@@ -47,7 +46,7 @@ def test_sweep_opens_a_session_for_a_watched_failure_once(airflow_env):
     )
     try:
         _sweep_once(airflow_env)
-        sid = session_id_for("local", "sweep/shipping", run_id)
+        sid = session_id_of_run("local", made.head_run)
         state = airflow_env.wait(sid)
         first = state.attempt_history[0]
         assert (first.strategy.value, first.dag_id) == (

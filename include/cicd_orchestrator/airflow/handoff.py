@@ -15,6 +15,7 @@ from cicd_orchestrator.constants import DecisionAction, Outcome
 from cicd_orchestrator.models import CIState, Published
 from cicd_orchestrator.redact import redact_data
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
+from cicd_orchestrator.session.supersede import SupersessionCheck
 
 T = TypeVar("T")
 
@@ -89,6 +90,8 @@ class WatchTarget:
     poll_interval: float
     timeout: float
     immediate: CIState | None = None
+    #: checked at each poll: the watch ends early once the session's failure is superseded
+    supersession: SupersessionCheck | None = None
 
 
 @dataclass

@@ -16,14 +16,16 @@ from cicd_orchestrator.airflow.names import attempt_run_id, monitor_run_id
 from cicd_orchestrator.analysis.learning import record as learn_record
 from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.config import OrchestratorConfig, to_mapping
-from cicd_orchestrator.constants import DecisionAction, RepairKind, SessionStatus
-from cicd_orchestrator.exceptions import NotFoundError
+from cicd_orchestrator.constants import DecisionAction, Outcome, RepairKind, SessionStatus
+from cicd_orchestrator.exceptions import CicdError, NotFoundError
 from cicd_orchestrator.models import AttemptRecord, CIState, Published, SessionState
 from cicd_orchestrator.publish.change import set_final_status, set_unwatched_status
 from cicd_orchestrator.publish.markers import signing_key
 from cicd_orchestrator.publish.rerun import rerun_again
+from cicd_orchestrator.publish.superseded import close_fix_pull_requests
 from cicd_orchestrator.publish.verified import act_on_verdict
 from cicd_orchestrator.stages import monitoring
+from cicd_orchestrator.stages.opening import failed_runs_of_push
 from cicd_orchestrator.stages.sweep import sweep as find_new_failures
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for
 
@@ -69,6 +71,8 @@ def load_target(**context: Any) -> dict[str, Any]:
         set_unwatched_status(provider, state.repository, record)
         raise AirflowSkipException(f"session {session_id} closed: {state.outcome.value}")
     try:
+        if _close_if_superseded(state, config) is not None:
+            raise AirflowSkipException(f"session {session_id} closed: its failure is superseded")
         target = _watch_target(state, attempt, config, record, _wants_rerun(params))
     except NotFoundError as exc:
         _close_not_found(state, exc)
@@ -105,6 +109,7 @@ def _watch_target(
         published=published,
         poll_interval=max(0.5, config.ci_poll_interval * config.delay_scale),
         timeout=config.ci_timeout,
+        supersession=session.SupersessionCheck.of(state),
     )
     if published.kind in (RepairKind.NONE, RepairKind.ISSUE):
         provider = runtime.provider_for(state.provider, config)
@@ -125,7 +130,17 @@ def decide(target: Any, event: Any, **context: Any) -> dict[str, Any]:
         return xcom_of(NextStep(DecisionAction.CLOSE, state.outcome, [], state.session_id))
     config = state_store.load_orchestrator_config(context["params"].get("config") or {})
     ci = from_xcom(CIState, event) or _lost_watch(watch, config)
+    if ci.superseded:
+        # the watch ended early: CI has not judged the fix, nothing is learned from it
+        reason = _close_if_superseded(state, config)
+        if reason is not None:
+            return xcom_of(
+                NextStep(DecisionAction.CLOSE, Outcome.SUPERSEDED, [reason], state.session_id)
+            )
+        ci = _lost_watch(watch, config)
     decision = session.conclude(state, watch.attempt, ci, config, _now())
+    if decision.action is not DecisionAction.CLOSE and not ci.gone:
+        decision = _unless_superseded(state, config, decision)
     if not ci.gone:
         _learn(state, watch.attempt, ci.green)
         record = state.attempt_record(watch.attempt)
@@ -135,6 +150,57 @@ def decide(target: Any, event: Any, **context: Any) -> dict[str, Any]:
             _follow_up(provider, state, record, ci, config)
     state_store.save_session(state)
     return xcom_of(_next_step(state, watch.attempt, decision))
+
+
+def _unless_superseded(
+    state: SessionState, config: OrchestratorConfig, decision: session.Decision
+) -> session.Decision:
+    """``decision`` (the next attempt, a re-watch), unless the session's failure is
+    superseded by now: then the session is closed as such. Before the next attempt, the
+    failed runs of the other workflows of the push that are not in the session yet join
+    it, so that the next attempt sees them."""
+    reason = _close_if_superseded(state, config, save=False)
+    if reason is not None:
+        return session.Decision(DecisionAction.CLOSE, Outcome.SUPERSEDED, reasons=[reason])
+    try:
+        provider = runtime.provider_for(state.provider, config)
+        run = provider.get_run(state.repository, state.pipeline_id)
+        for other in failed_runs_of_push(provider, run, config):
+            if session.join_run(state, other):
+                log.info("run %s joins session %s", other.id, state.session_id)
+    except CicdError as exc:  # best effort: the next attempt works on what it has
+        log.warning("session %s: the push's failed runs not read: %s", state.session_id, exc)
+    return decision
+
+
+def _close_if_superseded(
+    state: SessionState, config: OrchestratorConfig, save: bool = True
+) -> str | None:
+    """Close the session as superseded (its open fix pull requests closed with a comment)
+    when a newer commit on its branch, or the failed runs green by themselves, made its
+    failure moot; why, or None. A provider that cannot answer leaves the session as it is
+    (its repository gone: NotFoundError, for the caller)."""
+    provider = runtime.provider_for(state.provider, config)
+    try:
+        runs = provider.list_runs(state.repository, branch=state.branch)
+    except NotFoundError:
+        raise
+    except CicdError as exc:
+        log.warning("session %s: supersession not checked: %s", state.session_id, exc)
+        return None
+    reason = session.superseded_session(state, runs)
+    if reason is None:
+        return None
+    key = signing_key(config.marker_key, runtime.deployment_secret())
+    notes = close_fix_pull_requests(provider, state, reason, config.airflow_base_url, key)
+    session.close_superseded_session(state, reason, _now().isoformat(timespec="seconds"))
+    record = state.attempt_record(state.current_attempt)
+    if record is not None:
+        record.notes.extend(n for n in notes if n not in record.notes)
+    if save:
+        state_store.save_session(state)
+    log.info("session %s superseded: %s", state.session_id, reason)
+    return reason
 
 
 def _follow_up(

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import html
 import json
 import logging
@@ -21,13 +22,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
+from cicd_orchestrator.airflow import state_store
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX, attempt_run_id
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus
 from cicd_orchestrator.exceptions import CicdError, ConfError
 from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.serde import from_json_obj
-from cicd_orchestrator.session import primary_category, session_id_for
+from cicd_orchestrator.session import join_run_id, primary_category, session_id_for
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for, load_strategies
 from cicd_orchestrator.webhooks import gitlab as gl
 from cicd_orchestrator.webhooks.github import (
@@ -36,6 +38,7 @@ from cicd_orchestrator.webhooks.github import (
     SECRET_VARIABLE,
     SIGNATURE_HEADER,
     DeliveryCache,
+    WebhookRequest,
     parse_event,
     verify_signature,
 )
@@ -111,8 +114,8 @@ def first_attempt_dag_id() -> str:
 
 
 def _trigger(run_id: str, conf: dict[str, Any]) -> str:
-    """Trigger attempt 1 (the DAG of ``retry_strategy.attempt_1``); 'created' or
-    'duplicate' (the run id is one per failed run)."""
+    """Trigger attempt 1 (the DAG of ``retry_strategy.attempt_1``); "created" or
+    "duplicate" (the run id is one per push)."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.exceptions import DagRunAlreadyExists
     from airflow.utils.types import DagRunTriggeredByType
@@ -258,9 +261,10 @@ def _deliver(hook: Hook, request: Request, body: bytes) -> JSONResponse:
     if wanted is None:
         deliveries.record(delivery)
         return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
-    key = wanted.run_id if wanted.run_id is not None else wanted.head_sha
-    run_id = f"webhook__{session_id_for(wanted.provider, wanted.repository, 0)}__{key}"
+    run_id = first_attempt_run_id(wanted)
     outcome = _trigger(run_id, wanted.conf())
+    if outcome == "duplicate":
+        outcome = _join(wanted)
     deliveries.record(delivery)
     log.info(
         "%s webhook %s %s: %s session for %s",
@@ -274,6 +278,49 @@ def _deliver(hook: Hook, request: Request, body: bytes) -> JSONResponse:
         {"status": outcome, "dag_run_id": run_id, "priority": wanted.priority.value},
         status_code=202,
     )
+
+
+def first_attempt_run_id(wanted: WebhookRequest) -> str:
+    """The DAG run of the first attempt of the session ``wanted`` belongs to: one per push
+    (repository, branch, head commit), so that the failed workflows of one push, delivered
+    at once or one after the other, open one session (Airflow refuses a second DAG run with
+    the same id). A delivery without a commit falls back to one per failed run."""
+    if wanted.head_sha:
+        sid = session_id_for(wanted.provider, wanted.repository, wanted.head_sha, wanted.branch)
+        return attempt_run_id(sid, 1)
+    key = wanted.run_id if wanted.run_id is not None else "unknown"
+    return f"webhook__{wanted.provider}__{_digest(wanted.repository)}__{key}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _join(wanted: WebhookRequest) -> str:
+    """A later failed workflow of a push whose session is open joins it (its run is added to
+    the session, which the next discovery reads); 'joined' or 'duplicate'. A session not
+    saved yet reads every failed run of its push from the provider when it opens."""
+    if wanted.run_id is None or not wanted.head_sha:
+        return "duplicate"
+    sid = session_id_for(wanted.provider, wanted.repository, wanted.head_sha, wanted.branch)
+    joined: list[bool] = []
+
+    def join(state: SessionState) -> bool:
+        if state.status is SessionStatus.CLOSED:
+            return False
+        assert wanted.run_id is not None and wanted.head_sha
+        added = join_run_id(state, wanted.run_id, wanted.repository, wanted.branch, wanted.head_sha)
+        joined.append(added)
+        return added
+
+    try:
+        state_store.update_session(sid, join)
+    except KeyError:
+        return "duplicate"
+    except Exception as exc:  # best effort: the monitor reads the push's runs again
+        log.warning("run %s could not join session %s: %s", wanted.run_id, sid, exc)
+        return "duplicate"
+    return "joined" if any(joined) else "duplicate"
 
 
 # --------------------------------------------------------------------------- pages

@@ -24,9 +24,32 @@ _VERSION = "_version"
 
 
 def _variable() -> Any:
-    from airflow.sdk import Variable
+    """Airflow's Variables: the Task SDK's in a task (and wherever it runs with a supervisor);
+    the metadata database's elsewhere (the webhook in the API server), where the Task SDK
+    can read but not write."""
+    from airflow.sdk.execution_time import task_runner
 
-    return Variable
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None:
+        from airflow.sdk import Variable
+
+        return Variable
+    return _MetadataVariables
+
+
+class _MetadataVariables:
+    """Variables in the metadata database, with the Task SDK's ``get``/``set`` signatures."""
+
+    @staticmethod
+    def get(key: str, default: Any = None) -> Any:
+        from airflow.models.variable import Variable
+
+        return Variable.get(key, default_var=default)
+
+    @staticmethod
+    def set(key: str, value: str, description: str | None = None) -> None:
+        from airflow.models.variable import Variable
+
+        Variable.set(key, value, description=description)
 
 
 def session_key(session_id: str) -> str:

@@ -22,6 +22,7 @@ from cicd_orchestrator.airflow import runtime, state_store
 from cicd_orchestrator.airflow.handoff import StageOutput, Ticket, from_xcom, stage_data, xcom_of
 from cicd_orchestrator.airflow.handoff import stage_seconds as seconds_since
 from cicd_orchestrator.attempt import Attempt
+from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.constants import RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.exceptions import (
     CicdError,
@@ -39,6 +40,7 @@ from cicd_orchestrator.models import (
     Failure,
     FixerResult,
     Repair,
+    Run,
     SessionState,
     ValidationResult,
 )
@@ -107,10 +109,11 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
         raise AirflowSkipException(f"no session: {exc}") from exc
     except (ProviderError, ConfigError, NotAFailedRunError) as exc:
         raise AirflowFailException(f"cannot open a session: {exc}") from exc
-    sid = session.session_id_for(request.provider, request.repository, run.id)
+    sid = session.session_id_of_run(request.provider, run)
     if state_store.session_exists(sid):
-        _existing(sid, dag_run)
+        _existing(sid, dag_run, run)
     else:
+        _unless_superseded(provider, run)
         state = opening.open_session(
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
         )
@@ -119,13 +122,26 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     return xcom_of(Ticket(sid, 1, overrides))
 
 
-def _existing(session_id: str, dag_run: tuple[str, str]) -> None:
-    """A session for the run exists: this task's earlier try made it (go on), or another
-    request did (skip: the existing session answers)."""
+def _unless_superseded(provider: CIProvider, run: Run) -> None:
+    """No session for a failure that is superseded already (a newer run of its workflow on
+    its branch, or the run green again); a provider that cannot tell opens it."""
+    try:
+        why = opening.superseded_at_opening(provider, run)
+    except (ProviderError, ConfigError) as exc:
+        log.warning("run %s: supersession not checked: %s", run.id, exc)
+        return
+    if why:
+        raise AirflowSkipException(f"no session: {why}")
+
+
+def _existing(session_id: str, dag_run: tuple[str, str], run: Run) -> None:
+    """A session for the run's push exists: this task's earlier try made it (go on), or
+    another request did (the run joins that session, which answers: skip)."""
     existing = state_store.load_session(session_id)
     if "/".join(dag_run) in existing.links.dag_runs:
         log.info("session %s was opened by an earlier try of this task", session_id)
         return
+    state_store.update_session(session_id, lambda state: opening.join_existing(state, run))
     log.warning(
         "duplicate request: session %s already exists (%s, attempt %s, %s)",
         session_id,

@@ -1,7 +1,8 @@
 """Deferrable trigger that polls a CI provider until what an attempt published is finished.
 
 It runs in the triggerer (importable from the package, not the DAG folder) and holds no
-worker slot while CI runs.
+worker slot while CI runs. The watch ends early when the session's failure is superseded
+meanwhile (the monitor then closes the session as such).
 """
 
 from __future__ import annotations
@@ -15,10 +16,27 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from cicd_orchestrator.airflow.handoff import WatchTarget, from_xcom, xcom_of
+from cicd_orchestrator.ci.base import CIProvider
+from cicd_orchestrator.exceptions import CicdError
 from cicd_orchestrator.models import CIState
 
 GONE_POLLS = 3
 """Polls in a row that must find the repository or run gone before the watch ends."""
+
+
+def superseded_state(provider: CIProvider, watch: WatchTarget) -> CIState | None:
+    """The end of the watch when the session's failure is superseded meanwhile (a newer
+    commit on its branch, its failed runs green by themselves), else None. A provider that
+    cannot answer leaves the watch as it is."""
+    check = watch.supersession
+    if check is None:
+        return None
+    try:
+        runs = provider.list_runs(watch.repository, branch=check.branch)
+    except CicdError:
+        return None
+    reason = check.reason(runs)
+    return None if reason is None else CIState(True, False, reason, superseded=True)
 
 
 class CIStatusTrigger(BaseTrigger):
@@ -49,7 +67,10 @@ class CIStatusTrigger(BaseTrigger):
 
         watch = self._watch()
         provider = provider_for(watch.provider, load_config(watch.config))
-        return watch_state(provider, watch.repository, watch.head_sha, watch.published)
+        state = watch_state(provider, watch.repository, watch.head_sha, watch.published)
+        if state.done or state.gone or watch.supersession is None:
+            return state
+        return superseded_state(provider, watch) or state
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = self._watch()

@@ -22,7 +22,7 @@ from cicd_orchestrator.constants import (
 )
 from cicd_orchestrator.exceptions import ConfigError
 from cicd_orchestrator.git import GitRemote
-from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
+from cicd_orchestrator.models import Issue, PullHead, PullRequest, RefStatus, Run
 
 ClientT = TypeVar("ClientT")
 
@@ -185,6 +185,17 @@ class CIProvider(abc.ABC):
         into ``base_branch``) starts, by their triggers and branch filters; an empty list:
         that event gets no CI at all; None when the provider cannot tell (the monitor then
         waits ``ci_no_run_grace`` for a run to appear)."""
+        return None
+
+    def pull_request_head(self, repo: str, number: int) -> PullHead | None:
+        """Where pull request ``number`` comes from (its head branch and commit, and whether
+        that branch is of ``repo`` itself or of a fork); None when the provider cannot
+        tell (a fix then never goes onto the pull request's own branch)."""
+        return None
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """The commit ``branch`` of ``repo`` points at now, or None (no such branch, or the
+        provider cannot tell)."""
         return None
 
     @abc.abstractmethod

@@ -46,7 +46,7 @@ from cicd_orchestrator.exceptions import (
     UnknownRunError,
 )
 from cicd_orchestrator.git import GitRemote
-from cicd_orchestrator.models import Issue, PullRequest, Run
+from cicd_orchestrator.models import Issue, PullHead, PullRequest, Run
 from cicd_orchestrator.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class OpenPull:
     fork: bool
     author: str = ""
     state: str = "open"
+    #: the commit of its head branch (empty when the hosting did not say)
+    head_sha: str = ""
     raw: Any = field(default=None, compare=False, repr=False)
 
 
@@ -337,6 +339,31 @@ class HostedProvider(CIProvider, Generic[ClientT]):
         )
 
     # ------------------------------------------------------------------ forks
+    def pull_request_head(self, repo: str, number: int) -> PullHead | None:
+        """Where pull request ``number`` comes from; a fork's (or a deleted fork's) head is
+        not the repository's own."""
+        where = f"{self.pull_noun} {self.pull_sigil}{number} of {repo}"
+        with self._errors(f"getting {where}"):
+            pull = self._retry(f"get {where}", lambda: self._get_pull(repo, number))
+        return PullHead(pull.number, pull.head, pull.head_sha, not pull.fork)
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """The commit ``branch`` points at now (None: no such branch)."""
+        self.count_call(repo)
+        with self._errors(f"getting branch {branch} of {repo}"):
+            try:
+                found = self._retry(f"get branch {branch}", lambda: self._get_branch(repo, branch))
+            except Exception as exc:
+                if status_of(exc) == 404:
+                    return None
+                raise
+        return self._branch_sha_of(found) or None
+
+    @staticmethod
+    def _branch_sha_of(found: object) -> str:
+        """The commit sha in what ``_get_branch`` answered."""
+        return ""
+
     def _open_pulls(self, repo: str) -> list[OpenPull]:
         return self._retry(
             f"list open {self.pull_noun}s of {repo}", lambda: self._list_open_pulls(repo)

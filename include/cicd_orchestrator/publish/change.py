@@ -16,7 +16,9 @@ from cicd_orchestrator.constants import CombinedState, Conclusion, RepairKind
 from cicd_orchestrator.exceptions import CicdError, SafetyError
 from cicd_orchestrator.models import AttemptRecord, Published, PullRequest, Repair
 from cicd_orchestrator.publish.markers import key_of, marker
+from cicd_orchestrator.publish.pr_branch import publish_on_pr_branch, pull_request_target
 from cicd_orchestrator.publish.text import safe_body, safe_title
+from cicd_orchestrator.session import session_runs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,13 @@ def publish_change(attempt: Attempt, repairs: list[Repair], report: str) -> Publ
     repair asks for one), set a pending status on the fix and put the report on the pull
     request."""
     state, provider, repo = attempt.state, attempt.provider, attempt.repository
+    verified_by_ci = ci_verified(attempt)
+    draft = verified_by_ci or any(r.draft for r in repairs)
+    refused = None
+    if attempt.config.commit_to_pr_branch and not draft:
+        pull, refused = pull_request_target(attempt, check_branch_safe)
+        if pull is not None:
+            return publish_on_pr_branch(attempt, pull, repairs, report)
     branch = fix_branch_name(attempt)
     check_branch_safe(attempt, branch)
     revert = any(r.kind is RepairKind.REVERT for r in repairs)
@@ -61,8 +70,6 @@ def publish_change(attempt: Attempt, repairs: list[Repair], report: str) -> Publ
     key = key_of(attempt)
     pr_marker = marker(key, state.session_id, "pull-request", attempt.number)
     body = pr_marker + "\n" + safe_body(attempt, pull_request_text(attempt, repairs))
-    verified_by_ci = ci_verified(attempt)
-    draft = verified_by_ci or any(r.draft for r in repairs)
     pr = provider.open_or_update_pull_request(
         repo, branch, state.branch, title, body, pr_marker, draft=draft
     )
@@ -78,6 +85,8 @@ def publish_change(attempt: Attempt, repairs: list[Repair], report: str) -> Publ
     notes = close_superseded(attempt, pr, key)
     if verified_by_ci:
         notes.insert(0, "published as a draft: the real CI verifies this fix")
+    if refused:
+        notes.insert(0, f"not committed onto the pull request's branch: {refused}")
     kind = RepairKind.REVERT if revert else RepairKind.CHANGE
     expected = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
         seconds=attempt.config.ci_no_run_grace
@@ -103,8 +112,10 @@ def pull_request_text(attempt: Attempt, repairs: list[Repair]) -> str:
     """What the pull request says (made safe by the caller): the run it repairs, the
     repairs, one line each, and for a fix the real CI verifies, why and what happens next."""
     state = attempt.state
+    runs = session_runs(state)
+    which = f"run {runs[0]}" if len(runs) == 1 else f"runs {', '.join(map(str, runs))}"
     lines = [
-        f"The orchestrator repaired the failing CI run {state.pipeline_id} of "
+        f"The orchestrator repaired the failing CI {which} of "
         f"`{state.branch}` ({state.head_sha[:12]}).",
         "",
         *[

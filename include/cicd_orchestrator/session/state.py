@@ -29,14 +29,62 @@ CLOSED_BECAUSE = "closed_because"  # key of SessionState.extra: why a session en
 NOT_FOUND = "not_found"
 
 
-def session_id_for(provider: str, repository: str, run_id: int) -> str:
-    """One session per (provider, repository, failed run): the id is derived from them.
+def session_id_for(provider: str, repository: str, head_sha: str, branch: str = "") -> str:
+    """One session per push: (provider, repository, branch, head commit). The failed
+    workflows of one push share it, so they are repaired together with one fix.
 
     The repository's name is not part of the id: Airflow masks every Variable whose key
-    contains a word such as "secret" or "token", and a repository may be named so.
+    contains a word such as "secret" or "token", and a repository may be named so. Only the
+    hexadecimal digits of the sha are shown (a sha is what the hosting says it is).
     """
-    digest = hashlib.sha1(f"{provider}:{repository}:{run_id}".encode()).hexdigest()[:12]
-    return f"cicd-{provider}-run{int(run_id)}-{digest}"
+    sha = "".join(c for c in head_sha.lower() if c in "0123456789abcdef")[:12]
+    if not sha:
+        raise ValueError(f"a session needs the head commit of the failure, got {head_sha!r}")
+    key = f"{provider}:{repository}:{branch}:{head_sha.lower()}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return f"cicd-{provider}-{sha}-{digest}"
+
+
+def session_id_of_run(provider: str, run: Run) -> str:
+    """The session of a failed run: that of its push."""
+    return session_id_for(provider, run.repository, run.head_sha, run.head_branch)
+
+
+def same_push(state: SessionState, run: Run) -> bool:
+    """Whether ``run`` is a run of the session's push (repository, branch, head commit)."""
+    return _of_push(state, run.repository, run.head_branch, run.head_sha)
+
+
+def _of_push(state: SessionState, repository: str, branch: str, head_sha: str) -> bool:
+    return (repository, branch, head_sha) == (state.repository, state.branch, state.head_sha)
+
+
+def session_runs(state: SessionState) -> list[int]:
+    """The failed runs of the session, the first one first (an older state has only it)."""
+    return list(dict.fromkeys([state.pipeline_id, *state.failed_runs]))
+
+
+def join_run(state: SessionState, run: Run) -> bool:
+    """Add the failed run of another workflow of the same push to the session, so that the
+    next discovery and fixing see it; False when there is nothing to add (it is there
+    already). ValueError when the run is not of the session's push."""
+    return join_run_id(state, run.id, run.repository, run.head_branch, run.head_sha)
+
+
+def join_run_id(
+    state: SessionState, run_id: int, repository: str, branch: str, head_sha: str
+) -> bool:
+    """:func:`join_run` for a run known by its id and push (a webhook's delivery)."""
+    if not _of_push(state, repository, branch, head_sha):
+        raise ValueError(
+            f"run {run_id} ({branch}@{head_sha[:12]}) is not of the push of session "
+            f"{state.session_id} ({state.branch}@{state.head_sha[:12]})"
+        )
+    runs = session_runs(state)
+    if run_id in runs:
+        return False
+    state.failed_runs = [*runs, int(run_id)]
+    return True
 
 
 def branch_priority(branch: str, default_branch: str) -> Priority:
@@ -59,10 +107,11 @@ def new_session(
     priority: Priority = Priority.MEDIUM,
 ) -> SessionState:
     state = SessionState(
-        session_id=session_id_for(provider, run.repository, run.id),
+        session_id=session_id_of_run(provider, run),
         provider=provider,
         repository=run.repository,
         pipeline_id=run.id,
+        failed_runs=[run.id],
         branch=run.head_branch,
         head_sha=run.head_sha,
         priority=priority,

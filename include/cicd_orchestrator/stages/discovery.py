@@ -83,10 +83,13 @@ def log_notes(analysis: LogAnalysis) -> list[str]:
 
 # --------------------------------------------------------------------------- failures
 def detect_failures(attempt: Attempt, learned: dict[str, object] | None = None) -> list[Failure]:
-    """Analyse the log of every failed job against the same job's last green log."""
-    run = attempt.failed_run
-    green = attempt.last_green_run
-    return [_detect(attempt, run, job, green, learned) for job in run.failed_jobs]
+    """Analyse the log of every failed job against the same job's last green log (of every
+    failed workflow of the session's push)."""
+    found: list[Failure] = []
+    for run in attempt.failed_runs:
+        green = attempt.last_green_of(run)
+        found.extend(_detect(attempt, run, job, green, learned) for job in run.failed_jobs)
+    return found
 
 
 def _detect(

@@ -13,6 +13,7 @@ from cicd_orchestrator.constants import (
     Conclusion,
     Priority,
     RunStatus,
+    SessionStatus,
     Strategy,
     failed_run_conclusions,
 )
@@ -25,9 +26,12 @@ from cicd_orchestrator.exceptions import (
 from cicd_orchestrator.models import Run, SessionState
 from cicd_orchestrator.session import (
     branch_priority,
+    join_run,
     link_dag_run,
     new_session,
+    same_push,
     start_attempt,
+    superseded_failure,
 )
 
 
@@ -137,6 +141,44 @@ def open_session(
         else branch_priority(run.head_branch, provider.default_branch(run.repository))
     )
     state = new_session(request.provider, run, config, now, priority)
+    for other in failed_runs_of_push(provider, run, config):
+        join_run(state, other)
     start_attempt(state, 1, strategy, now, *dag_run)
     link_dag_run(state, "/".join(dag_run))
     return state
+
+
+def failed_runs_of_push(provider: CIProvider, run: Run, config: OrchestratorConfig) -> list[Run]:
+    """The other failed runs of ``run``'s push (same repository, branch and head commit:
+    the other workflows that failed on it), oldest first; they join one session."""
+    failed = failed_run_conclusions(config.cancelled_is_failure)
+    runs = provider.list_runs(run.repository, branch=run.head_branch, head_sha=run.head_sha)
+    others = [
+        r
+        for r in runs
+        if r.id != run.id
+        and same_push_run(run, r)
+        and r.status is RunStatus.COMPLETED
+        and r.conclusion in failed
+    ]
+    return sorted(others, key=lambda r: r.id)
+
+
+def same_push_run(a: Run, b: Run) -> bool:
+    """Whether two runs are of one push (repository, branch, head commit)."""
+    return (a.repository, a.head_branch, a.head_sha) == (b.repository, b.head_branch, b.head_sha)
+
+
+def join_existing(state: SessionState, run: Run) -> bool:
+    """Add the failed ``run`` to the open session of its push; False when there is nothing
+    to change (closed, or the run is there already)."""
+    if state.status is SessionStatus.CLOSED or not same_push(state, run):
+        return False
+    return join_run(state, run)
+
+
+def superseded_at_opening(provider: CIProvider, run: Run) -> str | None:
+    """Why the failed ``run`` needs no session any more (a newer run of its workflow on its
+    branch, or the run green again), or None: the sweep's rule, for every request."""
+    runs = provider.list_runs(run.repository, branch=run.head_branch)
+    return superseded_failure(run, [*runs, run] if run.id not in {r.id for r in runs} else runs)

@@ -1,6 +1,8 @@
-"""The sweep: the newest failed run of each watched branch that has no session yet, most
-urgent first; the orchestrator's own runs (its fix branches, commits it authored) are
-skipped."""
+"""The sweep: the failures of each watched branch that have no session yet, most urgent
+first. A workflow's failure counts only while it is the branch's newest run of that
+workflow (a newer run, or the same run green again, supersedes it); the failed workflows of
+one push make one session; the orchestrator's own runs (its fix branches, commits it
+authored) are skipped."""
 
 from __future__ import annotations
 
@@ -11,10 +13,16 @@ from dataclasses import dataclass
 from cicd_orchestrator import branches
 from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.config import OrchestratorConfig, WatchedRepository
-from cicd_orchestrator.constants import PRIORITY_WEIGHT, Priority, failed_run_conclusions
+from cicd_orchestrator.constants import (
+    PRIORITY_WEIGHT,
+    Conclusion,
+    Priority,
+    RunStatus,
+    failed_run_conclusions,
+)
 from cicd_orchestrator.exceptions import CicdError
 from cicd_orchestrator.models import Run
-from cicd_orchestrator.session import branch_priority, session_id_for
+from cicd_orchestrator.session import branch_priority, newest_per_workflow, session_id_of_run
 from cicd_orchestrator.stages.opening import own_run
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,6 @@ def _new_failures(
     default_branch: str,
     has_session: Callable[[str], bool],
 ) -> list[SweepItem]:
-    failed = failed_run_conclusions(config.cancelled_is_failure)
     items: list[SweepItem] = []
     for branch in watched.branches:
         if branches.own_branch(branch, config.fix_branch_prefix):
@@ -68,23 +75,35 @@ def _new_failures(
             )
             continue
         try:
-            runs = provider.list_failed_runs(watched.repository, branch, conclusions=failed)
-            # the newest failure of a branch is the one to repair
-            newest = [r for r in runs[:1] if not has_session(_sid(watched, r))]
-            newest = [r for r in newest if not _own(config, provider, r)]
+            runs = provider.list_runs(watched.repository, branch=branch)
+            pushes = current_failures(runs, failed_run_conclusions(config.cancelled_is_failure))
+            first = [r for r in pushes if not has_session(_sid(watched, r))]
+            first = [r for r in first if not _own(config, provider, r)]
         except CicdError as exc:
             log.error("sweep: %s@%s: %s", watched.repository, branch, exc)
             continue
         priority = branch_priority(branch, default_branch)
         items.extend(
             SweepItem(r.repository, r.id, watched.provider, _sid(watched, r), priority)
-            for r in newest
+            for r in first
         )
     return items
 
 
+def current_failures(runs: list[Run], failed: frozenset[Conclusion]) -> list[Run]:
+    """The failures of a branch that are not superseded, one run per push (its first failed
+    workflow), newest push first: each workflow counts by its newest run on the branch, and
+    only when that run is completed with one of ``failed``."""
+    newest = newest_per_workflow(runs).values()
+    failing = [r for r in newest if r.status is RunStatus.COMPLETED and r.conclusion in failed]
+    pushes: dict[tuple[str, str], Run] = {}
+    for run in sorted(failing, key=lambda r: r.id):
+        pushes.setdefault((run.head_branch, run.head_sha), run)
+    return sorted(pushes.values(), key=lambda r: r.id, reverse=True)
+
+
 def _sid(watched: WatchedRepository, run: Run) -> str:
-    return session_id_for(watched.provider, run.repository, run.id)
+    return session_id_of_run(watched.provider, run)
 
 
 def _own(config: OrchestratorConfig, provider: CIProvider, run: Run) -> bool:

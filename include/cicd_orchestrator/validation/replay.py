@@ -16,6 +16,7 @@ from cicd_orchestrator.constants import RepairKind
 from cicd_orchestrator.models import JobResult, Repair, ValidationResult
 from cicd_orchestrator.session import settle_ci_verification
 from cicd_orchestrator.validation.jobs import (
+    JobTarget,
     all_passed,
     failing_targets,
     make_runner,
@@ -23,6 +24,13 @@ from cicd_orchestrator.validation.jobs import (
     run_jobs,
 )
 from cicd_orchestrator.validation.rounds import LogKeeper, RoundFixer, replay_in_rounds
+
+
+def _targets(attempt: Attempt, jobs: set[str]) -> list[JobTarget]:
+    """The failing jobs to replay, in the workflows that failed them (every failed workflow
+    of the session's push)."""
+    by_workflow = attempt.jobs_by_workflow(jobs)
+    return [t for path in sorted(by_workflow) for t in failing_targets(path, by_workflow[path])]
 
 
 def _failing_jobs(attempt: Attempt, repairs: list[Repair]) -> set[str]:
@@ -40,7 +48,7 @@ def validate_fixes(
         result.notes.append("nothing to validate: no repair was proposed")
         return result
     run = attempt.failed_run
-    targets = failing_targets(run.workflow_path, sorted(_failing_jobs(attempt, repairs)))
+    targets = _targets(attempt, _failing_jobs(attempt, repairs))
     mirror = attempt.mirror(attempt.head_sha)
     with LogKeeper(make_runner(attempt.config)) as runner:
 

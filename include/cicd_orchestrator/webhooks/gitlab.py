@@ -10,10 +10,12 @@ delivery id for de-duplication, the second stands in on an instance that does no
 Events (``X-Gitlab-Event``):
 
 - ``Pipeline Hook`` with ``object_attributes.status`` ``failed`` (``canceled`` too when
-  cancelled runs count as failures): a session for the pipeline;
+  cancelled runs count as failures): a session for the pipeline (a merge request pipeline's
+  branch is its merge request's source branch);
 - ``Job Hook`` of a failed job that may not fail (``build_allow_failure`` false): a session for
   the job's pipeline, opened as soon as the job fails; the pipeline's own hook later names
-  the same pipeline and does not open a second session (one session per failed run);
+  the same pipeline and does not open a second session (one session per push: project,
+  ref and commit);
 - anything else is acknowledged and ignored, and so is a run of the orchestrator's own (its
   fix branch, a commit it authored).
 """
@@ -109,7 +111,7 @@ def parse_gitlab_event(
         status = attrs.get("status")
         if status not in failed:
             return None, f"pipeline {run_id} is {status}"
-        branch = str(attrs.get("ref") or "")
+        branch = _branch(str(attrs.get("ref") or ""), payload.get("merge_request"))
         sha = _sha(attrs.get("sha"), "payload.object_attributes.sha")
     elif event == JOB_EVENT:
         run_id = _positive_int(payload.get("pipeline_id"), "payload.pipeline_id")
@@ -136,6 +138,16 @@ def parse_gitlab_event(
         provider=PROVIDER,
     )
     return own_run_ignored(request, _head_author(payload), fix_branch_prefix)
+
+
+def _branch(ref: str, merge_request: object) -> str:
+    """The branch of a pipeline: its ref, or for a merge request pipeline (which runs on
+    ``refs/merge-requests/<iid>/head`` or ``.../merge``) its merge request's source branch."""
+    if ref.startswith("refs/merge-requests/") and isinstance(merge_request, dict):
+        source = merge_request.get("source_branch")
+        if isinstance(source, str) and source:
+            return source
+    return ref
 
 
 def _head_author(payload: dict[str, Any]) -> str:

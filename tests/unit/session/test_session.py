@@ -22,12 +22,63 @@ failure = builders.failure
 new_state = builders.new_state
 
 
-def test_session_id_is_stable_and_unique_per_run():
-    a = session.session_id_for("local", "acme/shop", 7)
-    assert a == session.session_id_for("local", "acme/shop", 7)
-    assert a != session.session_id_for("local", "acme/shop", 8)
-    assert a != session.session_id_for("github", "acme/shop", 7)
+def test_session_id_is_stable_and_unique_per_push():
+    sha = "ab12" * 10
+    a = session.session_id_for("local", "acme/shop", sha, "main")
+    assert a == session.session_id_for("local", "acme/shop", sha, "main")
+    assert a != session.session_id_for("local", "acme/shop", "cd34" * 10, "main")
+    assert a != session.session_id_for("local", "acme/shop", sha, "feature")
+    assert a != session.session_id_for("local", "acme/other", sha, "main")
+    assert a != session.session_id_for("github", "acme/shop", sha, "main")
     assert len(a) < 250
+
+
+def test_two_workflows_of_one_push_have_one_session_id():
+    lint, tests = make_run(7), make_run(8)
+    tests.workflow_path = ".github/workflows/tests.yml"
+    assert session.session_id_of_run("local", lint) == session.session_id_of_run("local", tests)
+
+
+def test_a_session_id_needs_a_commit_and_shows_only_hex():
+    import pytest
+
+    with pytest.raises(ValueError, match="head commit"):
+        session.session_id_for("local", "acme/shop", "", "main")
+    sid = session.session_id_for("local", "acme/shop", "../$(x)deadbeef", "main")
+    assert "/" not in sid and "$" not in sid and "(" not in sid
+
+
+def test_a_failing_workflow_of_the_same_push_joins_the_session():
+    state = new_state()
+    other = make_run(9)
+    other.workflow_path = ".github/workflows/tests.yml"
+    assert session.join_run(state, other)
+    assert not session.join_run(state, other)  # once
+    assert session.session_runs(state) == [7, 9]
+
+
+def test_a_run_of_another_push_never_joins():
+    import pytest
+
+    state = new_state()
+    later = make_run(9)
+    later.head_sha = "b" * 40
+    with pytest.raises(ValueError, match="not of the push"):
+        session.join_run(state, later)
+    elsewhere = make_run(10)
+    elsewhere.head_branch = "feature"
+    with pytest.raises(ValueError):
+        session.join_run(state, elsewhere)
+    assert session.session_runs(state) == [7]
+
+
+def test_an_older_state_without_failed_runs_still_has_its_run():
+    state = new_state()
+    state.failed_runs = []
+    again = from_json_obj(
+        SessionState, {k: v for k, v in to_json_obj(state).items() if k != "failed_runs"}
+    )
+    assert session.session_runs(again) == [7]
 
 
 def test_priorities():
@@ -190,7 +241,7 @@ def test_state_round_trips_through_json_and_report_renders():
 
 
 def test_session_id_never_carries_a_word_airflow_masks():
-    sid = session.session_id_for("local", "acme/secret-token-passwd", 12)
+    sid = session.session_id_for("local", "acme/secret-token-passwd", "f" * 40, "token")
     for word in ("secret", "token", "passwd", "acme"):
         assert word not in sid
 

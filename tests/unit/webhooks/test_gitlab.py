@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from cicd_devkit.servers.gitlab.payloads import fixture_text
 
+from cicd_orchestrator.airflow import state_store
 from cicd_orchestrator.constants import Priority
 from cicd_orchestrator.exceptions import ConfError
+from cicd_orchestrator.session import session_id_for
 from cicd_orchestrator.webhooks.gitlab import (
     JOB_EVENT,
     PIPELINE_EVENT,
@@ -22,6 +24,13 @@ from cicd_orchestrator.webhooks.gitlab import (
 )
 
 TOKEN = "hook-token-for-tests"
+
+
+class NoSessions:
+    """Airflow Variables without any session (the sessions are not opened here)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return default
 
 
 def pipeline_hook(status: str = "failed", ref: str = "main") -> dict[str, Any]:
@@ -148,6 +157,7 @@ def route(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(plugin_app, "_variable", variables.get)
     monkeypatch.setattr(plugin_app, "_trigger", trigger)
     monkeypatch.setattr(plugin_app, "deliveries", plugin_app.DeliveryCache())
+    monkeypatch.setattr(state_store, "_variable", lambda: NoSessions())
     client = TestClient(plugin_app.create_app())
 
     def post(
@@ -201,10 +211,13 @@ def test_a_failed_pipeline_triggers_one_session_and_replays_do_not(route: Any) -
     job = copy.deepcopy(job_hook())
     job["pipeline_id"] = 31
     job["project"] = pipeline_hook()["project"]
+    job["sha"] = pipeline_hook()["object_attributes"]["sha"]  # a job of that pipeline
     again = route(JOB_EVENT, job)  # another delivery naming the same failed pipeline
     assert again.status_code == 202 and again.json()["status"] == "duplicate"
     (run_id, conf), _ = route.triggered
-    assert run_id.startswith("webhook__cicd-gitlab-run0-") and run_id.endswith("__31")
+    sha = pipeline_hook()["object_attributes"]["sha"]
+    sid = session_id_for("gitlab", "gitlab-org/gitlab-test", sha, "main")
+    assert run_id == f"{sid}__attempt1"
     assert conf["provider"] == "gitlab" and conf["run_id"] == 31
 
 
@@ -218,3 +231,21 @@ def test_delivery_ids_come_from_either_uuid_header(route: Any) -> None:
     assert only_hook.status_code == 202
     replay = route(PIPELINE_EVENT, pipeline_hook("success"), event_uuid="", webhook_uuid="w9")
     assert replay.json()["status"] == "duplicate delivery"
+
+
+def test_a_merge_request_pipeline_is_a_session_of_its_source_branch() -> None:
+    hook = pipeline_hook("failed", ref="refs/merge-requests/1/head")
+    wanted, reason = parse_gitlab_event(PIPELINE_EVENT, "d", hook)
+    assert reason == "ok" and wanted is not None
+    assert wanted.branch == "test"  # the merge request's source branch
+    assert wanted.run_id == 31
+
+
+def test_merge_request_pipelines_map_to_their_merge_request() -> None:
+    from cicd_orchestrator.ci.gitlab import mapping
+
+    data = {"id": 5, "ref": "refs/merge-requests/15/merge", "sha": "c" * 40, "status": "failed"}
+    run = mapping.to_run("g/p", data, ".gitlab-ci.yml")
+    assert run.pull_request_number == 15 and run.event == "pull_request"
+    for ref in ("main", "refs/merge-requests/x/head", "refs/merge-requests/0/head", "v1.0"):
+        assert mapping.merge_request_of_ref(ref) is None, ref

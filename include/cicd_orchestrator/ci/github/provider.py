@@ -72,6 +72,12 @@ class GitHubProvider(GitHubRest):
     def _get_branch(self, repo: str, branch: str) -> object:
         return self._get(f"/repos/{repo}/branches/{branch}")
 
+    @staticmethod
+    def _branch_sha_of(found: object) -> str:
+        data = found[0] if isinstance(found, tuple) else found
+        commit = data.get("commit") if isinstance(data, dict) else None
+        return str(commit.get("sha") or "") if isinstance(commit, dict) else ""
+
     def _own_login(self) -> str:
         """The token's user; an installation token has none (403): its app's bot."""
         from github import GithubException
@@ -407,6 +413,7 @@ def _open_pull(repo: str, p: dict[str, Any]) -> OpenPull:
         fork=mapping.is_fork(repo, p),
         author=_login(p),
         state=str(p.get("state") or "open"),
+        head_sha=str((p.get("head") or {}).get("sha") or ""),
     )
 
 

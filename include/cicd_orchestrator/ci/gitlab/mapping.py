@@ -40,6 +40,7 @@ _DONE = {
     "manual": Conclusion.SKIPPED,  # a manual job nobody started (the pipeline is blocked)
 }
 _EVENTS = {"merge_request_event": "pull_request"}
+_MR_REF = re.compile(r"refs/merge-requests/([1-9][0-9]{0,9})/(?:head|merge)")
 _MR_STATES = {"opened": "open", "locked": "open"}
 _ISSUE_STATES = {"opened": "open"}
 
@@ -98,14 +99,16 @@ def status_state(entry: Mapping[str, Any]) -> CombinedState:
 def to_run(repo: str, data: Mapping[str, Any], workflow_path: str) -> Run:
     status, conclusion = job_state(data.get("status"))
     source = str(data.get("source") or "")
+    ref = str(data.get("ref") or "")
+    merge_request = merge_request_of_ref(ref)
     return Run(
         id=int(data["id"]),
         repository=repo,
         workflow=str(data.get("name") or "pipeline"),
         workflow_path=workflow_path,
-        head_branch=str(data.get("ref") or ""),
+        head_branch=ref,
         head_sha=str(data.get("sha") or ""),
-        event=_EVENTS.get(source, source),
+        event="pull_request" if merge_request else _EVENTS.get(source, source),
         status=status,
         conclusion=conclusion,
         run_number=int(data.get("iid") or 0),
@@ -113,7 +116,15 @@ def to_run(repo: str, data: Mapping[str, Any], workflow_path: str) -> Run:
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
         html_url=str(data.get("web_url") or ""),
+        pull_request_number=merge_request,
     )
+
+
+def merge_request_of_ref(ref: str) -> int | None:
+    """The merge request (iid) of a merge request pipeline's ref
+    (``refs/merge-requests/<iid>/head`` or ``.../merge``), or None for a branch or a tag."""
+    match = _MR_REF.fullmatch(ref)
+    return int(match.group(1)) if match else None
 
 
 def job_instances(jobs: list[dict[str, Any]]) -> Instances:

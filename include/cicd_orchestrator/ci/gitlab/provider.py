@@ -110,6 +110,7 @@ class GitLabProvider(HostedProvider["Gitlab"]):
         super().__init__(client, options)
         self.max_pipeline_pages = options.get("max_pipeline_pages", 5)
         self._project_cache: dict[str, dict[str, Any]] = {}
+        self._source_branches: dict[tuple[str, int], str] = {}
         install_log_filter()
 
     @property
@@ -162,6 +163,11 @@ class GitLabProvider(HostedProvider["Gitlab"]):
     def _get_branch(self, repo: str, branch: str) -> object:
         return self._project(repo).branches.get(branch)
 
+    @staticmethod
+    def _branch_sha_of(found: object) -> str:
+        commit = getattr(found, "commit", None)
+        return str(commit.get("id") or "") if isinstance(commit, dict) else ""
+
     def _own_login(self) -> str:
         """The token's user (a project or group token has a bot user of its own)."""
         data = self.client.http_get("/user")
@@ -169,7 +175,22 @@ class GitLabProvider(HostedProvider["Gitlab"]):
 
     # ------------------------------------------------------------------ runs
     def _to_run(self, repo: str, data: Mapping[str, Any]) -> Run:
-        return mapping.to_run(repo, data, self._workflow_path(repo))
+        run = mapping.to_run(repo, data, self._workflow_path(repo))
+        if run.pull_request_number is not None:
+            # a merge request pipeline runs on refs/merge-requests/<iid>/...: its branch is
+            # the merge request's source branch
+            run.head_branch = self._source_branch(repo, run.pull_request_number)
+        return run
+
+    def _source_branch(self, repo: str, iid: int) -> str:
+        """The source branch of merge request ``iid`` (asked once per provider)."""
+        key = (repo, iid)
+        if key not in self._source_branches:
+            where = f"merge request !{iid} of {repo}"
+            with self._errors(f"getting {where}"):
+                pull = self._retry(f"get {where}", lambda: self._get_pull(repo, iid))
+            self._source_branches[key] = pull.head
+        return self._source_branches[key]
 
     def _pipelines(
         self,
@@ -477,6 +498,7 @@ def _open_pull(mr: Any) -> OpenPull:
         author=_author(data),
         state={"opened": "open"}.get(str(data.get("state")), str(data.get("state"))),
         raw=mr,
+        head_sha=str(data.get("sha") or ""),
     )
 
 

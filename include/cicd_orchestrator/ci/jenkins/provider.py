@@ -70,7 +70,7 @@ from cicd_orchestrator.ci.jenkins.mapping import (
 from cicd_orchestrator.constants import CombinedState, Conclusion, RunStatus
 from cicd_orchestrator.exceptions import ProviderError, UnknownRepositoryError, UnknownRunError
 from cicd_orchestrator.git import GitRemote
-from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
+from cicd_orchestrator.models import Issue, PullHead, PullRequest, RefStatus, Run
 from cicd_orchestrator.redact import redact, register_secret
 
 if TYPE_CHECKING:
@@ -446,6 +446,12 @@ class JenkinsProvider(CIProvider):
     # ------------------------------------------------------------------ git hosting
     def default_branch(self, repo: str) -> str:
         return self.hosting.default_branch(repo)
+
+    def pull_request_head(self, repo: str, number: int) -> PullHead | None:
+        return self.hosting.pull_request_head(repo, number)
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        return self.hosting.branch_head(repo, branch)
 
     def protected_branches(self, repo: str) -> list[str]:
         return self.hosting.protected_branches(repo)

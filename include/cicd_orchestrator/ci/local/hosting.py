@@ -24,7 +24,7 @@ from cicd_orchestrator.ci.local import store
 from cicd_orchestrator.ci.local.repositories import LocalRepositories
 from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState
 from cicd_orchestrator.exceptions import ProviderError, SafetyError
-from cicd_orchestrator.models import Issue, PullRequest
+from cicd_orchestrator.models import Issue, PullHead, PullRequest
 from cicd_orchestrator.serde import from_json_obj, to_json_obj
 
 PULL, ISSUE = "pull", "issue"
@@ -247,6 +247,15 @@ class LocalHosting(LocalRepositories):
     def get_pull_request(self, repo: str, number: int) -> LocalPullRequest:
         self.count_call(repo)
         return _to_pull(self._item(repo, number, PULL))
+
+    def pull_request_head(self, repo: str, number: int) -> PullHead | None:
+        """A local pull request's head is always a branch of the repository itself."""
+        pull = self.get_pull_request(repo, number)
+        return PullHead(number, pull.head, self._branch_sha(repo, pull.head) or "", True)
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        self.count_call(repo)
+        return self._branch_sha(repo, branch)
 
     # ------------------------------------------------------------------ comments
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:
