@@ -366,6 +366,10 @@ class SessionState:
     pipeline_id: int
     branch: str
     head_sha: str
+    #: the failed run's workflow, the event that started it and its pull request (if any)
+    workflow: str = ""
+    event: str = ""
+    pull_request_number: int | None = None
     priority: Priority = Priority.MEDIUM
     persistence_mode: str = "continuous"
     status: SessionStatus = SessionStatus.OPEN

@@ -16,6 +16,7 @@ from cicd_orchestrator.constants import (
     BROKEN_CONCLUSIONS,
     FAILED_CONCLUSIONS,
     MARKER_SIGNATURE,
+    STATUS_CONTEXT,
     CombinedState,
     Conclusion,
     RunStatus,
@@ -189,9 +190,17 @@ class CIProvider(abc.ABC):
 
     @abc.abstractmethod
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        """Set the orchestrator's commit status (context ``cicd-orchestrator``)."""
+        """Set one of the orchestrator's commit statuses: ``cicd-orchestrator`` (the fix's,
+        the default) or ``cicd-orchestrator/session`` (the failing commit's); the latest of a
+        context replaces the earlier one. Neither counts in ``ref_status``."""
 
     @abc.abstractmethod
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:

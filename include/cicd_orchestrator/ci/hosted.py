@@ -353,14 +353,20 @@ class HostedProvider(CIProvider, Generic[ClientT]):
 
     # ------------------------------------------------------------------ commit status
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        """The commit status ``cicd-orchestrator`` (its description redacted and cut to the
+        """The commit status ``context`` (its description redacted and cut to the
         hosting's limit)."""
         self.count_call(repo)
         body: dict[str, Any] = {
             "state": self._status_value(CombinedState(state)),
-            self.status_key: STATUS_CONTEXT,
+            self.status_key: context,
             "description": redact(description)[: self.status_description_limit],
         }
         if target_url:

@@ -37,7 +37,7 @@ from cicd_orchestrator.ci.github.archive import ArchiveError, ArchiveLimits, ext
 from cicd_orchestrator.ci.github.rest import GitHubOptions, GitHubRest
 from cicd_orchestrator.ci.hosted import OpenPull, find_marked
 from cicd_orchestrator.ci.retry import status_of
-from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState, Conclusion
+from cicd_orchestrator.constants import OWN_STATUS_CONTEXTS, CombinedState, Conclusion
 from cicd_orchestrator.exceptions import ProviderError, UnknownRunError, WorkflowError
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
 from cicd_orchestrator.redact import redact
@@ -282,7 +282,7 @@ class GitHubProvider(GitHubRest):
 
     def ref_status(self, repo: str, sha: str) -> RefStatus:
         """Workflow runs, check runs and commit statuses of ``sha`` (the orchestrator's own
-        context ``cicd-orchestrator`` does not count)."""
+        contexts ``cicd-orchestrator`` and ``cicd-orchestrator/session`` do not count)."""
         self.count_call(repo)
         listed = self._list_runs(repo, None, sha)
         states = [run_state(run) for run in listed]
@@ -299,9 +299,13 @@ class GitHubProvider(GitHubRest):
                 f"combined status of {sha[:12]}",
                 lambda: self._get(f"/repos/{repo}/commits/{sha}/status"),
             )
-        states += [mapping.check_state(c) for c in checks if c.get("name") != STATUS_CONTEXT]
+        states += [
+            mapping.check_state(c) for c in checks if c.get("name") not in OWN_STATUS_CONTEXTS
+        ]
         statuses = (combined or {}).get("statuses") or []
-        states += [mapping.status_state(s) for s in statuses if s.get("context") != STATUS_CONTEXT]
+        states += [
+            mapping.status_state(s) for s in statuses if s.get("context") not in OWN_STATUS_CONTEXTS
+        ]
         return RefStatus(sha=sha, state=combine_states(states), runs=runs)
 
     def commit_author(self, repo: str, sha: str) -> str:

@@ -67,7 +67,7 @@ from cicd_orchestrator.ci.jenkins.mapping import (
     stage_occurrence,
     to_run,
 )
-from cicd_orchestrator.constants import CombinedState, Conclusion, RunStatus
+from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState, Conclusion, RunStatus
 from cicd_orchestrator.exceptions import ProviderError, UnknownRepositoryError, UnknownRunError
 from cicd_orchestrator.git import GitRemote
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
@@ -477,9 +477,15 @@ class JenkinsProvider(CIProvider):
         )
 
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        self.hosting.set_commit_status(repo, sha, state, description, target_url)
+        self.hosting.set_commit_status(repo, sha, state, description, target_url, context)
 
     def close_pull_request(self, repo: str, number: int, comment_body: str, marker: str) -> None:
         self.hosting.close_pull_request(repo, number, comment_body, marker)

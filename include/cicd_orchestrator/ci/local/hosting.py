@@ -281,10 +281,16 @@ class LocalHosting(LocalRepositories):
 
     # ------------------------------------------------------------------ commit statuses
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
         self.count_call(repo)
-        self._put_status(repo, sha, STATUS_CONTEXT, CombinedState(state), description, target_url)
+        self._put_status(repo, sha, context, CombinedState(state), description, target_url)
 
     def add_commit_status(
         self,
