@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cicd_orchestrator import session
 from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, Strategy
-from cicd_orchestrator.models import AttemptRecord, LearnedPattern, Repair, SessionState
+from cicd_orchestrator.models import LearnedPattern, Repair, SessionState
 from cicd_orchestrator.report import render_report, stages_completed, total_duration
 
 START = "2026-01-01T00:00:00+00:00"

@@ -25,58 +25,73 @@ class Mail:
     message: EmailMessage
 
 
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """One SMTP conversation; the messages go to the server's ``mails``."""
+
+    server: _SmtpServer
+
+    def reply(self, text: str) -> None:
+        self.wfile.write(f"{text}\r\n".encode())
+
+    def handle(self) -> None:
+        self.reply("220 sink ESMTP")
+        self.sender, self.recipients = "", []
+        while line := self.rfile.readline(_MAX_LINE):
+            command = line.decode("utf-8", "replace").strip()
+            if not self.answer(command[:4].upper(), command):
+                return
+
+    def answer(self, verb: str, command: str) -> bool:
+        """Answer one command; False ends the conversation."""
+        argument = command.split(":", 1)[1].strip(" <>") if ":" in command else ""
+        if verb == "EHLO":
+            self.reply("250-sink\r\n250 8BITMIME")
+        elif verb == "MAIL":
+            self.sender, self.recipients = argument, []
+            self.reply("250 OK")
+        elif verb == "RCPT":
+            self.recipients.append(argument)
+            self.reply("250 OK")
+        elif verb == "DATA":
+            self.reply("354 end with <CRLF>.<CRLF>")
+            self.server.mails.append(Mail(self.sender, list(self.recipients), self._message()))
+            self.reply("250 OK queued")
+        elif verb == "QUIT":
+            self.reply("221 bye")
+            return False
+        else:  # HELO, RSET, NOOP and the rest
+            self.reply("250 OK")
+        return True
+
+    def _message(self) -> EmailMessage:
+        lines: list[bytes] = []
+        size = 0
+        while (line := self.rfile.readline(_MAX_LINE)) not in (b".\r\n", b".\n", b""):
+            size += len(line)
+            if size < _MAX_MESSAGE:
+                lines.append(line[1:] if line.startswith(b"..") else line)
+        parsed = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
+        return parsed  # type: ignore[return-value]
+
+
+class _SmtpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, mails: list[Mail]) -> None:
+        super().__init__(("127.0.0.1", 0), _SmtpHandler)
+        self.mails = mails
+
+
 @dataclass
 class SmtpSink:
     """An SMTP server on 127.0.0.1 (``port``) keeping every message in ``mails``."""
 
     mails: list[Mail] = field(default_factory=list)
-    _server: socketserver.ThreadingTCPServer | None = None
+    _server: _SmtpServer | None = None
 
     def start(self) -> SmtpSink:
-        sink = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def reply(self, text: str) -> None:
-                self.wfile.write(f"{text}\r\n".encode())
-
-            def handle(self) -> None:
-                self.reply("220 sink ESMTP")
-                sender, recipients = "", []
-                while line := self.rfile.readline(_MAX_LINE):
-                    command = line.decode("utf-8", "replace").strip()
-                    verb = command[:4].upper()
-                    if verb in ("HELO", "EHLO"):
-                        self.reply("250-sink\r\n250 8BITMIME" if verb == "EHLO" else "250 sink")
-                    elif verb == "MAIL":
-                        sender, recipients = command.split(":", 1)[1].strip(" <>"), []
-                        self.reply("250 OK")
-                    elif verb == "RCPT":
-                        recipients.append(command.split(":", 1)[1].strip(" <>"))
-                        self.reply("250 OK")
-                    elif verb == "DATA":
-                        self.reply("354 end with <CRLF>.<CRLF>")
-                        sink.mails.append(Mail(sender, recipients, self._message()))
-                        self.reply("250 OK queued")
-                    elif verb == "QUIT":
-                        self.reply("221 bye")
-                        return
-                    else:  # RSET, NOOP and the rest
-                        self.reply("250 OK")
-
-            def _message(self) -> EmailMessage:
-                lines: list[bytes] = []
-                size = 0
-                while (line := self.rfile.readline(_MAX_LINE)) not in (b".\r\n", b".\n", b""):
-                    size += len(line)
-                    if size < _MAX_MESSAGE:
-                        lines.append(line[1:] if line.startswith(b"..") else line)
-                raw = b"".join(lines)
-                parsed = email.message_from_bytes(raw, policy=email.policy.default)
-                return parsed  # type: ignore[return-value]
-
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _SmtpServer(self.mails)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -103,7 +118,7 @@ class WebhookSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = min(int(self.headers.get("Content-Length") or 0), _MAX_MESSAGE)
                 body = self.rfile.read(length)
                 try:
