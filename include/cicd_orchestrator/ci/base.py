@@ -21,7 +21,7 @@ from cicd_orchestrator.constants import (
     Conclusion,
     RunStatus,
 )
-from cicd_orchestrator.exceptions import ConfigError
+from cicd_orchestrator.exceptions import ConfigError, ProviderError
 from cicd_orchestrator.git import GitRemote
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
 
@@ -213,6 +213,19 @@ class CIProvider(abc.ABC):
     ) -> Issue:
         """One issue per marker: found and updated if it exists (opened by ``identity()``),
         created otherwise."""
+
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        """Assign ``assignees`` to the pull request or issue ``number`` and ask ``reviewers``
+        and ``team_reviewers`` (``org/team``) to review it (a pull request only); who is
+        already there stays. ProviderError where the hosting's provider cannot."""
+        raise ProviderError(f"the {self.name} provider does not assign owners")
 
     # ---------------------------------------------------------------- accounting
     calls: int = 0

@@ -327,6 +327,25 @@ class GitHubProvider(GitHubRest):
     def _post_status(self, repo: str, sha: str, body: dict[str, Any]) -> None:
         self._raw("POST", f"/repos/{repo}/statuses/{sha}", body=body)
 
+    def _set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str],
+        team_reviewers: list[str],
+    ) -> None:
+        """Assignees through the issues API; reviewers (teams by their slug, of the
+        repository's organisation) through the pull request's review requests."""
+        if assignees:
+            path = f"/repos/{repo}/issues/{int(number)}/assignees"
+            self._raw("POST", path, body={"assignees": assignees})
+        owner = repo.split("/")[0].casefold()
+        slugs = [t.split("/", 1)[1] for t in team_reviewers if t.split("/")[0].casefold() == owner]
+        if reviewers or slugs:
+            body = {"reviewers": reviewers, "team_reviewers": slugs}
+            self._raw("POST", f"/repos/{repo}/pulls/{int(number)}/requested_reviewers", body=body)
+
     # ------------------------------------------------------------------ forks
     def is_fork_pr(self, repo: str, number: int) -> bool:
         """Whether pull request ``number`` of ``repo`` comes from a fork."""

@@ -487,6 +487,16 @@ class JenkinsProvider(CIProvider):
     ) -> None:
         self.hosting.set_commit_status(repo, sha, state, description, target_url, context)
 
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        self.hosting.set_owners(repo, number, assignees, reviewers, team_reviewers)
+
     def close_pull_request(self, repo: str, number: int, comment_body: str, marker: str) -> None:
         self.hosting.close_pull_request(repo, number, comment_body, marker)
 
