@@ -59,3 +59,34 @@ def test_a_session_through_github_goes_green_with_faults(airflow_env, github):
     written = _everything_written(airflow_env.stack.home)
     assert token not in written
     assert token not in json.dumps(state.report)
+
+
+def test_the_failing_commit_and_the_report_comment_follow_the_session(airflow_env, github):
+    """At the end of a real session, the failing commit's status (context
+    ``cicd-orchestrator/session``) says how it ended and links the session's page, and the
+    fix pull request's one report comment was edited to the final report."""
+    repo = "octo/feedback"
+    made = materialize(EXAMPLES / "lint-failure", airflow_env.provider, repo)
+    run_id = made.head_run.id
+    resp = airflow_env.client.trigger(
+        "cicd_attempt_1_standard_parallel_fixing",
+        {"repository": repo, "run_id": run_id, "provider": "github"},
+    )
+    assert resp.status_code in (200, 201), resp.text
+    sid = session_id_for("github", repo, run_id)
+    state = airflow_env.wait(sid)
+    assert state.status.value == "closed", state.report
+
+    statuses = airflow_env.provider.commit_statuses(repo, made.head_sha)
+    [status] = [s for s in statuses if s.context == "cicd-orchestrator/session"]
+    assert status.description.startswith(("fixed", "handed over", "not repaired")), status
+    assert status.state.value == ("success" if state.outcome.value == "fixed" else "failure")
+    assert status.target_url.endswith(f"/cicd/sessions/{sid}") or status.target_url == ""
+    published = state.attempt_record(1).published
+    assert published is not None and published.pull_request is not None, state.report
+    comments = airflow_env.provider.list_comments(repo, published.pull_request.number)
+    [report] = [c for c in comments if "cicd-orchestrator:report:" in c.body]
+    assert f"Outcome: **{state.outcome.value}**" in report.body
+    assert "in progress" not in report.body.split("## Summary")[0]
+    assert f"Pipeline: {repo} / " in report.body and "Trigger: push (no PR)" in report.body
+    assert report.updated_at > report.created_at  # written at publishing, edited at the end
