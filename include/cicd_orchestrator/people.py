@@ -73,7 +73,7 @@ def _target(where: str, item: Any) -> NotificationTarget:
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown} (allowed: {sorted(_TARGET_KEYS)})")
     try:
-        kind = NotifierKind(item.get("kind"))
+        kind = NotifierKind(str(item.get("kind")))
     except ValueError:
         allowed = ", ".join(k.value for k in NotifierKind)
         kind_given = item.get("kind")
