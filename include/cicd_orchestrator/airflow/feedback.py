@@ -17,9 +17,12 @@ from cicd_orchestrator.publish.text import session_url
 log = logging.getLogger(__name__)
 
 
-def inform(state: SessionState, config: OrchestratorConfig) -> list[str]:
-    """Bring what people see up to date with ``state`` (it remembers the notices sent: save
-    it afterwards); what could not be done, as notes (logged)."""
+def inform(
+    state: SessionState, config: OrchestratorConfig, *, notify_people: bool = True
+) -> list[str]:
+    """Bring what people see up to date with ``state``, and send the notices due unless
+    ``notify_people`` is false (``state`` remembers them: save it afterwards); what could not
+    be done, as notes (logged)."""
     base_url = config.airflow_base_url or runtime.airflow_base_url()
     try:
         provider = runtime.provider_for(state.provider, config)
@@ -28,5 +31,6 @@ def inform(state: SessionState, config: OrchestratorConfig) -> list[str]:
     except CicdError as exc:
         log.warning("no feedback for session %s: %s", state.session_id, exc)
         notes = [f"no feedback: {exc}"]
-    notes.extend(notify.send_due(state, config, session_url(base_url, state.session_id)))
+    if notify_people:
+        notes.extend(notify.send_due(state, config, session_url(base_url, state.session_id)))
     return notes

@@ -96,7 +96,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     if params.get("session_id"):
         sid = str(params["session_id"])
         _continue_session(sid, attempt, Strategy(strategy), dag_run)
-        feedback.inform(state_store.load_session(sid), config)
+        feedback.inform(state_store.load_session(sid), config, notify_people=False)
         return xcom_of(Ticket(sid, attempt, overrides))
     try:
         request = opening.parse_request(params)
@@ -116,7 +116,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
         )
         state_store.save_session(state)
-        feedback.inform(state, config)
+        feedback.inform(state, config, notify_people=False)
         log.info("opened session %s for %s run %s", sid, run.repository, run.id)
     return xcom_of(Ticket(sid, 1, overrides))
 

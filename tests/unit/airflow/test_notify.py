@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from cicd_devkit.servers.sinks import SmtpSink, WebhookSink
 
+from cicd_orchestrator import session
 from cicd_orchestrator.airflow import notify
 from cicd_orchestrator.config import load_config
 from cicd_orchestrator.constants import FailureCategory, RepairKind, Strategy
@@ -142,3 +143,25 @@ def test_a_slack_webhook_gets_escaped_mrkdwn(monkeypatch: pytest.MonkeyPatch) ->
         assert "&lt;script&gt;" in text and "&amp;" in text
     finally:
         sink.stop()
+
+
+def test_the_glue_sets_the_status_and_notifies_once(lint_attempt, smtp: SmtpSink) -> None:
+    from cicd_orchestrator.airflow import feedback
+    from cicd_orchestrator.constants import SESSION_STATUS_CONTEXT
+
+    attempt = lint_attempt.attempt
+    state = attempt.state
+    target = {"kind": "smtp", "conn_id": "smtp_test", "to": ["oncall@example.com"]}
+    config = attempt.config.with_overrides({"notifications": {"*": [target]}})
+    issue = Issue(3, "CI failure", "local://acme/shipping/issues/3")
+    published = Published(kind=RepairKind.ISSUE, issue=issue)
+    session.fold_publish(state, 1, 0.1, published, "2026-01-01T00:00:00+00:00")
+
+    assert feedback.inform(state, config, notify_people=False) == []
+    assert smtp.mails == [] and NOTIFIED not in state.extra
+    assert feedback.inform(state, config) == []
+    assert feedback.inform(state, config) == []
+    assert len(smtp.mails) == 1
+    statuses = lint_attempt.provider.commit_statuses(state.repository, state.head_sha)
+    [status] = [s for s in statuses if s.context == SESSION_STATUS_CONTEXT]
+    assert status.description == "attempt 1 of 5: handed over in issue #3"
