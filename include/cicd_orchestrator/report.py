@@ -7,7 +7,7 @@ import datetime
 import re
 
 from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, SessionStatus
-from cicd_orchestrator.models import AttemptRecord, SessionState
+from cicd_orchestrator.models import AttemptRecord, Repair, SessionState
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import CLOSED_BECAUSE, NOT_FOUND, STAGES, primary_category
 from cicd_orchestrator.strategies import load_strategies
@@ -216,9 +216,16 @@ def stages_completed(state: SessionState) -> str:
     return f"{len(done)}/4 (attempt {n})"
 
 
+def _tried(state: SessionState) -> list[Repair]:
+    """The repairs the session tried (a hand-over to a person is none)."""
+    return [
+        r for rec in state.attempt_history for r in rec.repairs if r.kind is not RepairKind.ISSUE
+    ]
+
+
 def success_rate(state: SessionState) -> str:
     """The share of the repairs tried that validation confirmed."""
-    tried = [r for rec in state.attempt_history for r in rec.repairs]
+    tried = _tried(state)
     if not tried:
         return "- (no repair tried)"
     good = sum(1 for r in tried if r.validated)
@@ -228,10 +235,9 @@ def success_rate(state: SessionState) -> str:
 def fixes_by_category(state: SessionState) -> list[str]:
     """Validated fixes by failure category: the seed's four always, the others when any."""
     counts: dict[FailureCategory, list[str]] = {}
-    for rec in state.attempt_history:
-        for repair in rec.repairs:
-            if repair.validated:
-                counts.setdefault(repair.category, []).append(repair.fixer)
+    for repair in _tried(state):
+        if repair.validated:
+            counts.setdefault(repair.category, []).append(repair.fixer)
     lines = []
     for category in FailureCategory:
         fixers = counts.get(category, [])

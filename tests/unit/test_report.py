@@ -36,6 +36,7 @@ def _state() -> SessionState:
         _repair("ruff-format", FailureCategory.QUALITY, True),
         _repair("add-requirement", FailureCategory.BUILD, False),
         _repair("k8s-schema", FailureCategory.CONFIGURATION, True),
+        Repair("issue", RepairKind.ISSUE, FailureCategory.TEST, "hand over", validated=True),
     ]
     for stage in ("discovery", "classification", "fixing"):
         session.record_stage(state, 1, stage, 1.5)
