@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import branches, egress
+from cicd_orchestrator import branches, egress, people
 from cicd_orchestrator.constants import PersistenceMode, RollbackPolicy, SandboxMode, Strategy
 from cicd_orchestrator.exceptions import ConfigError
+from cicd_orchestrator.people import NotificationTarget, Owners
 
 DEFAULT_RETRY_STRATEGY = {
     "attempt_1": Strategy.STANDARD_PARALLEL_FIXING.value,
@@ -175,6 +176,11 @@ class OrchestratorConfig:
     # where Airflow's UI is (the link to a session's full report in a truncated body; the
     # glue uses Airflow's [api] base_url when it is not set)
     airflow_base_url: str | None = None
+    # people: where escalations and rollbacks are announced, and who owns the fixes and
+    # issues, per repository ("owner/name" or "*"; see cicd_orchestrator.people)
+    notifications: Mapping[str, tuple[NotificationTarget, ...]] = field(default_factory=dict)
+    owners: Mapping[str, Owners] = field(default_factory=dict)
+    max_owners: int = 3  # the most assignees (and reviewers) of one pull request or issue
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -375,6 +381,9 @@ _BY_NAME: dict[str, Callable[[str, Any], Any]] = {
     "repair_rounds": _coerce_count,
     "failure_threshold": _coerce_count,
     "job_network_allowlist": _coerce_hosts,
+    "notifications": people.parse_notifications,
+    "owners": people.parse_owners,
+    "max_owners": _coerce_count,
 }
 #: the other fields by the type of their default, first match wins (bool before int)
 _BY_TYPE: tuple[tuple[type | tuple[type, ...], Callable[[str, Any, Any], Any]], ...] = (

@@ -178,6 +178,10 @@ PRIORITY_WEIGHT = {
 
 FIX_BRANCH_PREFIX = "cicd-fix/"
 STATUS_CONTEXT = "cicd-orchestrator"
+#: the context of the status on the failing commit that says what the session is doing
+SESSION_STATUS_CONTEXT = "cicd-orchestrator/session"
+#: the orchestrator's own status contexts: they never count in a commit's combined CI state
+OWN_STATUS_CONTEXTS = frozenset({STATUS_CONTEXT, SESSION_STATUS_CONTEXT})
 MARKER_PREFIX = "<!-- cicd-orchestrator:"
 #: what a signed marker carries before its signature (an HMAC of what precedes it)
 MARKER_SIGNATURE = ":sig="

@@ -382,6 +382,10 @@ class SessionState:
     #: every failed run of the push (same repository, branch and head commit): the first
     #: one (``pipeline_id``) and those of the other workflows that joined the session
     failed_runs: list[int] = field(default_factory=list)
+    #: the failed run's workflow, the event that started it and its pull request (if any)
+    workflow: str = ""
+    event: str = ""
+    pull_request_number: int | None = None
     priority: Priority = Priority.MEDIUM
     persistence_mode: str = "continuous"
     status: SessionStatus = SessionStatus.OPEN

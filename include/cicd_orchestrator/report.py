@@ -3,14 +3,22 @@ next steps), rebuilt from the session state whenever it changes."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from cicd_orchestrator.constants import FailureCategory, Outcome, RepairKind, SessionStatus
-from cicd_orchestrator.models import AttemptRecord, SessionState
+from cicd_orchestrator.models import AttemptRecord, Repair, SessionState
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import CLOSED_BECAUSE, NOT_FOUND, STAGES, primary_category
 from cicd_orchestrator.strategies import load_strategies
 
+#: the categories the seed's report always lists
+_SEED_CATEGORIES = (
+    FailureCategory.BUILD,
+    FailureCategory.TEST,
+    FailureCategory.QUALITY,
+    FailureCategory.DEPLOYMENT,
+)
 _NEXT_STEPS = {
     Outcome.FIXED: "Review and merge the pull request; CI is green on the fix branch.",
     Outcome.RERUN_GREEN: "Nothing to merge: the failed jobs passed when re-run on the same commit.",
@@ -105,12 +113,14 @@ def render_report(state: SessionState) -> str:
     category = primary_category(state)
     fixes = [r for rec in state.attempt_history for r in rec.repairs if r.validated]
     outcome = state.outcome.value if state.status is SessionStatus.CLOSED else "in progress"
+    workflow = f" / {state.workflow}" if state.workflow else ""
     lines = [
         "# CI/CD orchestration report",
         "",
         f"- Session: `{state.session_id}`",
-        f"- Pipeline: {state.repository} run {state.pipeline_id} on `{state.branch}` "
+        f"- Pipeline: {state.repository}{workflow} run {state.pipeline_id} on `{state.branch}` "
         f"({state.head_sha[:12]})",
+        f"- Trigger: {trigger_line(state)}",
         f"- Priority: {state.priority.value}",
         f"- Outcome: **{outcome}** after {state.current_attempt} attempt(s)",
         f"- Strategy: {state.current_strategy.value if state.current_strategy else '-'}",
@@ -119,8 +129,11 @@ def render_report(state: SessionState) -> str:
         "## Summary",
         "",
         f"- Started: {state.start_time or '-'}; ended: {state.end_time or '-'}",
+        f"- Total duration: {total_duration(state)}",
+        f"- Stages completed: {stages_completed(state)}",
         f"- Failures: {state.total_failures} CI failure(s) after repairs; "
         f"{len(fixes)} validated fix(es)",
+        f"- Success rate: {success_rate(state)}",
         f"- Links: failed run {state.links.failed_run or '-'}; pull requests "
         f"{', '.join(state.links.pull_requests) or '-'}; issues "
         f"{', '.join(state.links.issues) or '-'}",
@@ -150,13 +163,104 @@ def render_report(state: SessionState) -> str:
             lines.extend([f"  {ticks}", ""])
     if not state.failures:
         lines.append("- (not analysed yet)")
+    lines.extend(["", "## Fixes by category", ""])
+    lines.extend(fixes_by_category(state))
     lines.extend(["", "## Context", ""])
     lines.extend(_context_lines(state))
     lines.extend(["", "## Stage breakdown and fixes", ""])
     for rec in state.attempt_history:
         lines.extend(_attempt_lines(rec))
+    lines.extend(["## Learned patterns", ""])
+    lines.extend(learned_lines(state))
+    lines.append("")
     lines.extend(_closing_lines(state))
     return redact("\n".join(lines) + "\n")
+
+
+def trigger_line(state: SessionState) -> str:
+    """The event that started the failed run, and its pull request (the seed's trigger)."""
+    event = state.event or "unknown event"
+    pr = f"pull request #{state.pull_request_number}" if state.pull_request_number else "no PR"
+    return f"{event} ({pr})"
+
+
+def _instant(stamp: str | None) -> datetime.datetime | None:
+    if not stamp:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def total_duration(state: SessionState) -> str:
+    """From the session's start to its end, or, while it runs, to the last thing it
+    recorded ("so far"); the report is rebuilt from the state alone (no clock)."""
+    start = _instant(state.start_time)
+    stamps = (
+        [state.end_time]
+        if state.end_time
+        else [s for rec in state.attempt_history for s in (rec.started_at, rec.finished_at)]
+    )
+    ends = [t for t in (_instant(s) for s in stamps) if t is not None]
+    if start is None or not ends:
+        return "-"
+    seconds = max(0, int((max(ends) - start).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    shown = (f"{hours}h " if hours else "") + f"{rest // 60}m {rest % 60}s"
+    return shown if state.end_time else f"{shown} so far"
+
+
+def stages_completed(state: SessionState) -> str:
+    """The seed's four stages (discovery, classification, fixing, validation) the current
+    attempt completed, as ``n/4``."""
+    n = max(state.current_attempt, 1)
+    done = [s for s in STAGES[:4] if f"attempt_{n}.{s}" in state.completed_stages]
+    return f"{len(done)}/4 (attempt {n})"
+
+
+def _tried(state: SessionState) -> list[Repair]:
+    """The repairs the session tried (a hand-over to a person is none)."""
+    return [
+        r for rec in state.attempt_history for r in rec.repairs if r.kind is not RepairKind.ISSUE
+    ]
+
+
+def success_rate(state: SessionState) -> str:
+    """The share of the repairs tried that validation confirmed."""
+    tried = _tried(state)
+    if not tried:
+        return "- (no repair tried)"
+    good = sum(1 for r in tried if r.validated)
+    return f"{round(100 * good / len(tried))}% ({good} of {len(tried)} repair(s) validated)"
+
+
+def fixes_by_category(state: SessionState) -> list[str]:
+    """Validated fixes by failure category: the seed's four always, the others when any."""
+    counts: dict[FailureCategory, list[str]] = {}
+    for repair in _tried(state):
+        if repair.validated:
+            counts.setdefault(repair.category, []).append(repair.fixer)
+    lines = []
+    for category in FailureCategory:
+        fixers = counts.get(category, [])
+        if fixers or category in _SEED_CATEGORIES:
+            named = f" ({', '.join(f'`{f}`' for f in sorted(set(fixers)))})" if fixers else ""
+            lines.append(f"- {category.value.capitalize()} fixes: {len(fixers)}{named}")
+    return lines
+
+
+def learned_lines(state: SessionState) -> list[str]:
+    """The failure signatures the session learned, and whether their repair worked."""
+    if not state.learned_patterns:
+        return ["- none yet"]
+    worked = {True: "worked", False: "did not work", None: "untried"}
+    return [
+        f"- `{p.signature[:12]}` {p.category.value} `{p.pattern or '-'}`: repair "
+        f"`{p.repair or '-'}` {worked[p.worked]} (seen {p.seen}x)"
+        for p in state.learned_patterns
+    ]
 
 
 def _fence_for(lines: list[str]) -> str:

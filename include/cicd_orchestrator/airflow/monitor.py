@@ -10,7 +10,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from cicd_orchestrator import session
-from cicd_orchestrator.airflow import runtime, state_store
+from cicd_orchestrator.airflow import feedback, runtime, state_store
 from cicd_orchestrator.airflow.handoff import NextStep, WatchTarget, from_xcom, xcom_of
 from cicd_orchestrator.airflow.names import attempt_run_id, monitor_run_id
 from cicd_orchestrator.analysis.learning import record as learn_record
@@ -148,6 +148,7 @@ def decide(target: Any, event: Any, **context: Any) -> dict[str, Any]:
             provider = runtime.provider_for(state.provider, config)
             set_final_status(provider, state.repository, record)
             _follow_up(provider, state, record, ci, config)
+        feedback.inform(state, config)
     state_store.save_session(state)
     return xcom_of(_next_step(state, watch.attempt, decision))
 

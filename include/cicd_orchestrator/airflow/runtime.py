@@ -59,6 +59,11 @@ def deployment_secret(setting: Setting | None = None) -> str | None:
     return first or None
 
 
+def airflow_base_url() -> str | None:
+    """Airflow's own URL (``[api] base_url``), or None."""
+    return _airflow_setting("api", "base_url")
+
+
 def load_attempt(ticket: Ticket) -> Attempt:
     """The attempt a task works on: one read of the session, the configuration in force, the
     provider, and the command sandbox set up for this process."""
@@ -75,5 +80,5 @@ def load_attempt(ticket: Ticket) -> Attempt:
         provider,
         agent_factory=AirflowClients().llm_agent,
         marker_key=signing_key(config.marker_key, deployment_secret()),
-        airflow_base_url=_airflow_setting("api", "base_url"),
+        airflow_base_url=airflow_base_url(),
     )

@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from cicd_orchestrator import session
-from cicd_orchestrator.airflow import runtime, state_store
+from cicd_orchestrator.airflow import feedback, runtime, state_store
 from cicd_orchestrator.airflow.handoff import StageOutput, Ticket, from_xcom, stage_data, xcom_of
 from cicd_orchestrator.airflow.handoff import stage_seconds as seconds_since
 from cicd_orchestrator.attempt import Attempt
@@ -98,6 +98,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
     if params.get("session_id"):
         sid = str(params["session_id"])
         _continue_session(sid, attempt, Strategy(strategy), dag_run)
+        feedback.inform(state_store.load_session(sid), config, notify_people=False)
         return xcom_of(Ticket(sid, attempt, overrides))
     try:
         request = opening.parse_request(params)
@@ -118,6 +119,7 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
         )
         state_store.save_session(state)
+        feedback.inform(state, config, notify_people=False)
         log.info("opened session %s for %s run %s", sid, run.repository, run.id)
     return xcom_of(Ticket(sid, 1, overrides))
 
@@ -357,6 +359,7 @@ def publish(ticket: Any) -> dict[str, Any]:
         raise AirflowFailException(f"{exc} (not retried: gone from the provider)") from exc
     seconds = round(time.time() - started, 3)
     session.fold_publish(attempt.state, attempt.number, seconds, published, now_iso())
+    feedback.inform(attempt.state, attempt.config)
     state_store.save_session(attempt.state)
     return {"kind": published.kind.value}
 

@@ -16,11 +16,12 @@ from cicd_orchestrator.constants import (
     BROKEN_CONCLUSIONS,
     FAILED_CONCLUSIONS,
     MARKER_SIGNATURE,
+    STATUS_CONTEXT,
     CombinedState,
     Conclusion,
     RunStatus,
 )
-from cicd_orchestrator.exceptions import ConfigError
+from cicd_orchestrator.exceptions import ConfigError, ProviderError
 from cicd_orchestrator.git import GitRemote
 from cicd_orchestrator.models import Issue, PullHead, PullRequest, RefStatus, Run
 
@@ -200,9 +201,17 @@ class CIProvider(abc.ABC):
 
     @abc.abstractmethod
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        """Set the orchestrator's commit status (context ``cicd-orchestrator``)."""
+        """Set one of the orchestrator's commit statuses: ``cicd-orchestrator`` (the fix's,
+        the default) or ``cicd-orchestrator/session`` (the failing commit's); the latest of a
+        context replaces the earlier one. Neither counts in ``ref_status``."""
 
     @abc.abstractmethod
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:
@@ -215,6 +224,19 @@ class CIProvider(abc.ABC):
     ) -> Issue:
         """One issue per marker: found and updated if it exists (opened by ``identity()``),
         created otherwise."""
+
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        """Assign ``assignees`` to the pull request or issue ``number`` and ask ``reviewers``
+        and ``team_reviewers`` (``org/team``) to review it (a pull request only); who is
+        already there stays. ProviderError where the hosting's provider cannot."""
+        raise ProviderError(f"the {self.name} provider does not assign owners")
 
     # ---------------------------------------------------------------- accounting
     calls: int = 0

@@ -380,14 +380,20 @@ class HostedProvider(CIProvider, Generic[ClientT]):
 
     # ------------------------------------------------------------------ commit status
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        """The commit status ``cicd-orchestrator`` (its description redacted and cut to the
+        """The commit status ``context`` (its description redacted and cut to the
         hosting's limit)."""
         self.count_call(repo)
         body: dict[str, Any] = {
             "state": self._status_value(CombinedState(state)),
-            self.status_key: STATUS_CONTEXT,
+            self.status_key: context,
             "description": redact(description)[: self.status_description_limit],
         }
         if target_url:
@@ -500,6 +506,35 @@ class HostedProvider(CIProvider, Generic[ClientT]):
             self._retry(
                 f"comment on {where}", lambda: self._upsert_comment(repo, number, text, marker)
             )
+
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        self.count_call(repo)
+        where = f"{self.comment_sigil}{number} of {repo}"
+        with self._errors(f"assigning owners to {where}"):
+            self._retry(
+                f"assign owners to {where}",
+                lambda: self._set_owners(
+                    repo, number, assignees, list(reviewers or []), list(team_reviewers or [])
+                ),
+            )
+
+    def _set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str],
+        team_reviewers: list[str],
+    ) -> None:
+        """The hosting's side of ``set_owners`` (a hosting without one says so)."""
+        raise ProviderError(f"the {self.name} provider does not assign owners")
 
     def open_issue(
         self, repo: str, title: str, body: str, marker: str, labels: list[str] | None = None

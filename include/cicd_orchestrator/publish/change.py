@@ -17,6 +17,7 @@ from cicd_orchestrator.exceptions import CicdError, SafetyError
 from cicd_orchestrator.models import AttemptRecord, Published, PullRequest, Repair
 from cicd_orchestrator.publish.markers import key_of, marker
 from cicd_orchestrator.publish.pr_branch import publish_on_pr_branch, pull_request_target
+from cicd_orchestrator.publish.owners import assign_owners
 from cicd_orchestrator.publish.text import safe_body, safe_title
 from cicd_orchestrator.session import session_runs
 
@@ -83,6 +84,7 @@ def publish_change(attempt: Attempt, repairs: list[Repair], report: str) -> Publ
     report_body = report_marker + "\n" + safe_body(attempt, report)
     provider.comment(repo, pr.number, report_body, report_marker)
     notes = close_superseded(attempt, pr, key)
+    notes.extend(assign_owners(attempt, pr.number, changed_paths(attempt, repairs), review=True))
     if verified_by_ci:
         notes.insert(0, "published as a draft: the real CI verifies this fix")
     if refused:
@@ -100,6 +102,16 @@ def publish_change(attempt: Attempt, repairs: list[Repair], report: str) -> Publ
         ci_verified=verified_by_ci,
         ci_expected_by=expected.isoformat(timespec="seconds"),
     )
+
+
+def changed_paths(attempt: Attempt, repairs: list[Repair]) -> list[str]:
+    """The files the repairs change (a revert: the files of the commits it reverts)."""
+    paths = {f for r in repairs for f in r.files}
+    reverted = {sha for r in repairs for sha in r.revert_shas}
+    context = attempt.state.context
+    if reverted and context:
+        paths.update(f for c in context.commits if c.sha in reverted for f in c.files)
+    return sorted(paths)
 
 
 def ci_verified(attempt: Attempt) -> bool:

@@ -11,6 +11,7 @@ from cicd_orchestrator.exceptions import WorkspaceError
 from cicd_orchestrator.git import git
 from cicd_orchestrator.models import Published, SessionState
 from cicd_orchestrator.publish.markers import key_of, marker
+from cicd_orchestrator.publish.owners import assign_owners
 from cicd_orchestrator.publish.text import fence, safe_body, safe_title
 from cicd_orchestrator.redact import redact
 from cicd_orchestrator.session import primary_category
@@ -99,4 +100,6 @@ def publish_issue(attempt: Attempt) -> Published:
     issue = attempt.provider.open_issue(
         attempt.repository, issue_title(state), body, mark, labels=list(LABELS)
     )
-    return Published(kind=RepairKind.ISSUE, issue=issue)
+    paths = sorted(set(state.context.changed_files)) if state.context else []
+    notes = assign_owners(attempt, issue.number, paths, review=False)
+    return Published(kind=RepairKind.ISSUE, issue=issue, notes=notes)

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from cicd_orchestrator.attempt import Attempt
+from cicd_orchestrator.ci.base import CIProvider
 
 ZWJ = "\u200d"
 #: what is kept free under a hosting's limit (the marker, a provider's own lines)
@@ -47,11 +48,18 @@ def fence(text: str, info: str = "") -> str:
     return f"{ticks}{_INFO.sub('', info)}\n{text}\n{ticks}"
 
 
+def session_url(base_url: str | None, session_id: str) -> str:
+    """The address of a session's page in Airflow ("" without a known base URL)."""
+    if not base_url:
+        return ""
+    return f"{base_url.rstrip('/')}/cicd/sessions/{session_id}"
+
+
 def report_link(base_url: str | None, session_id: str) -> str:
     """Where a session's full report is: its page in Airflow, or, without a known base URL,
     how to find it there."""
     if base_url:
-        return f"{base_url.rstrip('/')}/cicd/sessions/{session_id}"
+        return session_url(base_url, session_id)
     return f"the session `{session_id}` on the CI/CD sessions page of Airflow (/cicd/sessions)"
 
 
@@ -173,10 +181,16 @@ def safe_body(attempt: Attempt, text: str) -> str:
     provider's body limit; a cut text links the session's report in Airflow (the configured
     ``airflow_base_url``, else the one the glue knows)."""
     base_url = attempt.config.airflow_base_url or attempt.airflow_base_url
+    return safe_text(attempt.provider, base_url, attempt.state.session_id, text)
+
+
+def safe_text(provider: CIProvider, base_url: str | None, session_id: str, text: str) -> str:
+    """``text`` made safe for ``provider``'s hosting (``safe_markdown``) under its body
+    limit; a cut text links the report of the session ``session_id``."""
     return safe_markdown(
         text,
-        limit=attempt.provider.body_limit - BODY_RESERVE,
-        full_report=report_link(base_url, attempt.state.session_id),
+        limit=provider.body_limit - BODY_RESERVE,
+        full_report=report_link(base_url, session_id),
     )
 
 

@@ -102,6 +102,12 @@ class Api(RoutedApi):
             ("GET", rf"{REPO}/issues/(?P<number>\d+)/comments", self.list_comments),
             ("POST", rf"{REPO}/issues/(?P<number>\d+)/comments", self.create_comment),
             ("PATCH", rf"{REPO}/issues/comments/(?P<cid>\d+)", self.edit_comment),
+            ("POST", rf"{REPO}/issues/(?P<number>\d+)/assignees", self.add_assignees),
+            (
+                "POST",
+                rf"{REPO}/pulls/(?P<number>\d+)/requested_reviewers",
+                self.request_reviewers,
+            ),
             ("POST", "/graphql", self.graphql),
         ]
 
@@ -441,6 +447,26 @@ class Api(RoutedApi):
         item = self.backend.edit_item(repo, int(number), changes)
         return 200, self._issue_payload(repo, item), {}
 
+    def add_assignees(self, repo: str, number: str, body: Any, **_: Any) -> Result:
+        """Assignees added (GitHub keeps at most 10 and ignores who cannot be assigned)."""
+        item = self._item(repo, number)
+        names = _names((body or {}).get("assignees"))
+        self.local.set_owners(repo, int(item["number"]), names[:10])
+        return 201, self._issue_payload(repo, self._item(repo, number)), {}
+
+    def request_reviewers(self, repo: str, number: str, body: Any, user: str, **_: Any) -> Result:
+        """Review requests (the author of the pull request cannot be one: 422, as on GitHub);
+        team slugs are of the repository's owner."""
+        item = self._pull_item(repo, number)
+        body = body if isinstance(body, dict) else {}
+        reviewers = _names(body.get("reviewers"))
+        if str(item.get("author") or "").casefold() in {r.casefold() for r in reviewers}:
+            raise ApiError(422, "Review cannot be requested from pull request author.")
+        owner = repo.split("/")[0]
+        teams = [f"{owner}/{slug}" for slug in _names(body.get("team_reviewers"))]
+        self.local.set_owners(repo, int(item["number"]), [], reviewers, teams)
+        return 201, self._pull_payload(repo, self._pull_item(repo, number)), {}
+
     def list_comments(self, repo: str, number: str, **_: Any) -> Result:
         self._item(repo, number)
         comments = self.backend.comments(repo, int(number))
@@ -506,3 +532,12 @@ def _pull_of_node(node_id: str) -> tuple[str, int] | None:
 
 def _graphql_error(message: str, kind: str = "UNPROCESSABLE") -> dict[str, Any]:
     return {"data": None, "errors": [{"type": kind, "message": message}]}
+
+
+def _names(value: Any) -> list[str]:
+    """The logins (or slugs) of a request's list; anything else is a 422."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ApiError(422, "Validation Failed: a list of names is expected")
+    return list(value)

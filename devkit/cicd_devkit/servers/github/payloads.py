@@ -244,6 +244,7 @@ class Payloads(FixturePayloads):
             body=item.get("body", ""),
             user=self.user(item.get("author") or BOT_LOGIN),
             labels=[self.label(repo, name) for name in item.get("labels", [])],
+            assignees=[self.user(login) for login in item.get("assignees", [])],
             comments=comments,
             created_at=_iso(item.get("created_at")),
             updated_at=_iso(item.get("updated_at")),
@@ -257,6 +258,19 @@ class Payloads(FixturePayloads):
                 "patch_url": f"{self.web_url}/{repo}/pull/{number}.patch",
             }
         return data
+
+    def team(self, repo: str, name: str) -> dict[str, Any]:
+        """A team (``org/slug``) as GitHub's requested_teams show it."""
+        org, slug = name.split("/", 1)
+        return {
+            "id": abs(hash(name)) % 100_000,
+            "name": slug,
+            "slug": slug,
+            "url": f"{self.api_url}/orgs/{org}/teams/{slug}",
+            "html_url": f"{self.web_url}/orgs/{org}/teams/{slug}",
+            "permission": "push",
+            "privacy": "closed",
+        }
 
     def label(self, repo: str, name: str) -> dict[str, Any]:
         data = self.load("label", repo)
@@ -296,6 +310,9 @@ class Payloads(FixturePayloads):
             closed_at=_iso(item.get("updated_at")) if item["state"] == "closed" else None,
             merge_commit_sha=None,
             draft=bool(item.get("draft")),
+            assignees=[self.user(login) for login in item.get("assignees", [])],
+            requested_reviewers=[self.user(login) for login in item.get("reviewers", [])],
+            requested_teams=[self.team(repo, t) for t in item.get("team_reviewers", [])],
         )
         for side, info in (("head", head), ("base", base)):
             owner = str(info["repo"]["owner"]["login"])

@@ -37,7 +37,7 @@ from cicd_orchestrator.ci.github.archive import ArchiveError, ArchiveLimits, ext
 from cicd_orchestrator.ci.github.rest import GitHubOptions, GitHubRest
 from cicd_orchestrator.ci.hosted import OpenPull, find_marked
 from cicd_orchestrator.ci.retry import status_of
-from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState, Conclusion
+from cicd_orchestrator.constants import OWN_STATUS_CONTEXTS, CombinedState, Conclusion
 from cicd_orchestrator.exceptions import ProviderError, UnknownRunError, WorkflowError
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
 from cicd_orchestrator.redact import redact
@@ -288,7 +288,7 @@ class GitHubProvider(GitHubRest):
 
     def ref_status(self, repo: str, sha: str) -> RefStatus:
         """Workflow runs, check runs and commit statuses of ``sha`` (the orchestrator's own
-        context ``cicd-orchestrator`` does not count)."""
+        contexts ``cicd-orchestrator`` and ``cicd-orchestrator/session`` do not count)."""
         self.count_call(repo)
         listed = self._list_runs(repo, None, sha)
         states = [run_state(run) for run in listed]
@@ -305,9 +305,13 @@ class GitHubProvider(GitHubRest):
                 f"combined status of {sha[:12]}",
                 lambda: self._get(f"/repos/{repo}/commits/{sha}/status"),
             )
-        states += [mapping.check_state(c) for c in checks if c.get("name") != STATUS_CONTEXT]
+        states += [
+            mapping.check_state(c) for c in checks if c.get("name") not in OWN_STATUS_CONTEXTS
+        ]
         statuses = (combined or {}).get("statuses") or []
-        states += [mapping.status_state(s) for s in statuses if s.get("context") != STATUS_CONTEXT]
+        states += [
+            mapping.status_state(s) for s in statuses if s.get("context") not in OWN_STATUS_CONTEXTS
+        ]
         return RefStatus(sha=sha, state=combine_states(states), runs=runs)
 
     def commit_author(self, repo: str, sha: str) -> str:
@@ -328,6 +332,25 @@ class GitHubProvider(GitHubRest):
 
     def _post_status(self, repo: str, sha: str, body: dict[str, Any]) -> None:
         self._raw("POST", f"/repos/{repo}/statuses/{sha}", body=body)
+
+    def _set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str],
+        team_reviewers: list[str],
+    ) -> None:
+        """Assignees through the issues API; reviewers (teams by their slug, of the
+        repository's organisation) through the pull request's review requests."""
+        if assignees:
+            path = f"/repos/{repo}/issues/{int(number)}/assignees"
+            self._raw("POST", path, body={"assignees": assignees})
+        owner = repo.split("/")[0].casefold()
+        slugs = [t.split("/", 1)[1] for t in team_reviewers if t.split("/")[0].casefold() == owner]
+        if reviewers or slugs:
+            body = {"reviewers": reviewers, "team_reviewers": slugs}
+            self._raw("POST", f"/repos/{repo}/pulls/{int(number)}/requested_reviewers", body=body)
 
     # ------------------------------------------------------------------ forks
     def is_fork_pr(self, repo: str, number: int) -> bool:

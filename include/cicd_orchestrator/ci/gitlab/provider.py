@@ -51,7 +51,7 @@ from cicd_orchestrator.ci.gitlab.auth import (
 from cicd_orchestrator.ci.gitlab.ratelimit import retry_delay
 from cicd_orchestrator.ci.hosted import HostedOptions, HostedProvider, OpenPull, find_marked
 from cicd_orchestrator.ci.retry import BackoffPolicy
-from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState, Conclusion
+from cicd_orchestrator.constants import OWN_STATUS_CONTEXTS, CombinedState, Conclusion
 from cicd_orchestrator.exceptions import ProviderError, UnknownRunError
 from cicd_orchestrator.models import Issue, PullRequest, RefStatus, Run
 
@@ -343,7 +343,7 @@ class GitLabProvider(HostedProvider["Gitlab"]):
 
     def ref_status(self, repo: str, sha: str) -> RefStatus:
         """Pipelines of ``sha`` (judged by their jobs) and the commit statuses that are not
-        their jobs; the orchestrator's own status ``cicd-orchestrator`` does not count."""
+        their jobs; the orchestrator's own statuses (``OWN_STATUS_CONTEXTS``) do not count."""
         self.count_call(repo)
         runs = [
             self.get_run(repo, int(pipeline["id"]))
@@ -365,7 +365,8 @@ class GitLabProvider(HostedProvider["Gitlab"]):
         states += [
             mapping.status_state(entry)
             for entry in statuses
-            if entry.get("name") != STATUS_CONTEXT and int(entry.get("id") or 0) not in job_ids
+            if entry.get("name") not in OWN_STATUS_CONTEXTS
+            and int(entry.get("id") or 0) not in job_ids
         ]
         return RefStatus(sha=sha, state=combine_states(states), runs=runs)
 

@@ -67,7 +67,7 @@ from cicd_orchestrator.ci.jenkins.mapping import (
     stage_occurrence,
     to_run,
 )
-from cicd_orchestrator.constants import CombinedState, Conclusion, RunStatus
+from cicd_orchestrator.constants import STATUS_CONTEXT, CombinedState, Conclusion, RunStatus
 from cicd_orchestrator.exceptions import ProviderError, UnknownRepositoryError, UnknownRunError
 from cicd_orchestrator.git import GitRemote
 from cicd_orchestrator.models import Issue, PullHead, PullRequest, RefStatus, Run
@@ -483,9 +483,25 @@ class JenkinsProvider(CIProvider):
         )
 
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
-        self.hosting.set_commit_status(repo, sha, state, description, target_url)
+        self.hosting.set_commit_status(repo, sha, state, description, target_url, context)
+
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        self.hosting.set_owners(repo, number, assignees, reviewers, team_reviewers)
 
     def close_pull_request(self, repo: str, number: int, comment_body: str, marker: str) -> None:
         self.hosting.close_pull_request(repo, number, comment_body, marker)

@@ -257,6 +257,39 @@ class LocalHosting(LocalRepositories):
         self.count_call(repo)
         return self._branch_sha(repo, branch)
 
+    def set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str] | None = None,
+        team_reviewers: list[str] | None = None,
+    ) -> None:
+        """Kept on the item (``assignees``, ``reviewers``, ``team_reviewers``), added to what is
+        there; reviewers only on a pull request."""
+        self.count_call(repo)
+        item = self._item(repo, number)
+        if item["kind"] != PULL and (reviewers or team_reviewers):
+            raise ProviderError(f"#{number} of {repo} is an issue: it has no reviewers")
+
+        def add(data: dict[str, Any]) -> None:
+            for entry in data.get("items", []):
+                if entry["number"] != number:
+                    continue
+                for key, names in (
+                    ("assignees", assignees),
+                    ("reviewers", reviewers or []),
+                    ("team_reviewers", team_reviewers or []),
+                ):
+                    entry[key] = list(dict.fromkeys([*entry.get(key, []), *names]))
+
+        store.update_json(self._issues_file(repo), add, default={"items": []})
+
+    def owners(self, repo: str, number: int) -> dict[str, list[str]]:
+        """The assignees, reviewers and team reviewers of item ``number``."""
+        item = self._item(repo, number)
+        return {k: list(item.get(k, [])) for k in ("assignees", "reviewers", "team_reviewers")}
+
     # ------------------------------------------------------------------ comments
     def comment(self, repo: str, number: int, body: str, marker: str) -> None:
         self.count_call(repo)
@@ -290,10 +323,16 @@ class LocalHosting(LocalRepositories):
 
     # ------------------------------------------------------------------ commit statuses
     def set_commit_status(
-        self, repo: str, sha: str, state: CombinedState, description: str, target_url: str = ""
+        self,
+        repo: str,
+        sha: str,
+        state: CombinedState,
+        description: str,
+        target_url: str = "",
+        context: str = STATUS_CONTEXT,
     ) -> None:
         self.count_call(repo)
-        self._put_status(repo, sha, STATUS_CONTEXT, CombinedState(state), description, target_url)
+        self._put_status(repo, sha, context, CombinedState(state), description, target_url)
 
     def add_commit_status(
         self,

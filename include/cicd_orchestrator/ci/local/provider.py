@@ -41,7 +41,7 @@ from cicd_orchestrator.ci.base import combine_states, run_state
 from cicd_orchestrator.ci.local.events import LocalEvents
 from cicd_orchestrator.ci.local.processes import reap
 from cicd_orchestrator.constants import (
-    STATUS_CONTEXT,
+    OWN_STATUS_CONTEXTS,
     CombinedState,
     RunStatus,
 )
@@ -68,7 +68,9 @@ class LocalProvider(LocalEvents):
     def _ref_status(self, repo: str, sha: str) -> RefStatus:
         runs = [self._get_run(repo, r.id) for r in self._list_runs(repo, None, sha)]
         states = [run_state(run) for run in runs]
-        states += [s.state for s in self._statuses(repo, sha) if s.context != STATUS_CONTEXT]
+        states += [
+            s.state for s in self._statuses(repo, sha) if s.context not in OWN_STATUS_CONTEXTS
+        ]
         return RefStatus(sha=sha, state=combine_states(states), runs=runs)
 
     # ------------------------------------------------------------------ waiting

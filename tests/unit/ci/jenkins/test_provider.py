@@ -195,6 +195,9 @@ class Hosting(CIProvider):
     def close_pull_request(self, *args: Any) -> None:
         self._note("close_pull_request", *args)
 
+    def set_owners(self, *args: Any) -> None:
+        self._note("set_owners", *args)
+
     def comment(self, *args: Any) -> None:
         self._note("comment", *args)
 
@@ -214,6 +217,8 @@ def test_git_hosting_is_delegated(jenkins_world: JenkinsWorld) -> None:
     jk.push_branch(REPO, "/w", "cicd-fix/x")
     jk.open_or_update_pull_request(REPO, "cicd-fix/x", "main", "t", "b", "<!-- m -->")
     jk.set_commit_status(REPO, "abc", CombinedState.PENDING, "d")
+    jk.set_commit_status(REPO, "abc", CombinedState.PENDING, "d", context="cicd-orchestrator/x")
+    jk.set_owners(REPO, 1, ["alice"], ["alice"], ["acme/ops"])
     jk.comment(REPO, 1, "b", "<!-- m -->")
     jk.mark_ready_for_review(REPO, 1)
     jk.open_issue(REPO, "t", "b", "<!-- m -->", ["l"])
@@ -225,10 +230,13 @@ def test_git_hosting_is_delegated(jenkins_world: JenkinsWorld) -> None:
         "push_branch",
         "open_or_update_pull_request",
         "set_commit_status",
+        "set_commit_status",
+        "set_owners",
         "comment",
         "mark_ready_for_review",
         "open_issue",
     ]
+    assert hosting.log[6][1][-1] == "cicd-orchestrator/x"  # the status context goes along
     assert jk.list_runs(REPO)  # while CI comes from Jenkins
 
 
