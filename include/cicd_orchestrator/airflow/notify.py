@@ -63,7 +63,7 @@ def notifier_for(target: NotificationTarget, notice: Notice) -> Any:
 
         return SlackNotifier(
             slack_conn_id=target.conn_id,
-            channel=target.channel,
+            channel=target.channel or "",  # the configuration requires it for this kind
             text=slack_text(notice),
             unfurl_links=False,
             unfurl_media=False,

@@ -16,8 +16,8 @@ from cicd_orchestrator.constants import CombinedState, Conclusion, RepairKind
 from cicd_orchestrator.exceptions import CicdError, SafetyError
 from cicd_orchestrator.models import AttemptRecord, Published, PullRequest, Repair
 from cicd_orchestrator.publish.markers import key_of, marker
-from cicd_orchestrator.publish.pr_branch import publish_on_pr_branch, pull_request_target
 from cicd_orchestrator.publish.owners import assign_owners
+from cicd_orchestrator.publish.pr_branch import publish_on_pr_branch, pull_request_target
 from cicd_orchestrator.publish.text import safe_body, safe_title
 from cicd_orchestrator.session import session_runs
 
