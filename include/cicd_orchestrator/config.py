@@ -167,6 +167,11 @@ class OrchestratorConfig:
     # where Airflow's UI is (the link to a session's full report in a truncated body; the
     # glue uses Airflow's [api] base_url when it is not set)
     airflow_base_url: str | None = None
+    # retention: the maintenance DAG archives closed sessions that ended more than this many
+    # days ago into gzipped JSON lines under session_archive_dir (default: beside the local
+    # CI provider's root, in cicd-archive) and deletes their Variables
+    session_retention_days: int = 90
+    session_archive_dir: str | None = None
 
     # ------------------------------------------------------------------ derived values
     def strategy_for_attempt(self, attempt: int) -> Strategy:
@@ -191,6 +196,12 @@ class OrchestratorConfig:
         home = os.environ.get("AIRFLOW_HOME")
         base = Path(home) if home else Path.cwd()
         return base / "local-ci"
+
+    def archive_root(self) -> Path:
+        """Where the maintenance DAG archives old sessions."""
+        if self.session_archive_dir:
+            return Path(self.session_archive_dir)
+        return self.local_root().parent / "cicd-archive"
 
     def cache_root(self) -> Path:
         """Where the mirrors of the repositories are kept (``CICD_CACHE_DIR``, else beside
@@ -382,6 +393,8 @@ def _validate(config: OrchestratorConfig) -> None:
         raise ConfigError("ci_no_run_grace must not be negative")
     if not config.fix_branch_prefix or config.is_protected(config.fix_branch_prefix + "x"):
         raise ConfigError("fix_branch_prefix must not fall under a protected branch pattern")
+    if config.session_retention_days < 1:
+        raise ConfigError("session_retention_days must be at least 1")
     if config.llm_patch_max_lines < 1 or config.llm_patch_max_bytes < 1:
         raise ConfigError("llm_patch_max_lines and llm_patch_max_bytes must be at least 1")
     unknown = set(config.enabled_fixers) - set(ALL_FIXERS)
