@@ -5,8 +5,8 @@ Daily, archives the closed sessions that ended more than `session_retention_days
 line, into a gzipped JSON-lines file under `session_archive_dir` (default: `cicd-archive`
 beside the local CI provider's root), and then their Variables are deleted. Open sessions
 are never touched; a session saved again meanwhile stays. Read an archive with
-`zcat sessions-*.jsonl.gz | jq`. The task runs the archiving as a command with access to
-Airflow's metadata database (as `airflow db clean` does).
+`zcat sessions-*.jsonl.gz | jq`. The task lists the session Variables through the Task SDK
+(`Variable.keys`), as tasks read Variables in Airflow 3.
 """
 
 from __future__ import annotations

@@ -7,30 +7,23 @@ read it with ``zcat FILE | jq``. The file is complete on disk (written aside, sy
 renamed) before any Variable is deleted, and a Variable is deleted only if it still holds
 the text that was archived. Open sessions are never touched.
 
-Listing every Variable needs Airflow's metadata database, which Airflow 3 keeps from task
-code: the maintenance DAG runs this module as a command (``python -m
-cicd_orchestrator.airflow.maintenance``), as ``airflow db clean`` is run, with the
-database's configuration of the worker's environment."""
+The task lists the session Variables through the Task SDK (``Variable.keys``: the execution
+API, as every task reads Variables; Airflow 3 keeps tasks off the metadata database)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import gzip
 import json
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator.airflow import sessions_db
-from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, MAINTENANCE_DAG_ID, SESSION_PREFIX
-from cicd_orchestrator.config import load_config
-from cicd_orchestrator.exceptions import CicdError
+from cicd_orchestrator.airflow import sessions_db, state_store
+from cicd_orchestrator.airflow.names import MAINTENANCE_DAG_ID, SESSION_PREFIX
 from cicd_orchestrator.session.metrics import archivable, summarize
 
 log = logging.getLogger(__name__)
@@ -104,59 +97,53 @@ def read_archive(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-# --------------------------------------------------------------------------- the database
-def _delete_variable(key: str, stored: str) -> bool:
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete
+# --------------------------------------------------------------------------- in the task
+def _variable() -> Any:
+    from airflow.sdk import Variable
 
-    with create_session() as db:
-        done = db.execute(delete(Variable).where(Variable.key == key, Variable._val == stored))
-        return bool(getattr(done, "rowcount", 0))
+    return Variable
 
 
-def _config_text() -> str | None:
-    from airflow.models.variable import Variable
+def _task_rows() -> list[sessions_db.Row]:
+    """Every session Variable, through the Task SDK (the execution API lists the keys)."""
+    variable = _variable()
+    rows: list[sessions_db.Row] = []
+    for key in list(variable.keys(prefix=SESSION_PREFIX)):
+        text = variable.get(key, default=None)
+        if text is not None:
+            rows.append((key, str(text), lambda text=str(text): text))
+    return rows
 
-    value = Variable.get(CONFIG_VARIABLE, default_var=None)
-    return None if value is None else str(value)
 
-
-def run(now: datetime.datetime | None = None) -> ArchiveResult:
-    """One maintenance pass against Airflow's metadata database."""
-    raw = _config_text()
-    config = load_config(json.loads(raw) if raw else None)
-    return archive_sessions(
-        sessions_db.session_rows(),
-        now or datetime.datetime.now(datetime.UTC),
-        config.session_retention_days,
-        config.archive_root(),
-        _delete_variable,
-    )
+def _delete_unchanged(key: str, stored: str) -> bool:
+    """Delete the Variable when it still holds ``stored`` (not saved again since)."""
+    variable = _variable()
+    if variable.get(key, default=None) != stored:
+        return False
+    variable.delete(key)
+    return True
 
 
 def archive_task() -> dict[str, Any]:
-    """The maintenance DAG's task: :func:`run` as a command (with database access), its
-    result as the task's XCom."""
-    done = subprocess.run(
-        [sys.executable, "-m", "cicd_orchestrator.airflow.maintenance"],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
+    """The maintenance DAG's task: archive the sessions past their retention; the result
+    (what was archived where, what stayed) is its XCom."""
+    config = state_store.load_orchestrator_config()
+    result = archive_sessions(
+        _task_rows(),
+        datetime.datetime.now(datetime.UTC),
+        config.session_retention_days,
+        config.archive_root(),
+        _delete_unchanged,
     )
-    sys.stderr.write(done.stderr[-20_000:])
-    if done.returncode != 0:
-        raise CicdError(f"archiving the old sessions failed ({done.returncode})")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     log.info(
-        "archived %d session(s) into %s; kept %d open and %d recent",
-        len(result["archived"]),
-        result["archive"],
-        result["kept_open"],
-        result["kept_recent"],
+        "archived %d session(s) into %s; kept %d open and %d recent; %d unreadable",
+        len(result.archived),
+        result.archive,
+        result.kept_open,
+        result.kept_recent,
+        len(result.unreadable),
     )
-    return result
+    return asdict(result)
 
 
 def build_maintenance_dag(doc_md: str | None = None, schedule: str = "@daily") -> Any:
@@ -181,16 +168,3 @@ def build_maintenance_dag(doc_md: str | None = None, schedule: str = "@daily") -
     ) as dag:
         PythonOperator(task_id="archive_old_sessions", python_callable=archive_task)
     return dag
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    result = run()
-    print(json.dumps(asdict(result), sort_keys=True))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

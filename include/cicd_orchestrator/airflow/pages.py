@@ -211,7 +211,7 @@ def _row(s: SessionSummary, now: datetime.datetime) -> str:
 
 
 def _page_href(listing: Listing, page_no: int, repository: str, state: str) -> str:
-    query = {"page": page_no, "page_size": listing.page_size}
+    query: dict[str, str | int] = {"page": page_no, "page_size": listing.page_size}
     query.update({k: v for k, v in (("repository", repository), ("state", state)) if v})
     return "/cicd/sessions?" + urllib.parse.urlencode(query)
 

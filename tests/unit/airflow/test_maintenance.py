@@ -96,3 +96,55 @@ def test_the_archive_folder_is_configurable(tmp_path: Path):
     assert load_config().session_retention_days == 90
     with pytest.raises(ConfigError, match="session_retention_days"):
         load_config({"session_retention_days": 0})
+
+
+class TaskVariables:
+    """The Task SDK's ``Variable`` over a dict: get, set, keys(prefix), delete."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+
+    def get(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: str, description: str | None = None) -> None:
+        self.values[key] = value
+
+    def keys(self, prefix: str | None = None) -> list[str]:
+        return [k for k in self.values if prefix is None or k.startswith(prefix)]
+
+    def delete(self, key: str) -> None:
+        del self.values[key]
+
+
+def test_the_task_archives_through_the_task_sdk(tmp_path: Path, monkeypatch):
+    from cicd_orchestrator.airflow import state_store
+    from cicd_orchestrator.airflow.names import CONFIG_VARIABLE
+
+    old_end = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=40)).isoformat()
+    recent_end = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)).isoformat()
+    values = dict(
+        [
+            _stored("old", True, old_end),
+            _stored("recent", True, recent_end),
+            _stored("open", False, None),
+        ]
+    )
+    config = {"session_retention_days": 30, "session_archive_dir": str(tmp_path / "arch")}
+    values[CONFIG_VARIABLE] = json.dumps(config)
+    fake = TaskVariables(values)
+    monkeypatch.setattr(maintenance, "_variable", lambda: fake)
+    monkeypatch.setattr(state_store, "_variable", lambda: fake)
+
+    result = maintenance.archive_task()
+    assert result["archived"] == ["old"] and result["kept_open"] == 1
+    assert result["kept_recent"] == 1
+    assert sorted(fake.keys(sessions_db.SESSION_PREFIX)) == [
+        "cicd_session__open",
+        "cicd_session__recent",
+    ]
+    assert CONFIG_VARIABLE in fake.values
+    (line,) = maintenance.read_archive(Path(result["archive"]))
+    assert line["session_id"] == "old" and Path(result["archive"]).parent == tmp_path / "arch"
+    # the next day's run finds nothing more to archive
+    assert maintenance.archive_task()["archived"] == []
