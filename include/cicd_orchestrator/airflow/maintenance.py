@@ -111,7 +111,7 @@ def _task_rows() -> list[sessions_db.Row]:
     for key in list(variable.keys(prefix=SESSION_PREFIX)):
         text = variable.get(key, default=None)
         if text is not None:
-            rows.append((key, str(text), lambda text=str(text): text))
+            rows.append(sessions_db.text_row(key, str(text)))
     return rows
 
 

@@ -54,6 +54,11 @@ def _reader(stored: str, encrypted: bool) -> Callable[[], str]:
     return read
 
 
+def text_row(key: str, text: str) -> Row:
+    """A row whose plain text is at hand (its own fingerprint)."""
+    return key, text, lambda: text
+
+
 def parse_state(text: str) -> SessionState:
     return from_json_obj(SessionState, json.loads(text))
 
