@@ -163,7 +163,7 @@ def build_maintenance_dag(doc_md: str | None = None, schedule: str = "@daily") -
         default_args={
             "owner": "platform",
             "retries": 1,
-            "retry_delay": datetime.timedelta(minutes=5),
+            "retry_delay": datetime.timedelta(minutes=1),
         },
     ) as dag:
         PythonOperator(task_id="archive_old_sessions", python_callable=archive_task)

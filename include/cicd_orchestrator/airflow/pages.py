@@ -57,9 +57,9 @@ button{background:var(--brand);color:#fff;border-color:var(--brand);cursor:point
 .card,.chart-card{border:1px solid var(--border);border-radius:8px;padding:12px 16px;
 background:var(--bg)}
 .card .value{font-size:24px;font-weight:600}.card .label{color:var(--muted);font-size:12px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px;
-margin-top:16px}
-.chart-card h2{margin:0 0 8px}svg.chart{width:100%;height:auto;display:block}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px;
+margin-top:16px;align-items:start}
+.chart-card h2{margin:0 0 8px}svg.chart{width:100%;max-width:640px;height:auto;display:block}
 svg.chart text{fill:var(--fg);font-size:12px}svg.chart .axis{fill:var(--muted)}
 svg.chart rect.bar{fill:var(--bar)}svg.chart rect.track{fill:var(--subtle)}
 pre{background:var(--subtle);border:1px solid var(--border);border-radius:6px;padding:12px;
