@@ -112,3 +112,16 @@ def test_the_metrics_page_draws_four_charts():
 )
 def test_durations_read_as_people_read_them(seconds, shown):
     assert pages._duration(seconds) == shown
+
+
+def test_the_plugin_puts_both_pages_in_airflows_browse_menu():
+    import runpy
+    from pathlib import Path
+
+    plugin_file = Path(__file__).resolve().parents[3] / "plugins" / "cicd_orchestrator_plugin.py"
+    plugin = runpy.run_path(str(plugin_file))["CicdOrchestratorPlugin"]
+    views = {v["name"]: v for v in plugin.external_views}
+    assert {v["href"] for v in views.values()} == {"/cicd/sessions", "/cicd/metrics"}
+    assert all(v["destination"] == "nav" and v["category"] == "browse" for v in views.values())
+    routes = {r.path for r in plugin.fastapi_apps[0]["app"].routes}
+    assert {"/sessions", "/sessions/{session_id}", "/metrics", "/api/metrics"} <= routes
