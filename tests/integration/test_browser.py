@@ -260,7 +260,28 @@ def test_sessions_pages_in_a_browser(browser, airflow_env, opened, tmp_path):
         assert inner.locator("h1").inner_text() == "CI/CD orchestration sessions"
         assert _rows(inner)["it/lint-failure"]["State"] == "closed"
         _shot(page, tmp_path, "navigation")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _shot(page, tmp_path, "failure")
+        raise
+    finally:
+        context.close()
 
+
+@pytest.mark.timeout(1500)
+def test_metrics_page_in_a_browser(browser, airflow_env, opened, tmp_path):
+    base = airflow_env.stack.url
+    airflow_env.wait(opened["lint-failure"], timeout=900)  # a closed session to count
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_MS)
+    page = context.new_page()
+    try:
+        resp = page.goto(f"{base}/cicd/metrics")
+        assert resp is not None and resp.status in (401, 403), resp and resp.status
+        assert "<svg" not in page.content()
+        _login(page, base, airflow_env.stack.password)
+        assert _wait_for_cookie(page, "_token")["value"]
         _check_metrics(page, base, tmp_path)
     except BaseException:
         with contextlib.suppress(Exception):

@@ -128,3 +128,10 @@ def test_bad_paging_or_window_is_a_clear_error(pages: Any, query: str) -> None:
     path = "/metrics" if query.startswith("days") else "/sessions"
     answer = pages.get(f"{path}?{query}")
     assert answer.status_code == 422, answer.text
+
+
+def test_an_unreadable_session_is_a_clear_error_not_a_crash(pages: Any, monkeypatch) -> None:
+    monkeypatch.setattr(sessions_db, "session_text", lambda sid: "{not json")
+    answer = pages.get("/sessions/anything")
+    assert answer.status_code == 500 and "does not read" in answer.text
+    assert pages.get("/sessions").status_code == 200  # the list still shows the others

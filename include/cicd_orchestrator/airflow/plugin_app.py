@@ -101,14 +101,14 @@ def _summaries() -> list[metrics.SessionSummary]:
 
 
 def _session_page(session_id: str) -> HTMLResponse:
-    text = sessions_db.session_text(session_id)
-    if text is None:
-        return HTMLResponse(pages.page("Unknown session", "<p>No such session.</p>"), 404)
     try:
+        text = sessions_db.session_text(session_id)
+        if text is None:
+            return HTMLResponse(pages.page("Unknown session", "<p>No such session.</p>"), 404)
         state = sessions_db.parse_state(text)
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning("session %s does not parse: %s", session_id, exc)
-        body = "<p>The state of this session does not parse (see the API server's log).</p>"
+    except Exception as exc:  # undecryptable (another Fernet key) or unparsable
+        log.warning("session %s does not read: %s", session_id, exc)
+        body = "<p>The state of this session does not read (see the API server's log).</p>"
         return HTMLResponse(pages.page("Unreadable session", body), 500)
     return HTMLResponse(pages.render_session(state))
 
