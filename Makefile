@@ -15,7 +15,7 @@ RUNNER_PYTHON ?= $(shell /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/nul
 	&& echo /usr/bin/python3 || echo $(PYTHON))
 
 .PHONY: venv runner-tools sandbox-prerequisites container-prerequisites demo test test-unit test-integration lint \
-	bench-fixrate bench-logs bench-load clean
+	bench-fixrate bench-logs bench-load bench-pages clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -104,6 +104,11 @@ bench-load-celery: distributed-prerequisites
 
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --cidiff $(CIDIFF)
+
+# the sessions page and the metrics endpoint with 10,000 sessions in a metadata database of
+# their own, side by side with the former unpaginated page
+bench-pages: $(STAMP)
+	$(BIN)/python bench/bench_pages.py --sessions $(or $(SESSIONS),10000)
 
 clean:
 	rm -rf $(VENV) $(RUNNER_TOOLS) .airflow var bench/results

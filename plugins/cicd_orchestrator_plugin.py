@@ -1,5 +1,6 @@
-"""Airflow plugin of the CI/CD orchestrator: the webhook receiver and sessions pages (a
-FastAPI app at /cicd), a link to them in the navigation, and operator extra links."""
+"""Airflow plugin of the CI/CD orchestrator: the webhook receiver, the sessions and Metrics
+pages (a FastAPI app at /cicd), their entries in the UI's Browse menu (external views: the
+pages open inside Airflow's UI), and operator extra links."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ class CicdOrchestratorPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": "cicd-sessions",
-        }
+        },
+        {
+            "name": "CI/CD metrics",
+            "href": "/cicd/metrics",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": "cicd-metrics",
+        },
     ]
     operator_extra_links = [FailedRunLink(), PullRequestLink(), IssueLink()]

@@ -181,6 +181,11 @@ class OrchestratorConfig:
     notifications: Mapping[str, tuple[NotificationTarget, ...]] = field(default_factory=dict)
     owners: Mapping[str, Owners] = field(default_factory=dict)
     max_owners: int = 3  # the most assignees (and reviewers) of one pull request or issue
+    # retention: the maintenance DAG archives closed sessions that ended more than this many
+    # days ago into gzipped JSON lines under session_archive_dir (default: beside the local
+    # CI provider's root, in cicd-archive) and deletes their Variables
+    session_retention_days: int = 90
+    session_archive_dir: str | None = None
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -210,6 +215,12 @@ class OrchestratorConfig:
         home = os.environ.get("AIRFLOW_HOME")
         base = Path(home) if home else Path.cwd()
         return base / "local-ci"
+
+    def archive_root(self) -> Path:
+        """Where the maintenance DAG archives old sessions."""
+        if self.session_archive_dir:
+            return Path(self.session_archive_dir)
+        return self.local_root().parent / "cicd-archive"
 
     def cache_root(self) -> Path:
         """Where the mirrors of the repositories are kept (``CICD_CACHE_DIR``, else beside
@@ -435,6 +446,8 @@ def _validate(config: OrchestratorConfig) -> None:
         raise ConfigError("fix_branch_prefix must not fall under a protected branch pattern")
     if not 0 <= config.llm_classify_below <= 1:
         raise ConfigError("llm_classify_below must be between 0 and 1")
+    if config.session_retention_days < 1:
+        raise ConfigError("session_retention_days must be at least 1")
     if config.llm_patch_max_lines < 1 or config.llm_patch_max_bytes < 1:
         raise ConfigError("llm_patch_max_lines and llm_patch_max_bytes must be at least 1")
     unknown = set(config.enabled_fixers) - set(ALL_FIXERS)

@@ -43,9 +43,13 @@ def from_json_obj(cls: type[T], data: Any) -> T:
     return typing.cast(T, _convert(cls, data))
 
 
+#: types whose JSON value is already the value (no conversion, the fast path)
+_PLAIN = frozenset({str, int, float, bool, Any})
+
+
 def _convert(tp: Any, data: Any) -> Any:
-    if data is None:
-        return None
+    if data is None or tp in _PLAIN:
+        return data
     origin = typing.get_origin(tp)
     if origin is typing.Union or origin is types.UnionType:
         members = [a for a in typing.get_args(tp) if a is not type(None)]

@@ -22,6 +22,7 @@ EXPECTED = {
     "cicd_attempt_5_emergency_rollback",
     "cicd_monitor",
     "cicd_sweep",
+    "cicd_maintenance",
 }
 GROUPS = ("discovery", "classification", "fixing", "validation")
 
@@ -35,7 +36,7 @@ def dagbag(tmp_path_factory):
     return DagBag(dag_folder=str(DAGS))
 
 
-def test_no_import_errors_and_seven_dags(dagbag):
+def test_no_import_errors_and_eight_dags(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == EXPECTED
 

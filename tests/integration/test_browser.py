@@ -1,5 +1,6 @@
-"""The sessions pages in a real browser: Debian's chromium, headless, driven by Playwright,
-against the real Airflow of the integration tests while the example sessions run."""
+"""The sessions and Metrics pages in a real browser: Debian's chromium, headless, driven by
+Playwright, against the real Airflow of the integration tests while the example sessions run;
+screenshots are saved under the test's tmp path."""
 
 from __future__ import annotations
 
@@ -133,6 +134,59 @@ def _login(page: Any, base: str, password: str) -> None:
     page.wait_for_url(lambda url: "/auth/login" not in url, timeout=NAVIGATION_MS)
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _check_metrics(page: Any, base: str, tmp_path: Path) -> None:
+    """The Metrics page in Airflow's navigation, its charts drawn and sized, its JSON."""
+    page.goto(f"{base}/")
+    page.get_by_role("button", name="Browse").click()
+    entry = page.get_by_role("menuitem", name="CI/CD metrics")
+    entry.wait_for(state="visible")
+    entry.click()
+    iframe = page.locator("iframe").first
+    iframe.wait_for(state="attached")
+    assert (iframe.get_attribute("src") or "").endswith("/cicd/metrics")
+    inner = page.frame_locator("iframe").first
+    inner.locator("svg.chart").first.wait_for(state="visible")
+    assert inner.locator("h1").inner_text() == "CI/CD orchestration metrics"
+    # Airflow's own navigation stays around the page
+    assert page.get_by_role("button", name="Browse").is_visible()
+    framed = _shot(page, tmp_path, "metrics-in-airflow")
+
+    resp = page.goto(f"{base}/cicd/metrics")
+    assert resp is not None and resp.status == 200
+    assert page.title() == "CI/CD orchestration metrics"
+    titles = [h.inner_text() for h in page.locator("section.chart-card h2").all()]
+    assert titles[:3] == ["Fix rate per category", "Fix rate per fixer", "Attempts used"], titles
+    assert titles[3].startswith("Sessions per day"), titles
+    drawn = 0
+    for card in page.locator("section.chart-card").all():
+        title = card.locator("h2").inner_text()
+        if card.locator("svg.chart").count() == 0:
+            assert "No data yet." in card.inner_text(), title
+            continue
+        drawn += 1
+        chart = card.locator("svg.chart")
+        box = chart.bounding_box()
+        # bars of rates: one row of about 20 px each; columns of counts: a plot of 150 px
+        tall = 20 if title.startswith("Fix rate") else 100
+        assert box and box["width"] > 200 and box["height"] > tall, (title, box)
+        assert chart.locator("rect.bar").count() >= 1, title
+    assert drawn >= 2  # at least attempts used and sessions per day (sessions closed)
+    assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Metrics"
+    figures = page.request.get(f"{base}/cicd/api/metrics").json()
+    assert figures["sessions"]["total"] >= len(EXAMPLE_REPOS), figures["sessions"]
+    assert figures["sessions"]["closed"] >= 1
+    shot = _shot(page, tmp_path, "metrics")
+    for path in (framed, shot):
+        width, height = _png_size(path)
+        assert width >= 1000 and height >= 400, (path, width, height)
+
+
 @pytest.mark.timeout(1500)  # chromium install + Airflow start + the session
 def test_sessions_pages_in_a_browser(browser, airflow_env, opened, tmp_path):
     base = airflow_env.stack.url
@@ -206,6 +260,29 @@ def test_sessions_pages_in_a_browser(browser, airflow_env, opened, tmp_path):
         assert inner.locator("h1").inner_text() == "CI/CD orchestration sessions"
         assert _rows(inner)["it/lint-failure"]["State"] == "closed"
         _shot(page, tmp_path, "navigation")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _shot(page, tmp_path, "failure")
+        raise
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(1500)
+def test_metrics_page_in_a_browser(browser, airflow_env, opened, tmp_path):
+    base = airflow_env.stack.url
+    airflow_env.wait(opened["lint-failure"], timeout=900)  # a closed session to count
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    context.set_default_navigation_timeout(NAVIGATION_MS)
+    page = context.new_page()
+    try:
+        resp = page.goto(f"{base}/cicd/metrics")
+        assert resp is not None and resp.status in (401, 403), resp and resp.status
+        assert "<svg" not in page.content()
+        _login(page, base, airflow_env.stack.password)
+        assert _wait_for_cookie(page, "_token")["value"]
+        _check_metrics(page, base, tmp_path)
     except BaseException:
         with contextlib.suppress(Exception):
             _shot(page, tmp_path, "failure")

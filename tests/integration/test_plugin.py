@@ -138,3 +138,14 @@ def test_a_later_workflow_of_the_push_joins_its_open_session(airflow_env, hook):
     assert later.status_code == 202 and later.json()["status"] == "joined", later.text
     joined = sessions.sessions(airflow_env.client)[state.session_id]
     assert session.session_runs(joined) == [81, 82]
+
+
+def test_metrics_json_needs_a_login_and_counts_the_sessions(airflow_env, opened):
+    url = f"{airflow_env.stack.url}/cicd/api/metrics"
+    assert requests.get(url, timeout=30).status_code in (401, 403)
+    token = airflow_env.client.http.headers["Authorization"]
+    airflow_env.wait(opened["lint-failure"])
+    figures = requests.get(url, headers={"Authorization": token}, timeout=30).json()
+    assert figures["sessions"]["total"] >= 1 and figures["sessions"]["closed"] >= 1
+    assert sum(day["sessions"] for day in figures["sessions_per_day"]) >= 1
+    assert figures["days"] == 30 and len(figures["sessions_per_day"]) == 30

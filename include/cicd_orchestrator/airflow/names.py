@@ -6,6 +6,7 @@ from __future__ import annotations
 CONFIG_VARIABLE = "cicd_orchestrator_config"
 SESSION_PREFIX = "cicd_session__"
 LEARNED_PREFIX = "cicd_learned__"
+MAINTENANCE_DAG_ID = "cicd_maintenance"
 
 
 def attempt_run_id(session_id: str, attempt: int) -> str:

@@ -3,33 +3,32 @@
 - ``POST /cicd/webhook/github`` and ``/cicd/webhook/gitlab``: signed (GitHub) or
   token-carrying (GitLab) deliveries of failed runs become sessions; bodies are capped;
 - ``GET /cicd/health``: for load balancers;
-- ``GET /cicd/sessions`` and ``/cicd/sessions/{id}``: the sessions pages, for logged-in users
-  only (Airflow's own authentication: the UI's JWT cookie or a bearer token).
+- ``GET /cicd/sessions`` (paginated: ``page``, ``page_size``) and ``/cicd/sessions/{id}``:
+  the sessions pages; ``GET /cicd/metrics`` and ``/cicd/api/metrics`` (``days``): the Metrics
+  page and the same figures as JSON. For logged-in users only (Airflow's own authentication:
+  the UI's JWT cookie or a bearer token) who may read the runs of the session DAGs.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import html
 import json
 import logging
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from cicd_orchestrator.airflow import state_store
-from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX, attempt_run_id
+from cicd_orchestrator.airflow import pages, sessions_db, state_store
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, attempt_run_id
 from cicd_orchestrator.config import load_config
-from cicd_orchestrator.constants import PRIORITY_WEIGHT, SessionStatus
+from cicd_orchestrator.constants import SessionStatus
 from cicd_orchestrator.exceptions import CicdError, ConfError
 from cicd_orchestrator.models import SessionState
-from cicd_orchestrator.serde import from_json_obj
-from cicd_orchestrator.session import join_run_id, primary_category, session_id_for
+from cicd_orchestrator.session import join_run_id, metrics, session_id_for
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, dag_id_for, load_strategies
 from cicd_orchestrator.webhooks import gitlab as gl
 from cicd_orchestrator.webhooks.github import (
@@ -86,25 +85,40 @@ def may_read_sessions(user: Any) -> bool:
     )
 
 
+_FORBIDDEN = "Reading the sessions needs read access to the runs of the cicd DAGs."
+#: the most days the Metrics page counts sessions per day of
+MAX_DAYS = 366
+summaries_cache = sessions_db.SummaryCache()
+
+
 def _forbidden() -> HTMLResponse:
-    body = "<p>Reading the sessions needs read access to the runs of the cicd DAGs.</p>"
-    return HTMLResponse(_page("Forbidden", body), 403)
+    return HTMLResponse(pages.page("Forbidden", f"<p>{_FORBIDDEN}</p>"), 403)
 
 
-def _session_states() -> list[SessionState]:
-    from airflow.models.variable import Variable
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
+def _session_rows() -> list[sessions_db.Row]:
+    return sessions_db.session_rows()
 
-    states = []
-    with create_session() as db:
-        rows = db.scalars(select(Variable).where(Variable.key.startswith(SESSION_PREFIX)))
-        for row in rows:
-            try:
-                states.append(from_json_obj(SessionState, json.loads(row.val)))
-            except (ValueError, TypeError, KeyError) as exc:
-                log.warning("session Variable %s does not parse: %s", row.key, exc)
-    return states
+
+def _summaries() -> list[metrics.SessionSummary]:
+    return summaries_cache.summaries(_session_rows())
+
+
+def _session_page(session_id: str) -> HTMLResponse:
+    try:
+        text = sessions_db.session_text(session_id)
+        if text is None:
+            return HTMLResponse(pages.page("Unknown session", "<p>No such session.</p>"), 404)
+        state = sessions_db.parse_state(text)
+    except Exception as exc:  # undecryptable (another Fernet key) or unparsable
+        log.warning("session %s does not read: %s", session_id, exc)
+        body = "<p>The state of this session does not read (see the API server's log).</p>"
+        return HTMLResponse(pages.page("Unreadable session", body), 500)
+    return HTMLResponse(pages.render_session(state))
+
+
+def _metrics(days: int) -> metrics.Metrics:
+    today = datetime.datetime.now(datetime.UTC).date()
+    return metrics.compute(_summaries(), today, days)
 
 
 def first_attempt_dag_id() -> str:
@@ -143,23 +157,48 @@ def create_app() -> FastAPI:
 
     app.post("/webhook/github")(github_webhook)
     app.post("/webhook/gitlab")(gitlab_webhook)
+    _add_pages(app, logged_in)
+    return app
+
+
+def _add_pages(app: FastAPI, logged_in: Any) -> None:
+    """The sessions and Metrics pages and the metrics JSON, for users who may read them."""
 
     @app.get("/sessions", response_class=HTMLResponse)
-    def sessions_page(repository: str = "", state: str = "", user: Any = logged_in) -> HTMLResponse:
+    def sessions_page(
+        repository: str = "",
+        state: str = "",
+        page: int = Query(1, ge=1),
+        page_size: int = Query(pages.DEFAULT_PAGE_SIZE, ge=1, le=pages.MAX_PAGE_SIZE),
+        user: Any = logged_in,
+    ) -> HTMLResponse:
         if not may_read_sessions(user):
             return _forbidden()
-        return HTMLResponse(render_sessions(_session_states(), repository, state))
+        listing = pages.select_sessions(_summaries(), repository, state, page, page_size)
+        return HTMLResponse(pages.render_sessions(listing, repository, state))
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)
     def session_page(session_id: str, user: Any = logged_in) -> HTMLResponse:
+        return _session_page(session_id) if may_read_sessions(user) else _forbidden()
+
+    @app.get("/metrics", response_class=HTMLResponse)
+    def metrics_page(
+        days: int = Query(30, ge=1, le=MAX_DAYS), user: Any = logged_in
+    ) -> HTMLResponse:
         if not may_read_sessions(user):
             return _forbidden()
-        found = [s for s in _session_states() if s.session_id == session_id]
-        if not found:
-            return HTMLResponse(_page("Unknown session", "<p>No such session.</p>"), 404)
-        return HTMLResponse(render_session(found[0]))
+        return HTMLResponse(pages.render_metrics(_metrics(days), days))
 
-    return app
+    @app.get("/api/metrics")
+    def metrics_json(
+        days: int = Query(30, ge=1, le=MAX_DAYS), user: Any = logged_in
+    ) -> JSONResponse:
+        if not may_read_sessions(user):
+            return JSONResponse({"detail": _FORBIDDEN}, status_code=403)
+        body = metrics.to_json(_metrics(days))
+        body["generated_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        body["days"] = days
+        return JSONResponse(body)
 
 
 #: GitHub sends at most 25 MB; a body beyond this is refused (413) before it is read whole
@@ -321,120 +360,3 @@ def _join(wanted: WebhookRequest) -> str:
         log.warning("run %s could not join session %s: %s", wanted.run_id, sid, exc)
         return "duplicate"
     return "joined" if any(joined) else "duplicate"
-
-
-# --------------------------------------------------------------------------- pages
-_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}th{background:#f3f3f3}
-.closed{color:#555}pre{background:#f6f6f6;padding:1rem;white-space:pre-wrap}"""
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"{body}</body></html>"
-    )
-
-
-def _age(start: str | None) -> str:
-    if not start:
-        return "-"
-    delta = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(start)
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
-
-
-def _e(value: object) -> str:
-    """Any value of a session as page text (escaped, quotes included)."""
-    return html.escape(str(value), quote=True)
-
-
-def _link(url: str) -> str:
-    """A link when ``url`` is http(s), else its text only (no ``javascript:``, ``data:``...)."""
-    label = _e(url.rsplit("/", 1)[-1] or url)
-    if urllib.parse.urlsplit(url).scheme.lower() in ("http", "https"):
-        return f"<a href='{_e(url)}' rel='noopener noreferrer'>{label}</a>"
-    return label
-
-
-def _links(items: list[str]) -> str:
-    return " ".join(_link(u) for u in items) or "-"
-
-
-def _dag_run_links(state: SessionState) -> str:
-    out = []
-    for item in state.links.dag_runs:
-        dag_id, _, run_id = item.partition("/")
-        href = f"/dags/{urllib.parse.quote(dag_id)}/runs/{urllib.parse.quote(run_id)}"
-        label = dag_id.split("_")[2] if dag_id.count("_") > 2 else dag_id
-        out.append(f"<a href='{_e(href)}'>{_e(label)}</a>")
-    return " ".join(out) or "-"
-
-
-def render_sessions(states: list[SessionState], repository: str = "", state: str = "") -> str:
-    rows = [
-        s
-        for s in states
-        if (not repository or repository in s.repository)
-        and (not state or state in (s.status.value, s.outcome.value))
-    ]
-    rows.sort(
-        key=lambda s: (
-            s.status is SessionStatus.CLOSED,
-            -PRIORITY_WEIGHT[s.priority],
-            s.start_time or "",
-        ),
-        reverse=False,
-    )
-    head = (
-        "<tr><th>Provider</th><th>Repository</th><th>Branch</th><th>Failed run</th>"
-        "<th>Category</th>"
-        "<th>Attempt</th><th>Strategy</th><th>State</th><th>Outcome</th><th>Priority</th>"
-        "<th>Age</th><th>DAG runs</th><th>Pull requests</th><th>Issues</th></tr>"
-    )
-    body = []
-    for s in rows:
-        body.append(
-            f"<tr class='{_e(s.status.value)}'>"
-            f"<td>{_e(s.provider)}</td>"
-            f"<td><a href='/cicd/sessions/{_e(urllib.parse.quote(s.session_id))}'>"
-            f"{_e(s.repository)}</a></td><td>{_e(s.branch)}</td>"
-            f"<td>{_links([s.links.failed_run]) if s.links.failed_run else _e(s.pipeline_id)}</td>"
-            f"<td>{_e(primary_category(s).value)}</td>"
-            f"<td>{_e(s.current_attempt)}/{_e(s.max_attempts)}</td>"
-            f"<td>{_e(s.current_strategy.value if s.current_strategy else '-')}</td>"
-            f"<td>{_e(s.status.value)}</td><td>{_e(s.outcome.value)}</td>"
-            f"<td>{_e(s.priority.value)}</td>"
-            f"<td>{_e(_age(s.start_time))}</td><td>{_dag_run_links(s)}</td>"
-            f"<td>{_links(s.links.pull_requests)}</td><td>{_links(s.links.issues)}</td></tr>"
-        )
-    form = (
-        f"<form method='get'>Repository <input name='repository' "
-        f"value='{html.escape(repository)}'> State <input name='state' "
-        f"value='{html.escape(state)}'> <button>Filter</button></form>"
-    )
-    table = f"<table>{head}{''.join(body)}</table>" if body else "<p>No sessions.</p>"
-    return _page("CI/CD orchestration sessions", f"{form}<p>{len(rows)} session(s)</p>{table}")
-
-
-def render_session(state: SessionState) -> str:
-    timeline = []
-    for rec in state.attempt_history:
-        published = rec.published.kind.value if rec.published else "-"
-        timings = ", ".join(f"{k} {v:.1f}s" for k, v in rec.stage_timings.items())
-        timeline.append(
-            f"<tr><td>{_e(rec.attempt)}</td><td>{_e(rec.strategy.value)}</td>"
-            f"<td>{_e(rec.started_at or '-')}</td><td>{_e(rec.status.value)}</td>"
-            f"<td>{_e(published)}</td><td>{_e(rec.ci_conclusion or '-')}</td>"
-            f"<td>{_e(timings)}</td></tr>"
-        )
-    table = (
-        "<table><tr><th>Attempt</th><th>Strategy</th><th>Started</th><th>Status</th>"
-        "<th>Published</th><th>CI</th><th>Stages</th></tr>" + "".join(timeline) + "</table>"
-    )
-    body = (
-        f"<p><a href='/cicd/sessions'>All sessions</a></p><h2>Timeline</h2>{table}"
-        f"<h2>Report</h2><pre>{html.escape(state.report)}</pre>"
-    )
-    return _page(f"Session {state.session_id}", body)

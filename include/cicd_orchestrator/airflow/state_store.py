@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from cicd_orchestrator.airflow import observability
 from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, LEARNED_PREFIX, SESSION_PREFIX
 from cicd_orchestrator.config import OrchestratorConfig, load_config
 from cicd_orchestrator.exceptions import StaleStateError
@@ -85,11 +86,12 @@ def save_session(state: SessionState) -> None:
     """Render the session's report and save the state, scrubbed of secrets. StaleStateError
     when another writer saved the session since ``state`` was read (a version check)."""
     key = session_key(state.session_id)
-    _check_version(key, state.version)
+    saved = _check_version(key, state.version)
     state.version += 1
     state.report = render_report(state)
     text = redact(json.dumps(to_json_obj(state), sort_keys=True))
     _variable().set(key, text, description=f"CI/CD orchestration session of {state.repository}")
+    observability.session_saved(saved, state)
 
 
 def update_session(session_id: str, change: Callable[[SessionState], bool]) -> None:
@@ -108,11 +110,13 @@ def update_session(session_id: str, change: Callable[[SessionState], bool]) -> N
     raise StaleStateError(f"session {session_id} kept changing: the change was not saved")
 
 
-def _check_version(key: str, version: int) -> None:
+def _check_version(key: str, version: int) -> str | None:
+    """The saved text of the session (None: none yet), when its version is ``version``."""
     raw = _variable().get(key, default=None)
     saved = int(json.loads(raw).get("version", 0)) if raw else 0
     if saved != version:
         raise StaleStateError(f"{key} was saved by another writer (version {saved}, not {version})")
+    return None if raw is None else str(raw)
 
 
 def _learned(repository: str) -> tuple[dict[str, Any], int]:
