@@ -13,8 +13,8 @@ Definitions: a session *counts* once it is closed with an outcome other than
 ``already_green`` (nothing to fix), ``superseded`` (a newer commit made it moot) or
 ``published`` (CI on the fix was not watched, so it never went green or red); it is
 *green* when it closed ``fixed`` or ``rerun_green``. A fixer's use is one attempt that
-published a repair of that fixer; it is decided once CI on it went green or red. Time to green: from the session's start to its end,
-for green sessions.
+published a repair of that fixer; it is decided once CI on it went green or red. Time to
+green: from the session's start to its end, for green sessions.
 """
 
 from __future__ import annotations
