@@ -13,6 +13,7 @@ from cicd_orchestrator.models import SessionState
 from cicd_orchestrator.publish.feedback import Audience, post_feedback
 from cicd_orchestrator.publish.markers import signing_key
 from cicd_orchestrator.publish.text import session_url
+from cicd_orchestrator.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,10 @@ def inform(
         provider = runtime.provider_for(state.provider, config)
         key = signing_key(config.marker_key, runtime.deployment_secret())
         notes = post_feedback(Audience(provider, key, base_url), state)
-    except CicdError as exc:
-        log.warning("no feedback for session %s: %s", state.session_id, exc)
-        notes = [f"no feedback: {exc}"]
+    except Exception as exc:  # the providers' own errors are CicdErrors; a client's may not be
+        why = str(exc) if isinstance(exc, CicdError) else f"{type(exc).__name__}: {exc}"
+        log.warning("no feedback for session %s: %s", state.session_id, redact(why))
+        notes = [f"no feedback: {redact(why)}"]
     if notify_people:
         notes.extend(notify.send_due(state, config, session_url(base_url, state.session_id)))
     return notes
