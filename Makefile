@@ -14,7 +14,7 @@ RUNNER_STAMP := $(RUNNER_TOOLS)/.installed
 RUNNER_PYTHON ?= $(shell /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null \
 	&& echo /usr/bin/python3 || echo $(PYTHON))
 
-.PHONY: venv runner-tools sandbox-prerequisites container-prerequisites demo test test-unit test-integration lint \
+.PHONY: venv runner-tools sandbox-prerequisites container-prerequisites demo test test-slow test-integration test-all lint \
 	bench-fixrate bench-logs bench-load bench-pages clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devkit/pyproject.toml
@@ -74,14 +74,25 @@ container-prerequisites:
 demo: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python scripts/demo.py
 
+# The README's test command: the unit, DAG and security tests but the slow ones, on every core
+# (pytest-xdist: most of their time is spent waiting on git, the sandbox and the test servers).
+# The slow tests and the tiers that start a real Airflow have targets of their own;
+# `make test-all` (and CI) runs every tier.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 4 : 2 * n )))
+FAST_TESTS := tests/unit tests/dags tests/security
 test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
-	$(BIN)/pytest -q --durations=15 tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=10 -m "not slow" $(FAST_TESTS)
 
-test-unit: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
-	$(BIN)/pytest -q tests/unit tests/dags tests/security
+# the same folders' slow tests: whole attempts through each hosting, real tool installs, the
+# 50 MB log, the cidiff pairs, the corpus scenarios
+test-slow: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=10 -m slow $(FAST_TESTS)
 
-test-integration: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
-	$(BIN)/pytest -q tests/integration
+# real Airflow (scheduler, triggerer, API server) on a temporary home, one stack per module
+test-integration: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
+	$(BIN)/pytest -q --durations=10 tests/integration
+
+test-all: test test-slow test-integration test-distributed
 
 lint: $(STAMP)
 	$(BIN)/ruff check include devkit dags plugins tests bench scripts

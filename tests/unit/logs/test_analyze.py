@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
+
 from cicd_orchestrator.logs.analyze import analyze_log, analyze_path
 
 
@@ -54,6 +56,7 @@ class _Generated(io.RawIOBase):
         return want
 
 
+@pytest.mark.slow
 def test_50mb_log_is_read_in_bounded_memory() -> None:
     size = 50 * 1024 * 1024
     stream: BinaryIO = io.BufferedReader(_Generated(size), buffer_size=1 << 20)

@@ -95,6 +95,7 @@ def test_cidiff_pairs_first_excerpt_hits(case: str) -> None:
 
 
 @requires_cidiff
+@pytest.mark.slow
 @pytest.mark.parametrize("with_baseline", [True, False])
 def test_cidiff_hit_at_1(with_baseline: bool) -> None:
     cases = cidiff_cases()

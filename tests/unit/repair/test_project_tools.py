@@ -11,6 +11,9 @@ from cicd_orchestrator.repair import project_tools
 from cicd_orchestrator.repair.formatters import BlackFixer
 from cicd_orchestrator.repair.project_tools import Pin, pinned_version
 
+#: whole attempts, real tool installs: the slow tier (`make test-slow`)
+pytestmark = pytest.mark.slow
+
 
 def write(root, files):
     for rel, text in files.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cicd_devkit.scenarios import materialize
 from cicd_devkit.worlds import MARKER_KEY
 
@@ -18,6 +19,9 @@ from cicd_orchestrator.constants import Strategy
 from cicd_orchestrator.report import render_report
 from cicd_orchestrator.stages import classification, discovery, fixing
 from cicd_orchestrator.validation import replay
+
+#: whole attempts, real tool installs: the slow tier (`make test-slow`)
+pytestmark = pytest.mark.slow
 
 NOW = "2026-01-01T00:00:00+00:00"
 WORKFLOW = """name: CI

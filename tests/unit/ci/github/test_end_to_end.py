@@ -19,6 +19,9 @@ from cicd_orchestrator.constants import Strategy
 from cicd_orchestrator.publish.rerun import publish_rerun
 from cicd_orchestrator.serde import to_json_obj
 
+#: whole attempts, real tool installs: the slow tier (`make test-slow`)
+pytestmark = pytest.mark.slow
+
 NOW = "2026-01-01T00:00:00+00:00"
 
 
