@@ -15,7 +15,7 @@ RUNNER_PYTHON ?= $(shell /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/nul
 	&& echo /usr/bin/python3 || echo $(PYTHON))
 
 .PHONY: venv runner-tools sandbox-prerequisites container-prerequisites demo test test-slow test-integration test-all lint \
-	bench-fixrate bench-logs bench-load bench-pages clean
+	bench-fixrate bench-logs bench-load bench-overhead bench-pages clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -112,6 +112,11 @@ bench-load: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 bench-load-celery: distributed-prerequisites
 	$(BIN)/python bench/bench_load.py --sessions $(or $(SESSIONS),50) \
 		--provider $(or $(PROVIDER),github) --executor celery $(if $(EXAMPLES),--examples $(EXAMPLES))
+
+# one lint failure alone, its attempt DAG beside a trivial DAG of exactly its shape (bodies
+# that return at once), medians of RUNS rounds on one standalone Airflow
+bench-overhead: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
+	$(BIN)/python bench/bench_overhead.py --runs $(or $(RUNS),3) --provider $(or $(PROVIDER),local)
 
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --cidiff $(CIDIFF)

@@ -92,15 +92,30 @@ def stack_env(
     return env
 
 
+def bundles_env(extra_dags: Path) -> dict[str, str]:
+    """Airflow's DAG bundles: the project's dags folder and ``extra_dags`` beside it (DAGs a
+    benchmark writes, kept out of the project)."""
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    bundles = [
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+        {"name": "extra-dags", "classpath": local, "kwargs": {"path": str(extra_dags)}},
+    ]
+    return {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles)}
+
+
 class AirflowStack:
-    """``airflow standalone`` on a home directory of its own and a free port."""
+    """``airflow standalone`` on a home directory of its own and a free port; ``extra_dags``:
+    a folder of DAG files parsed beside the project's."""
 
     def __init__(
         self,
         home: str | os.PathLike[str],
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
+        extra_dags: Path | None = None,
     ) -> None:
+        if extra_dags is not None:
+            extra_env = {**bundles_env(extra_dags), **(extra_env or {})}
         self.home = Path(home).resolve()
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
