@@ -118,6 +118,11 @@ bench-load-celery: distributed-prerequisites
 bench-overhead: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python bench/bench_overhead.py --runs $(or $(RUNS),3) --provider $(or $(PROVIDER),local)
 
+# each DAG file's parse in a task process beside a trivial DAG of the same shape and the
+# former parse that imported every task body with the DAG
+bench-parse: $(STAMP)
+	$(BIN)/python bench/bench_parse.py --runs $(or $(RUNS),5)
+
 bench-logs: $(STAMP)
 	$(BIN)/python bench/bench_logs.py --cidiff $(CIDIFF)
 

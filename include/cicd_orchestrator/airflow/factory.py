@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import datetime
 import os
-from functools import partial
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, TaskGroup, XComArg
 from airflow.task.trigger_rule import TriggerRule
 
-from cicd_orchestrator.airflow import monitor, tasks
+from cicd_orchestrator.airflow.bodies import monitor as monitor_body
+from cicd_orchestrator.airflow.bodies import task as body
 from cicd_orchestrator.airflow.links import SESSION_LINKS
+from cicd_orchestrator.airflow.names import OPEN_TASK
 from cicd_orchestrator.airflow.operators import (
     CIStatusSensor,
     EscalationDelayOperator,
     HandoffOperator,
     NextRunOperator,
+    RunTrigger,
 )
 from cicd_orchestrator.constants import FixingShape
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, StrategySpec, load_strategies
@@ -46,7 +47,7 @@ def _default_args(retries: int = 1) -> dict[str, Any]:
         "owner": "platform",
         "retries": retries,
         "retry_delay": datetime.timedelta(seconds=10),
-        "on_failure_callback": tasks.record_stage_errors,
+        "on_failure_callback": body("record_stage_errors"),
         "pool": provider_pool(),
     }
 
@@ -145,59 +146,59 @@ class _Attempt:
 
     def discovery(self) -> None:
         extras = {
-            "bisect_culprit": ("bisect", tasks.bisect_culprit),
-            "compare_environment": ("environment", tasks.compare_environment),
+            "bisect_culprit": ("bisect", body("bisect_culprit")),
+            "compare_environment": ("environment", body("compare_environment")),
         }
         outputs = {
-            "detect": self.task("detect_failures", tasks.detect_failures),
-            "context": self.task("analyse_context", tasks.analyse_context),
+            "detect": self.task("detect_failures", body("detect_failures")),
+            "context": self.task("analyse_context", body("analyse_context")),
         }
         for name in self.spec.discovery_extras:
             key, fn = extras[name]
             outputs[key] = self.task(name, fn)
-        self.gate("gate", tasks.discovery_gate, **outputs)
+        self.gate("gate", body("discovery_gate"), **outputs)
 
     def classification(self) -> None:
         self.gate(
             "gate",
-            tasks.classification_gate,
-            classified=self.task("classify_patterns", tasks.classify_patterns),
-            mapping=self.task("map_dependencies", tasks.map_dependencies),
+            body("classification_gate"),
+            classified=self.task("classify_patterns", body("classify_patterns")),
+            mapping=self.task("map_dependencies", body("map_dependencies")),
         )
 
     def fixing(self) -> None:
         shape = self.spec.fixing
         if shape in (FixingShape.PARALLEL, FixingShape.SEQUENTIAL):
             fixes = [
-                self.fixing_task(f"fix_{group}", tasks.fix_group, op_kwargs={"group": group})
+                self.fixing_task(f"fix_{group}", body("fix_group"), op_kwargs={"group": group})
                 for group in self.spec.fixers
             ]
             if shape is FixingShape.PARALLEL:
-                self.gate("merge", tasks.merge_fixes, fixes=fixes)
+                self.gate("merge", body("merge_fixes"), fixes=fixes)
             else:
-                self.gate("apply_sequentially", tasks.sequential_fixes, fixes=fixes)
+                self.gate("apply_sequentially", body("sequential_fixes"), fixes=fixes)
         elif shape is FixingShape.ISSUE:
             self.gate(
                 "gate",
-                tasks.issue_gate,
-                issue=self.fixing_task("prepare_issue", tasks.prepare_issue),
-                package=self.fixing_task("package_context", tasks.package_context),
+                body("issue_gate"),
+                issue=self.fixing_task("prepare_issue", body("prepare_issue")),
+                package=self.fixing_task("package_context", body("package_context")),
             )
         else:
             self.gate(
                 "gate",
-                tasks.rollback_gate,
-                rollback=self.fixing_task("prepare_rollback", tasks.prepare_rollback),
-                plan=self.fixing_task("preserve_state", tasks.preserve_state),
+                body("rollback_gate"),
+                rollback=self.fixing_task("prepare_rollback", body("prepare_rollback")),
+                plan=self.fixing_task("preserve_state", body("preserve_state")),
             )
         self.bound_parallelism()
 
     def validation(self) -> None:
         self.gate(
             "gate",
-            tasks.validation_gate,
-            validation=self.task("validate_fixes", tasks.validate_fixes),
-            regression=self.task("regression_run", tasks.regression_run),
+            body("validation_gate"),
+            validation=self.task("validate_fixes", body("validate_fixes")),
+            regression=self.task("regression_run", body("regression_run")),
         )
 
 
@@ -217,9 +218,8 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
         render_template_as_native_obj=True,
     ) as dag:
         opened = _task(
-            tasks.OPEN_TASK,
-            partial(tasks.open_session, spec.dag_id, spec.strategy.value),
-            max_active_tis_per_dag=1,
+            OPEN_TASK,
+            body("open_session", spec.dag_id, spec.strategy.value),
             # a retry after a lost answer of the API server finds the session its first try
             # made; malformed requests fail without retry (AirflowFailException)
             retries=2,
@@ -235,7 +235,7 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
             build.validation()
         published = _task(
             "publish",
-            tasks.publish,
+            body("publish"),
             op_kwargs={"ticket": opened.output},
             trigger_rule=TriggerRule.NONE_SKIPPED,
         )
@@ -251,7 +251,7 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
         # runs with ALL_DONE-like trigger rules) fails the run when any of its tasks failed
         watcher = _task(
             "watcher",
-            tasks.attempt_watcher,
+            body("attempt_watcher"),
             trigger_rule=TriggerRule.ONE_FAILED,
             retries=0,
             on_failure_callback=None,
@@ -289,13 +289,13 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
         max_active_runs=64,
         render_template_as_native_obj=True,
     ) as dag:
-        target = _task("load_target", monitor.load_target).output
+        target = _task("load_target", monitor_body("load_target")).output
         watch = CIStatusSensor(task_id="watch_ci", target=target, retries=3)
         # decide also runs when the watch failed: it then asks the provider itself, so a
         # session never stays waiting because of a lost wait
         decision = _task(
             "decide",
-            monitor.decide,
+            monitor_body("decide"),
             op_kwargs={"target": target, "event": watch.output},
             trigger_rule=TriggerRule.ALL_DONE,
         ).output
@@ -318,9 +318,6 @@ def build_sweep_dag(doc_md: str | None = None, schedule: str = "*/10 * * * *") -
         default_args=_default_args(),
         max_active_runs=1,
     ) as dag:
-        found = _task("find_failed_runs", monitor.sweep)
-        TriggerDagRunOperator.partial(
-            task_id="open_sessions",
-            skip_when_already_exists=True,
-        ).expand_kwargs(found.output)
+        found = _task("find_failed_runs", monitor_body("sweep"))
+        RunTrigger.partial(task_id="open_sessions").expand_kwargs(found.output)
     return dag

@@ -7,6 +7,8 @@ CONFIG_VARIABLE = "cicd_orchestrator_config"
 SESSION_PREFIX = "cicd_session__"
 LEARNED_PREFIX = "cicd_learned__"
 MAINTENANCE_DAG_ID = "cicd_maintenance"
+#: the first task of an attempt DAG: its XCom is the attempt's ticket
+OPEN_TASK = "open_session"
 
 
 def attempt_run_id(session_id: str, attempt: int) -> str:

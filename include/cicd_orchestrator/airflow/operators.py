@@ -4,16 +4,14 @@ delay), and the triggers of the monitor and of the next DAG run."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException, DagRunTriggerException
 
 from cicd_orchestrator.airflow.handoff import NextStep, Ticket, WatchTarget, from_xcom, xcom_of
 from cicd_orchestrator.airflow.names import monitor_run_id
-from cicd_orchestrator.airflow.triggers import CIStatusTrigger
 from cicd_orchestrator.strategies import MONITOR_DAG_ID
 
 
@@ -32,6 +30,8 @@ class CIStatusSensor(BaseOperator):
             raise AirflowSkipException("no session to watch")
         if watch.immediate is not None:
             return xcom_of(watch.immediate)
+        from cicd_orchestrator.airflow.triggers import CIStatusTrigger
+
         trigger = CIStatusTrigger(self.target)
         now = trigger.poll_once()
         if now.done:  # finished already: no need to defer
@@ -58,20 +58,70 @@ class EscalationDelayOperator(BaseOperator):
         moment = datetime.datetime.fromisoformat(step.retry_at)
         if moment <= datetime.datetime.now(datetime.UTC):
             return None
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
         self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: Any = None) -> Any:
         return None
 
 
-class NextRunOperator(TriggerDagRunOperator):
-    """Triggers what ``decide`` scheduled: the next attempt's DAG, or the monitor again for
-    another CI re-run (one DAG run per run id: a retry does not trigger twice)."""
+def trigger_dag_run(dag_id: str, run_id: str, conf: dict[str, Any] | None) -> NoReturn:
+    """End the task by triggering DAG run ``run_id`` of ``dag_id`` through the Task SDK (the
+    API server creates it); when a run of that id exists already, the task is skipped."""
+    raise DagRunTriggerException(
+        trigger_dag_id=dag_id,
+        dag_run_id=run_id,
+        conf=conf,
+        logical_date=datetime.datetime.now(datetime.UTC),
+        reset_dag_run=False,
+        skip_when_already_exists=True,
+        wait_for_completion=False,
+        allowed_states=[],
+        failed_states=[],
+        poke_interval=60,
+        deferrable=False,
+    )
 
-    template_fields = (*TriggerDagRunOperator.template_fields, "next_step")
+
+class RunTrigger(BaseOperator):
+    """Triggers the DAG run ``trigger_run_id`` of ``trigger_dag_id`` through the Task SDK (the
+    API server creates it); when a run of that id exists already, the task is skipped (one
+    DAG run per run id: a retry or a second request does not trigger twice).
+
+    What Airflow's ``TriggerDagRunOperator`` does for a run id that is given, without its
+    module's imports of the metadata database's models, which every task of the DAG would
+    pay for when it parses the DAG file."""
+
+    template_fields: Sequence[str] = ("trigger_dag_id", "trigger_run_id", "conf")
+
+    def __init__(
+        self,
+        *,
+        trigger_dag_id: str = "",
+        trigger_run_id: str | None = None,
+        conf: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.trigger_dag_id = trigger_dag_id
+        self.trigger_run_id = trigger_run_id
+        self.conf = conf
+
+    def execute(self, context: Any) -> Any:
+        if not self.trigger_dag_id or not self.trigger_run_id:
+            raise ValueError("RunTrigger needs trigger_dag_id and trigger_run_id")
+        trigger_dag_run(self.trigger_dag_id, self.trigger_run_id, self.conf)
+
+
+class NextRunOperator(RunTrigger):
+    """Triggers what ``decide`` scheduled: the next attempt's DAG, or the monitor again for
+    another CI re-run."""
+
+    template_fields = (*RunTrigger.template_fields, "next_step")
 
     def __init__(self, *, next_step: Any, **kwargs: Any) -> None:
-        super().__init__(trigger_dag_id=MONITOR_DAG_ID, skip_when_already_exists=True, **kwargs)
+        super().__init__(trigger_dag_id=MONITOR_DAG_ID, **kwargs)
         self.next_step = next_step
 
     def execute(self, context: Any) -> Any:
@@ -89,15 +139,15 @@ class NextRunOperator(TriggerDagRunOperator):
         return super().execute(context)
 
 
-class HandoffOperator(TriggerDagRunOperator):
+class HandoffOperator(RunTrigger):
     """Triggers the monitor for the attempt's session, also when publishing failed (the
     monitor then finds that nothing was published and decides); skips when no session was
     opened (a malformed request or a duplicate)."""
 
-    template_fields = (*TriggerDagRunOperator.template_fields, "ticket")
+    template_fields = (*RunTrigger.template_fields, "ticket")
 
     def __init__(self, *, ticket: Any, **kwargs: Any) -> None:
-        super().__init__(trigger_dag_id=MONITOR_DAG_ID, skip_when_already_exists=True, **kwargs)
+        super().__init__(trigger_dag_id=MONITOR_DAG_ID, **kwargs)
         self.ticket = ticket
 
     def execute(self, context: Any) -> Any:

@@ -13,7 +13,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -21,8 +21,11 @@ from cicd_orchestrator import session
 from cicd_orchestrator.airflow import feedback, runtime, state_store
 from cicd_orchestrator.airflow.handoff import StageOutput, Ticket, from_xcom, stage_data, xcom_of
 from cicd_orchestrator.airflow.handoff import stage_seconds as seconds_since
+from cicd_orchestrator.airflow.names import OPEN_TASK, attempt_run_id
+from cicd_orchestrator.airflow.operators import trigger_dag_run
 from cicd_orchestrator.attempt import Attempt
 from cicd_orchestrator.ci.base import CIProvider
+from cicd_orchestrator.config import OrchestratorConfig
 from cicd_orchestrator.constants import RepairKind, SessionStatus, Strategy
 from cicd_orchestrator.exceptions import (
     CicdError,
@@ -44,13 +47,14 @@ from cicd_orchestrator.models import (
     SessionState,
     ValidationResult,
 )
-from cicd_orchestrator.publish.attempt import publish_attempt
-from cicd_orchestrator.stages import classification, discovery, fixing, opening
-from cicd_orchestrator.validation import replay
+from cicd_orchestrator.stages import opening
+from cicd_orchestrator.strategies import dag_id_for
+
+if TYPE_CHECKING:
+    from cicd_orchestrator.stages.fixing import FixingOutcome
 
 log = logging.getLogger(__name__)
 
-OPEN_TASK = "open_session"
 #: the repairs validation replays (a hand-over to a person is not replayed)
 REPLAYED = frozenset(set(RepairKind) - {RepairKind.ISSUE})
 
@@ -62,8 +66,8 @@ def now_iso() -> str:
 def ticket_of(raw: Any) -> Ticket:
     """The attempt's ticket from ``open_session`` (a clear failure when none was opened)."""
     ticket = from_xcom(Ticket, raw)
-    if ticket is None:
-        raise AirflowFailException("no session was opened (see the open_session task)")
+    if ticket is None:  # the request was handed to the session's own DAG run
+        raise AirflowSkipException("no session in this DAG run (see the open_session task)")
     return ticket
 
 
@@ -115,6 +119,8 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
         _existing(sid, dag_run, run)
     else:
         _unless_superseded(provider, run)
+        if dag_run != (home := session_home(sid, config)):
+            _hand_over(home, params, run)
         state = opening.open_session(
             provider, request, run, config, Strategy(strategy), now_iso(), dag_run
         )
@@ -122,6 +128,29 @@ def open_session(dag_id: str, strategy: str, **context: Any) -> dict[str, Any]:
         feedback.inform(state, config, notify_people=False)
         log.info("opened session %s for %s run %s", sid, run.repository, run.id)
     return xcom_of(Ticket(sid, 1, overrides))
+
+
+def session_home(session_id: str, config: OrchestratorConfig) -> tuple[str, str]:
+    """The one DAG run where a session is created: the first attempt's run named after the
+    session, of the DAG ``retry_strategy.attempt_1`` names. Airflow refuses a second DAG run
+    of one id (a database constraint), so requests for one push that arrive at once, by any
+    way, create one session and their ``open_session`` tasks need not wait for each other."""
+    return dag_id_for(config.strategy_for_attempt(1)), attempt_run_id(session_id, 1)
+
+
+def _hand_over(home: tuple[str, str], params: dict[str, Any], run: Run) -> NoReturn:
+    """Trigger the session's own DAG run for this request (for the failed run it found, as
+    the request's other params say); when that run exists already, this task skips. The
+    tasks after this one then skip: the session goes on in its own run."""
+    dag_id, run_id = home
+    log.info(
+        "the session of %s run %s opens in DAG run %s of %s", run.repository, run.id, run_id, dag_id
+    )
+    trigger_dag_run(
+        dag_id,
+        run_id,
+        {**params, "run_id": run.id, "head_sha": None, "session_id": None, "attempt": 1},
+    )
 
 
 def _unless_superseded(provider: CIProvider, run: Run) -> None:
@@ -174,18 +203,26 @@ def _learned(attempt: Attempt) -> dict[str, object]:
 
 
 def detect_failures(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import discovery
+
     return run_stage(ticket, lambda a: discovery.detect_failures(a, _learned(a)))
 
 
 def analyse_context(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import discovery
+
     return run_stage(ticket, discovery.analyse_context)
 
 
 def bisect_culprit(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import discovery
+
     return run_stage(ticket, discovery.bisect_culprit)
 
 
 def compare_environment(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import discovery
+
     return run_stage(ticket, discovery.compare_environment)
 
 
@@ -215,10 +252,14 @@ def discovery_gate(
 
 # --------------------------------------------------------------------------- classification
 def classify_patterns(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import classification
+
     return run_stage(ticket, lambda a: classification.classify_failures(a, _learned(a)))
 
 
 def map_dependencies(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import classification
+
     return run_stage(ticket, classification.map_dependencies)
 
 
@@ -238,22 +279,32 @@ def classification_gate(ticket: Any, classified: Any, mapping: Any) -> dict[str,
 # --------------------------------------------------------------------------- fixing
 def fix_group(ticket: Any, group: str) -> dict[str, Any]:
     """The fixers of one group of categories (one task each in the parallel strategies)."""
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, fixing.fix_group, group)
 
 
 def prepare_issue(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, fixing.prepare_issue)
 
 
 def package_context(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, fixing.context_package)
 
 
 def prepare_rollback(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, fixing.prepare_rollback)
 
 
 def preserve_state(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, fixing.rollback_plan)
 
 
@@ -262,7 +313,7 @@ def _fixer_results(outputs: list[Any]) -> list[FixerResult]:
 
 
 def _keep_repairs(
-    keep: Callable[[Attempt, list[FixerResult]], fixing.FixingOutcome],
+    keep: Callable[[Attempt, list[FixerResult]], FixingOutcome],
     ticket: Any,
     outputs: list[Any],
 ) -> dict[str, Any]:
@@ -286,11 +337,15 @@ def _keep_repairs(
 
 def merge_fixes(ticket: Any, fixes: list[Any]) -> dict[str, Any]:
     """Gate of the parallel fixing: merge the changes, report the conflicts."""
+    from cicd_orchestrator.stages import fixing
+
     return _keep_repairs(fixing.merge_repairs, ticket, fixes)
 
 
 def sequential_fixes(ticket: Any, fixes: list[Any]) -> dict[str, Any]:
     """Gate of the sequential strategy: one validated fix per commit, in dependency order."""
+    from cicd_orchestrator.stages import fixing
+
     return _keep_repairs(fixing.sequential_repairs, ticket, fixes)
 
 
@@ -324,10 +379,14 @@ def rollback_gate(ticket: Any, rollback: Any, plan: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- validation
 def validate_fixes(ticket: Any) -> dict[str, Any]:
     """Validation, with further repair rounds for the new failures the repairs reveal."""
+    from cicd_orchestrator.stages import fixing
+
     return run_stage(ticket, lambda a: fixing.validate_in_rounds(a, a.repairs(REPLAYED)))
 
 
 def regression_run(ticket: Any) -> dict[str, Any]:
+    from cicd_orchestrator.validation import replay
+
     return run_stage(ticket, lambda a: replay.regression_run(a, a.repairs(REPLAYED)))
 
 
@@ -351,6 +410,8 @@ def validation_gate(ticket: Any, validation: Any, regression: Any) -> dict[str, 
 # --------------------------------------------------------------------------- publish
 def publish(ticket: Any) -> dict[str, Any]:
     """Publish what the attempt validated; always leaves a record for the monitor."""
+    from cicd_orchestrator.publish.attempt import publish_attempt
+
     started = time.time()
     attempt = runtime.load_attempt(ticket_of(ticket))
     try:

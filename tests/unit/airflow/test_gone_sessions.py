@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from cicd_orchestrator import session
 from cicd_orchestrator.airflow import monitor, runtime, state_store, tasks
+from cicd_orchestrator.airflow.names import OPEN_TASK
 from cicd_orchestrator.airflow.operators import HandoffOperator
 from cicd_orchestrator.airflow.triggers import GONE_POLLS, CIStatusTrigger
 from cicd_orchestrator.ci.local.provider import LocalProvider
@@ -186,7 +187,7 @@ def test_stage_tasks_do_not_retry_what_is_gone(monkeypatch: pytest.MonkeyPatch):
 
 def test_stage_errors_are_recorded_as_their_message(store):
     state = _only(store)
-    ti = FakeTI({tasks.OPEN_TASK: {"session_id": state.session_id, "attempt": 1}})
+    ti = FakeTI({OPEN_TASK: {"session_id": state.session_id, "attempt": 1}})
     # as Airflow's task runner calls a callback: the context is the one positional argument
     tasks.record_stage_errors(
         {"ti": ti, "exception": AirflowFailException("unknown repository 'x/y'")}
@@ -233,16 +234,62 @@ def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
             self.run_id = run_id
 
     params = {"repository": "acme/shop", "run_id": made.head_run.id, "provider": "local"}
+    dag_id, home = tasks.session_home(session.session_id_of_run("local", made.head_run), config)
     first = tasks.open_session(
-        "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=DagRun("manual__1")
+        dag_id, "standard-parallel-fixing", params=params, dag_run=DagRun(home)
     )
     again = tasks.open_session(
-        "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=DagRun("manual__1")
+        dag_id, "standard-parallel-fixing", params=params, dag_run=DagRun(home)
     )
     assert again == first
     assert len(saved) == 1
     assert len(saved[first["session_id"]].attempt_history) == 1
     with pytest.raises(AirflowSkipException, match="duplicate"):
         tasks.open_session(
-            "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=DagRun("manual__2")
+            dag_id, "standard-parallel-fixing", params=params, dag_run=DagRun("manual__2")
         )
+
+
+def test_a_request_in_another_dag_run_hands_the_session_to_its_own_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the DAG run named after the session creates it (Airflow refuses a second run of
+    one id): a request in any other run, by hand or through the REST API, triggers that run
+    for the failed run it found and creates nothing itself; the tasks after it skip."""
+    from airflow.sdk.exceptions import DagRunTriggerException
+    from cicd_devkit.airflow_stack import PROJECT_ROOT
+    from cicd_devkit.scenarios import materialize
+
+    provider = LocalProvider(tmp_path / "ci")
+    made = materialize(PROJECT_ROOT / "examples" / "lint-failure", provider, "acme/shop")
+    config = load_config(
+        {
+            "local_ci_root": str(tmp_path / "ci"),
+            "retry_strategy": {"attempt_1": "extended-analysis-with-context"},
+        }
+    )
+    saved: dict[str, SessionState] = {}
+    monkeypatch.setattr(state_store, "session_exists", lambda sid: sid in saved)
+    monkeypatch.setattr(state_store, "save_session", lambda s: saved.__setitem__(s.session_id, s))
+    monkeypatch.setattr(state_store, "load_orchestrator_config", lambda overrides=None: config)
+
+    class DagRun:
+        run_id = "manual__2026-12-06"
+
+    params = {"repository": "acme/shop", "head_sha": made.head_sha, "provider": "local"}
+    with pytest.raises(DagRunTriggerException) as raised:
+        tasks.open_session(
+            "cicd_attempt_1_standard_parallel_fixing",
+            "standard-parallel-fixing",
+            params=params,
+            dag_run=DagRun(),
+        )
+    sid = session.session_id_of_run("local", made.head_run)
+    assert raised.value.trigger_dag_id == "cicd_attempt_2_extended_analysis"
+    assert raised.value.dag_run_id == f"{sid}__attempt1"
+    assert raised.value.skip_when_already_exists
+    assert raised.value.conf["run_id"] == made.head_run.id
+    assert raised.value.conf["repository"] == "acme/shop"
+    assert saved == {}
+    with pytest.raises(AirflowSkipException, match="no session in this DAG run"):
+        tasks.ticket_of(None)

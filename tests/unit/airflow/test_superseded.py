@@ -122,17 +122,22 @@ def test_a_red_fix_escalates_while_nothing_superseded_the_failure(world: Any) ->
     assert after.status is not SessionStatus.CLOSED
 
 
+FIRST = "cicd_attempt_1_standard_parallel_fixing"
+
+
 class _DagRun:
-    run_id = "manual__superseded"
+    """The DAG run named after the session of the world's failed run (where it is created)."""
+
+    def __init__(self, world: Any) -> None:
+        run = world.local.get_run(REPO, world.head_run_id)
+        self.run_id = f"{session.session_id_of_run('local', run)}__attempt1"
 
 
 def test_no_session_opens_for_a_failure_already_superseded(world: Any) -> None:
     params = {"repository": REPO, "run_id": world.head_run_id, "provider": "local"}
     push_commit(world, "main", {"NEWER.md": "next\n"})
     with pytest.raises(AirflowSkipException, match="no session: a newer commit"):
-        tasks.open_session(
-            "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=_DagRun()
-        )
+        tasks.open_session(FIRST, "standard-parallel-fixing", params=params, dag_run=_DagRun(world))
     assert (
         state_store.session_exists(
             session.session_id_of_run("local", world.local.get_run(REPO, world.head_run_id))
@@ -143,9 +148,7 @@ def test_no_session_opens_for_a_failure_already_superseded(world: Any) -> None:
 
 def test_a_session_opens_for_the_newest_failure(world: Any) -> None:
     params = {"repository": REPO, "run_id": world.head_run_id, "provider": "local"}
-    tasks.open_session(
-        "cicd_attempt_1", "standard-parallel-fixing", params=params, dag_run=_DagRun()
-    )
+    tasks.open_session(FIRST, "standard-parallel-fixing", params=params, dag_run=_DagRun(world))
     run = world.local.get_run(REPO, world.head_run_id)
     state = state_store.load_session(session.session_id_of_run("local", run))
     assert session.session_runs(state) == [run.id]
