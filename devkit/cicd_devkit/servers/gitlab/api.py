@@ -11,7 +11,10 @@ attempt's jobs are its jobs, the jobs a re-run replaced staying as retried jobs
 ``job_execution_timeout`` for a timeout, or what a test set (``ServerState.failure_reasons``);
 its trace is rendered by ``trace``. Merge requests and issues are the local provider's pull
 requests and issues (GitLab numbers them separately, here they share one sequence, which no
-client can tell apart); notes are its comments. External commit statuses are kept by the
+client can tell apart); notes are its comments. Their assignees and reviewers are the local
+provider's, by username: ``assignee_ids`` and ``reviewer_ids`` (numeric ids of the users the
+server knows, ``ServerState.users``; GET ``/users?username=``) replace them, as on GitLab, and
+an id of nobody the server knows is ignored. External commit statuses are kept by the
 server (GitLab refuses to set a status to the state it already has, so does the server) and
 mirrored to the local provider; GitLab would also add them to the newest pipeline of the
 commit as jobs of their own, which the server does not model.
@@ -27,7 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from cicd_devkit.servers.backend import Backend
-from cicd_devkit.servers.gitlab.payloads import Payloads, gitlab_status, project_id
+from cicd_devkit.servers.gitlab.payloads import Payloads, gitlab_status, project_id, user_id
 from cicd_devkit.servers.gitlab.trace import render_trace
 from cicd_devkit.servers.rest import ApiError, Result, Route, RoutedApi
 from cicd_orchestrator.actions.workflow import list_workflow_files
@@ -45,6 +48,8 @@ NOTE_LIMIT = 1_000_000
 
 __all__ = ["Api", "ApiError", "ServerState"]
 _STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+#: the parameters that set a merge request's (an issue's) users, and where they are kept
+_OWNER_KEYS = {"assignee_ids": "assignees", "reviewer_ids": "reviewers"}
 _TO_LOCAL = {
     "pending": CombinedState.PENDING,
     "running": CombinedState.PENDING,
@@ -71,13 +76,20 @@ class ForkSource:
 @dataclass
 class ServerState:
     """What GitLab knows that the local provider does not: protected branches, failure
-    reasons set by a test, merge requests from forks, the exact states of commit statuses."""
+    reasons set by a test, merge requests from forks, the exact states of commit statuses,
+    the users of the instance (by username)."""
 
     protected: dict[str, set[str]] = field(default_factory=dict)
     protect_default: bool = True
     failure_reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     fork_sources: dict[tuple[str, int], ForkSource] = field(default_factory=dict)
     statuses: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    users: set[str] = field(default_factory=set)
+
+    def add_user(self, username: str) -> None:
+        """A user of the instance (once: GitLab's usernames are case-insensitive)."""
+        if all(known.casefold() != username.casefold() for known in self.users):
+            self.users.add(username)
 
 
 @dataclass
@@ -107,6 +119,7 @@ class Api(RoutedApi):
         issues = f"{PROJECT}/issues"
         return [
             ("GET", "/user", self.get_user),
+            ("GET", "/users", self.list_users),
             ("GET", PROJECT, self.get_project),
             ("GET", f"{PROJECT}/protected_branches", self.list_protected),
             ("GET", f"{PROJECT}/repository/branches/(?P<branch>[^/]+)", self.get_branch),
@@ -161,6 +174,33 @@ class Api(RoutedApi):
     # ------------------------------------------------------------------ projects, branches
     def get_user(self, user: str, **_: Any) -> Result:
         return 200, self.p.user(user), {}
+
+    def list_users(self, query: dict[str, str], **_: Any) -> Result:
+        """The users the server knows (``username``: the one of that name, whatever its
+        case, or none)."""
+        wanted = query.get("username")
+        names = sorted(self.state.users, key=user_id)
+        if wanted is not None:
+            names = [n for n in names if n.casefold() == wanted.casefold()]
+        return 200, self.p.users(names), {}
+
+    def owners(self, body: dict[str, Any], params: tuple[str, ...]) -> dict[str, list[str]]:
+        """The ``assignees`` (``reviewers``) that ``params`` (``assignee_ids``,
+        ``reviewer_ids``) of ``body`` set: the usernames of the users the server knows, in
+        the order given (an unknown id is left out; an empty list or ``0`` sets none)."""
+        known = {user_id(name): name for name in self.state.users}
+        changes: dict[str, list[str]] = {}
+        for param in params:
+            value = body.get(param)
+            if value is None:
+                continue
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, int) or str(v).strip().isdigit() for v in values if v != ""):
+                raise ApiError(400, f"400 Bad request - {param} is invalid")
+            ids = [int(v) for v in values if v != ""]
+            names = (known[i] for i in ids if i in known)
+            changes[_OWNER_KEYS[param]] = list(dict.fromkeys(names))
+        return changes
 
     def ci_config_path(self, repo: str) -> str:
         """The first workflow file of the default branch (the project's CI configuration)."""
@@ -459,7 +499,8 @@ class Api(RoutedApi):
 
     def edit_mr(self, repo: str, iid: str, body: dict[str, Any], **_: Any) -> Result:
         self._item(repo, "pull", iid)
-        item = self.backend.edit_item(repo, int(iid), _edits(body))
+        changes = {**_edits(body), **self.owners(body, ("assignee_ids", "reviewer_ids"))}
+        item = self.backend.edit_item(repo, int(iid), changes)
         return 200, self._mr_payload(repo, item), {}
 
     def add_fork_mr(
@@ -506,7 +547,8 @@ class Api(RoutedApi):
 
     def edit_issue(self, repo: str, iid: str, body: dict[str, Any], **_: Any) -> Result:
         self._item(repo, "issue", iid)
-        item = self.backend.edit_item(repo, int(iid), _edits(body))
+        changes = {**_edits(body), **self.owners(body, ("assignee_ids",))}
+        item = self.backend.edit_item(repo, int(iid), changes)
         return 200, self._issue_payload(repo, item), {}
 
     # ------------------------------------------------------------------ notes

@@ -31,6 +31,11 @@ def project_id(repo: str) -> int:
     return zlib.crc32(repo.encode("utf-8")) % 9_000_000 + 1_000_000
 
 
+def user_id(username: str) -> int:
+    """A stable numeric id of a username (GitLab's usernames are case-insensitive)."""
+    return zlib.crc32(username.casefold().encode("utf-8")) % 9_000_000 + 1_000_000
+
+
 def iso(value: str | None) -> str | None:
     """GitLab's timestamps: ``2016-08-11T11:28:34.085Z``."""
     if not value:
@@ -70,8 +75,17 @@ class Payloads(FixturePayloads):
 
     def user(self, username: str = BOT_USERNAME) -> dict[str, Any]:
         data = self.load("user")
-        data.update(username=username, name=username, web_url=f"{self.web_url}/{username}")
+        data.update(
+            id=user_id(username),
+            username=username,
+            name=username,
+            web_url=f"{self.web_url}/{username}",
+        )
         return data
+
+    def users(self, usernames: list[str]) -> list[dict[str, Any]]:
+        """Users as a merge request or issue lists them (``assignees``, ``reviewers``)."""
+        return [self.user(name) for name in usernames]
 
     # ------------------------------------------------------------------ projects
     def project(self, repo: str, default_branch: str, ci_config_path: str) -> dict[str, Any]:
@@ -254,6 +268,7 @@ class Payloads(FixturePayloads):
     ) -> dict[str, Any]:
         number = int(item["number"])
         data = self.load("merge_request", repo)
+        assignees = self.users(item.get("assignees", []))
         state = {"open": "opened"}.get(str(item["state"]), str(item["state"]))
         data.update(
             id=number + 100_000,
@@ -270,6 +285,9 @@ class Payloads(FixturePayloads):
             source_project_id=source_project,
             target_project_id=project_id(repo),
             author=self.user(item.get("author") or BOT_USERNAME),
+            assignees=assignees,
+            assignee=assignees[0] if assignees else None,
+            reviewers=self.users(item.get("reviewers", [])),
             draft=is_draft(item["title"]),
             work_in_progress=is_draft(item["title"]),
             sha=sha,
@@ -286,6 +304,7 @@ class Payloads(FixturePayloads):
     def issue(self, repo: str, item: dict[str, Any], notes: int) -> dict[str, Any]:
         number = int(item["number"])
         data = self.load("issue", repo)
+        assignees = self.users(item.get("assignees", []))
         state = {"open": "opened"}.get(str(item["state"]), str(item["state"]))
         base = f"{self.api_url}/projects/{project_id(repo)}"
         data.update(
@@ -300,6 +319,8 @@ class Payloads(FixturePayloads):
             updated_at=iso(item.get("updated_at")),
             closed_at=iso(item.get("updated_at")) if state == "closed" else None,
             author=self.user(item.get("author") or BOT_USERNAME),
+            assignees=assignees,
+            assignee=assignees[0] if assignees else None,
             user_notes_count=notes,
             web_url=f"{self.web_url}/{repo}/-/issues/{number}",
             references={

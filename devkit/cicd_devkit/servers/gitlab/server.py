@@ -13,7 +13,9 @@ What it models of GitLab:
   for git (401 with a challenge, as git's askpass expects);
 - users: each token is a user's (``GET /user``; the token the server starts with is
   ``cicd-orchestrator-bot``, ``add_user`` adds others); merge requests, issues and notes
-  record who created them;
+  record who created them; ``GET /users?username=`` finds a user the server knows (those of
+  the tokens, the authors of merge requests from forks), whose numeric id merge requests and
+  issues take as an assignee (``assignee_ids``) or reviewer (``reviewer_ids``);
 - projects by URL-encoded path (``group%2Fproject``) or numeric id;
 - offset pagination: ``page``/``per_page``, ``X-Page``, ``X-Per-Page``, ``X-Total``,
   ``X-Total-Pages``, ``X-Next-Page``, ``X-Prev-Page`` and a ``Link`` header;
@@ -70,12 +72,17 @@ class GitLabServer(HostedServer[Api]):
     BOT = BOT_USERNAME
 
     def prepare(self, protect_default_branch: bool) -> None:
-        self.state = ServerState(protect_default=protect_default_branch)
+        self.state = ServerState(protect_default=protect_default_branch, users={self.BOT})
 
     def make_api(self) -> Api:
         return Api(self.local, Payloads(self.api_url, self.url), self.state)
 
     # ------------------------------------------------------------------ test controls
+    def add_user(self, login: str) -> str:
+        """Another user of the instance (``GET /users`` finds it); returns its token."""
+        self.state.add_user(login)
+        return super().add_user(login)
+
     def protect_branch(self, repo: str, name: str) -> None:
         """Protect a branch (or a wildcard such as ``stable/*``) of the project."""
         self.state.protected.setdefault(repo, set()).add(name)
@@ -96,7 +103,8 @@ class GitLabServer(HostedServer[Api]):
         author: str = "contributor",
     ) -> int:
         """An open merge request into ``repo`` from ``branch`` of the fork ``fork_project``,
-        opened by ``author``."""
+        opened by ``author`` (a user of the instance)."""
+        self.state.add_user(author)
         return self.api.add_fork_mr(
             repo, fork_project, branch, sha, target, title, description, author
         )

@@ -18,7 +18,11 @@ How GitLab's objects map onto the interface (see ``mapping``):
 - pull requests are merge requests (``number`` = ``iid``), comments are notes (on the merge
   request ``!number``; on issue ``#number`` when there is no such merge request), issues are
   issues; every write carries the orchestrator's hidden marker and is looked up by it first,
-  among the objects of the token's user (``GET /user``; ``ci.hosted``).
+  among the objects of the token's user (``GET /user``; ``ci.hosted``);
+- owners: the assignees of a merge request or issue and the reviewers of a merge request
+  are users by numeric id, found by username (``GET /users?username=``); who is already
+  there stays, a username GitLab does not know is skipped (a warning in the log), and teams
+  are not asked to review (GitLab has no team reviewers; see ``_set_owners``).
 
 Each operation backs off on rate limits (429 with Retry-After or RateLimit-Reset), 5xx
 answers, timeouts and truncated bodies, within a bound (``ratelimit``). git runs over HTTPS
@@ -111,6 +115,7 @@ class GitLabProvider(HostedProvider["Gitlab"]):
         self.max_pipeline_pages = options.get("max_pipeline_pages", 5)
         self._project_cache: dict[str, dict[str, Any]] = {}
         self._source_branches: dict[tuple[str, int], str] = {}
+        self._user_ids: dict[str, int] = {}
         install_log_filter()
 
     @property
@@ -438,6 +443,81 @@ class GitLabProvider(HostedProvider["Gitlab"]):
             {"source_branch": head, "target_branch": base, "title": title, "description": body}
         )
         return mapping.to_pull(created.attributes)
+
+    # ------------------------------------------------------------------ owners
+    def _user_id(self, username: str) -> int | None:
+        """The numeric id of the user ``username`` (GitLab matches it whatever its case),
+        or None when GitLab knows nobody of that name; found ids are kept."""
+        key = username.casefold()
+        if key not in self._user_ids:
+            found = self.client.users.list(username=username)
+            match = next(
+                (u for u in found if str(u.attributes.get("username") or "").casefold() == key),
+                None,
+            )
+            if match is None:
+                return None
+            self._user_ids[key] = int(match.attributes["id"])
+        return self._user_ids[key]
+
+    def _user_ids_of(self, usernames: list[str], role: str, where: str) -> list[int]:
+        """The ids of ``usernames``, those GitLab does not know left out (with a warning)."""
+        ids = []
+        for name in dict.fromkeys(usernames):
+            found = self._user_id(name)
+            if found is None:
+                log.warning("GitLab has no user %s: not made %s of %s", name, role, where)
+            else:
+                ids.append(found)
+        return ids
+
+    def _set_owners(
+        self,
+        repo: str,
+        number: int,
+        assignees: list[str],
+        reviewers: list[str],
+        team_reviewers: list[str],
+    ) -> None:
+        """The assignees (``assignee_ids``) of merge request ``!number``, or of issue
+        ``#number`` when the project has no such merge request (as ``_upsert_comment``
+        decides), and the reviewers (``reviewer_ids``) of a merge request, added to those it
+        has (GitLab replaces them: the ids sent are those it has, then the new ones, so an
+        instance that keeps one assignee or reviewer keeps the one it had).
+
+        Users are found by username (``GET /users?username=``); a username GitLab does not
+        know is skipped with a warning, not an error. GitLab has no team reviewers: teams
+        (``org/team``) are not asked to review, which the log notes. An issue has no
+        reviewers: asking for some is a ProviderError (nothing is changed)."""
+        from gitlab.v4.objects import ProjectMergeRequest
+
+        target = self._notable(repo, number)
+        pull = isinstance(target, ProjectMergeRequest)
+        where = f"{'!' if pull else '#'}{number} of {repo}"
+        if not pull and (reviewers or team_reviewers):
+            raise ProviderError(f"{where} is an issue: it has no reviewers")
+        if team_reviewers:
+            log.warning(
+                "GitLab has no team reviewers: %s not asked to review %s",
+                ", ".join(team_reviewers),
+                where,
+            )
+        wanted = {"assignee_ids": ("assignees", "an assignee", assignees)}
+        if pull:
+            wanted["reviewer_ids"] = ("reviewers", "a reviewer", reviewers)
+        changed = False
+        for param, (key, role, names) in wanted.items():
+            have = [int(u["id"]) for u in target.attributes.get(key) or [] if u.get("id")]
+            ids = list(dict.fromkeys([*have, *self._user_ids_of(names, role, where)]))
+            setattr(target, param, ids)
+            changed = changed or ids != have
+        if changed:
+            target.save()  # the answer's users replace the attributes
+            now = {
+                key: ", ".join(str(u.get("username")) for u in target.attributes.get(key) or [])
+                for key, _, _ in wanted.values()
+            }
+            log.info("owners of %s: %s", where, now)
 
     # ------------------------------------------------------------------ notes and issues
     def _notable(self, repo: str, number: int) -> Any:
