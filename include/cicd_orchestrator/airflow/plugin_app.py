@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cicd_orchestrator.airflow import pages, sessions_db, state_store
@@ -256,25 +257,31 @@ async def read_capped(request: Request) -> bytes | JSONResponse:
     return bytes(body)
 
 
+# The handlers read the body on the API server's event loop and do everything that touches
+# the metadata database (Variables, the DAG run) on a worker thread: a database call on the
+# loop would hold up every request of the API server, the tasks' own included, while it
+# waits (with SQLite, until its busy timeout, as the request holding the lock needs the loop).
+
+
 async def github_webhook(request: Request) -> JSONResponse:
     body = await read_capped(request)
     if isinstance(body, JSONResponse):
         return body
-    if not verify_signature(
-        _variable(SECRET_VARIABLE), body, request.headers.get(SIGNATURE_HEADER)
-    ):
+    secret = await run_in_threadpool(_variable, SECRET_VARIABLE)
+    if not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
         return JSONResponse({"detail": "invalid or missing signature"}, status_code=401)
-    return _deliver(GITHUB_HOOK, request, body)
+    return await run_in_threadpool(_deliver, GITHUB_HOOK, request, body)
 
 
 async def gitlab_webhook(request: Request) -> JSONResponse:
     # the token is checked before the body is read
-    if not gl.verify_token(_variable(gl.TOKEN_VARIABLE), request.headers.get(gl.TOKEN_HEADER)):
+    token = await run_in_threadpool(_variable, gl.TOKEN_VARIABLE)
+    if not gl.verify_token(token, request.headers.get(gl.TOKEN_HEADER)):
         return JSONResponse({"detail": "invalid or missing X-Gitlab-Token"}, status_code=401)
     body = await read_capped(request)
     if isinstance(body, JSONResponse):
         return body
-    return _deliver(GITLAB_HOOK, request, body)
+    return await run_in_threadpool(_deliver, GITLAB_HOOK, request, body)
 
 
 def _deliver(hook: Hook, request: Request, body: bytes) -> JSONResponse:
