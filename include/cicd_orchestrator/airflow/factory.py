@@ -202,6 +202,10 @@ class _Attempt:
         )
 
 
+#: active DAG runs of each attempt DAG and of the monitor (one run per session at a time)
+MAX_ACTIVE_SESSION_RUNS = 64
+
+
 def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
     """One attempt DAG: open, four TaskGroups (each with parallel tasks), publish, hand-off."""
     with DAG(
@@ -214,7 +218,10 @@ def build_attempt_dag(spec: StrategySpec, doc_md: str | None = None) -> DAG:
         tags=[*TAGS, "attempt", spec.strategy.value],
         params=session_params(),
         default_args=_default_args(),
-        max_active_runs=16,
+        # an active run holds nothing but its place in the scheduler's loop (the executor's
+        # slots and the provider pool bound the work), so a burst's sessions all open at once:
+        # open_session, upstream of every task, comes first in Airflow's priority weights
+        max_active_runs=MAX_ACTIVE_SESSION_RUNS,
         render_template_as_native_obj=True,
     ) as dag:
         opened = _task(
@@ -286,7 +293,7 @@ def build_monitor_dag(doc_md: str | None = None) -> DAG:
             ),
         },
         default_args=_default_args(),
-        max_active_runs=64,
+        max_active_runs=MAX_ACTIVE_SESSION_RUNS,
         render_template_as_native_obj=True,
     ) as dag:
         target = _task("load_target", monitor_body("load_target")).output
