@@ -1,10 +1,13 @@
 """`make bench-load`: many sessions at once on one Airflow.
 
 Materialises N repositories from the project's examples (by default the two fast ones: a lint
-failure and a transient network failure), opens all sessions at once through the REST API and
+failure and a transient network failure), opens all sessions at once (through the webhook
+with ``--provider github``, as GitHub delivers failures; through the REST API otherwise) and
 prints: sessions per minute, how long a failure waits for its first task, the running task
 instances sampled while sessions wait on CI (waiting holds no worker slot: the sensor and the
-delay are deferred), the DAG files' parse times and the task overhead of an attempt.
+delay are deferred), the DAG files' parse times and the task overhead of an attempt. On the
+standalone Airflow it then measures Airflow's own floor beside them: as many runs at once of a
+DAG of exactly the attempt DAG's shape whose bodies return at once.
 
 ``--executor standalone`` (default) runs ``airflow standalone`` (LocalExecutor, SQLite);
 ``--executor celery`` the distributed deployment of ``make test-distributed`` (PostgreSQL,
@@ -16,7 +19,9 @@ the token in every file and metadata table the deployment wrote.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
+import runpy
 import secrets
 import statistics
 import subprocess
@@ -28,12 +33,15 @@ from typing import Any
 
 from cicd_devkit import canary, sessions
 from cicd_devkit.airflow_stack import PROJECT_ROOT, AirflowStack, ApiClient
+from cicd_devkit.dag_shape import write_trivial_dag
 from cicd_devkit.scenarios import fail_head_until_red, load_scenario, materialize
 from cicd_devkit.servers.github import GitHubServer
 
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import SessionStatus
+from cicd_orchestrator.models import Run
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
+from cicd_orchestrator.webhooks.github import SECRET_VARIABLE
 
 LOAD_CONFIG = {"delay_scale": 0.02, "ci_poll_interval": 100.0, "job_timeout_minutes": 10}
 
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         home = Path(tmp)
         stack: Any
+        trivial_id = ""
         if args.executor == "celery":
             from cicd_devkit.distributed import DistributedStack, missing_prerequisites
 
@@ -137,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             stack = DistributedStack(home, workers=2, worker_concurrency=4)
             local_root = stack.local_root
         else:
-            stack = AirflowStack(home)
+            attempt = runpy.run_path(str(PROJECT_ROOT / "dags" / f"{sessions.FIRST_DAG}.py"))
+            trivial_id, path = write_trivial_dag(attempt["dag"], home / "extra-dags", paused=True)
+            stack = AirflowStack(home, extra_dags=path.parent)
             local_root = home / "local-ci"
+            dag_ids.append(trivial_id)
         print(f"\nexecutor: {args.executor}, provider: {args.provider}")
         stack.start()
         server = None
@@ -161,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     },
                 ).raise_for_status()
             run_load(client, provider, args)
+            if trivial_id:
+                floor_burst(client, trivial_id, args.sessions, args.timeout)
             if token:
                 found = canary.find_token(
                     token,
@@ -179,6 +193,63 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: deliveries at once, as GitHub sends them (each on a connection of its own)
+DELIVERY_THREADS = 8
+
+
+def open_all(client: ApiClient, targets: list[tuple[str, Run]], kind: str) -> list[str]:
+    """Open every session at once; returns their ids. GitHub's failures arrive as signed
+    webhook deliveries, several at a time; the local provider's trigger each session's own
+    DAG run through the REST API, one request after the other."""
+    if kind != "github":
+        return [
+            sessions.open_session(client, repo, run.id, provider=kind, run=run, session_run=True)[0]
+            for repo, run in targets
+        ]
+    secret = secrets.token_urlsafe(24)
+    client.set_variable(SECRET_VARIABLE, secret, "GitHub webhook secret")
+    with concurrent.futures.ThreadPoolExecutor(DELIVERY_THREADS) as pool:
+        return list(
+            pool.map(
+                lambda target: sessions.deliver_failure(client.url, secret, target[1]), targets
+            )
+        )
+
+
+def floor_burst(client: ApiClient, dag_id: str, n: int, timeout: float) -> None:
+    """Airflow's own floor on the same Airflow: ``n`` runs at once of a DAG of exactly the
+    attempt DAG's shape whose bodies return at once. The DAG is paused from its creation:
+    the runs are made while no task runs (Airflow's REST API writes its audit log on the API
+    server's event loop, which stalls on SQLite while tasks write) and start together when it
+    is unpaused."""
+    tag = secrets.token_hex(3)
+    for i in range(n):
+        client.trigger(dag_id, {}, run_id=f"floor-{tag}-{i}").raise_for_status()
+    released = datetime.datetime.now(datetime.UTC)
+    client.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in client.dag_runs(dag_id) if r["dag_run_id"].startswith(f"floor-{tag}")]
+        if len(runs) == n and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        time.sleep(2)
+    else:
+        raise TimeoutError(f"{n} runs of {dag_id} not finished after {timeout}s")
+    ends = [_ts(r["end_date"]) for r in runs]
+    elapsed = (max(e for e in ends if e) - released).total_seconds()
+    starts = []
+    for run in runs:
+        tis = client.task_instances(dag_id, run["dag_run_id"])
+        first = min((t for t in (_ts(ti.get("start_date")) for ti in tis) if t), default=None)
+        if first is not None:
+            starts.append((first - released).total_seconds())
+    print(
+        f"floor, {n} runs at once of a DAG of the attempt's shape with bodies that return at "
+        f"once: {n / (elapsed / 60):.1f} runs per minute ({elapsed:.0f}s for all); wait for "
+        f"the first task: median {statistics.median(starts):.1f}s, max {max(starts):.1f}s"
+    )
+
+
 def run_load(client: ApiClient, provider: LocalProvider, args: Any) -> None:
     scenarios = [
         load_scenario(PROJECT_ROOT / n if "/" in n else PROJECT_ROOT / "examples" / n)
@@ -192,13 +263,11 @@ def run_load(client: ApiClient, provider: LocalProvider, args: Any) -> None:
         run = made.head_run
         if run is None or run.conclusion is None or run.conclusion.value == "success":
             run = fail_head_until_red(provider, made.repo, made.head_sha)
-        targets.append((made.repo, run.id))
+        targets.append((made.repo, run))
     print(f"\n{args.sessions} repositories made in {time.monotonic() - start:.0f}s")
     opened = time.monotonic()
-    ids = [
-        sessions.open_session(client, repo, run_id, provider=args.provider)[0]
-        for repo, run_id in targets
-    ]
+    ids = open_all(client, targets, args.provider)
+    print(f"{len(ids)} failures delivered in {time.monotonic() - opened:.1f}s")
     samples: list[tuple[int, int, int, int]] = []  # running, waits running, deferred, waiting
     final: dict[str, Any] = {}
     deadline = opened + args.timeout

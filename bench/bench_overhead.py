@@ -36,6 +36,7 @@ from cicd_devkit.dag_shape import write_trivial_dag
 from cicd_devkit.scenarios import fail_head_until_red, materialize
 from cicd_devkit.servers.github import GitHubServer
 
+from cicd_orchestrator.airflow.names import attempt_run_id
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.constants import SessionStatus
 from cicd_orchestrator.strategies import MONITOR_DAG_ID, SWEEP_DAG_ID, load_strategies
@@ -80,17 +81,6 @@ def wall_clock(run: dict[str, Any]) -> float:
     return (_ts(run["end_date"]) - _ts(run["start_date"])).total_seconds()
 
 
-def session_run_id(client: ApiClient, repository: str, timeout: float = 120) -> str:
-    """The attempt DAG run opened for ``repository``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for run in client.dag_runs(ATTEMPT_DAG):
-            if (run.get("conf") or {}).get("repository") == repository:
-                return str(run["dag_run_id"])
-        time.sleep(1.0)
-    raise TimeoutError(f"no {ATTEMPT_DAG} run for {repository}")
-
-
 def product_round(
     client: ApiClient, provider: LocalProvider, kind: str, n: int, timeout: float
 ) -> tuple[float, float | None, str, str]:
@@ -102,10 +92,13 @@ def product_round(
     if failed is None or failed.conclusion is None or failed.conclusion.value == "success":
         failed = fail_head_until_red(provider, repo, made.head_sha)
     failed_at = _ts(failed.updated_at)
-    sid, status = sessions.open_session(client, repo, failed.id, provider=kind, run=failed)
+    sid, status = sessions.open_session(
+        client, repo, failed.id, provider=kind, run=failed, session_run=True
+    )
     if status >= 300:
         raise RuntimeError(f"opening the session answered HTTP {status}")
-    run_id = session_run_id(client, repo)
+    # the session's own DAG run, triggered as the webhook triggers it
+    run_id = attempt_run_id(sid, 1)
     run = wait_run(client, ATTEMPT_DAG, run_id, timeout)
     publish = next(
         t for t in client.task_instances(ATTEMPT_DAG, run_id) if t["task_id"] == "publish"

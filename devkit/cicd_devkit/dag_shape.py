@@ -162,6 +162,7 @@ with DAG(
     catchup=False,
     tags=["cicd-orchestrator", "benchmark"],
     max_active_runs=SHAPE["max_active_runs"],
+    is_paused_upon_creation={paused},
 ) as dag:
     groups: dict[str, TaskGroup] = {{}}
     tasks: dict[str, PythonOperator] = {{}}
@@ -195,20 +196,23 @@ with DAG(
 '''
 
 
-def trivial_dag_source(shape: Shape, dag_id: str) -> str:
-    """The text of a DAG file that declares ``dag_id`` with ``shape`` and no-op bodies."""
+def trivial_dag_source(shape: Shape, dag_id: str, paused: bool = False) -> str:
+    """The text of a DAG file that declares ``dag_id`` with ``shape`` and no-op bodies
+    (``paused``: the DAG is paused when Airflow first parses it)."""
     text = pprint.pformat(_shape_literal(shape), width=96, sort_dicts=False)
-    return _TEMPLATE.format(dag_id=dag_id, source=shape.dag_id, shape=text)
+    return _TEMPLATE.format(dag_id=dag_id, source=shape.dag_id, shape=text, paused=paused)
 
 
 def trivial_dag_id(dag_id: str) -> str:
     return f"bench_trivial__{dag_id}"
 
 
-def write_trivial_dag(dag: Any, folder: Path, dag_id: str | None = None) -> tuple[str, Path]:
+def write_trivial_dag(
+    dag: Any, folder: Path, dag_id: str | None = None, paused: bool = False
+) -> tuple[str, Path]:
     """Write the trivial twin of ``dag`` into ``folder``; returns its DAG id and file."""
     dag_id = dag_id or trivial_dag_id(dag.dag_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{dag_id}.py"
-    path.write_text(trivial_dag_source(shape_of(dag), dag_id))
+    path.write_text(trivial_dag_source(shape_of(dag), dag_id, paused))
     return dag_id, path

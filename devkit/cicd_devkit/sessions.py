@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import requests
+
 from cicd_devkit.airflow_stack import ApiClient
-from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX
+from cicd_orchestrator.airflow.names import CONFIG_VARIABLE, SESSION_PREFIX, attempt_run_id
 from cicd_orchestrator.constants import SessionStatus, Strategy
 from cicd_orchestrator.models import Run, SessionState
 from cicd_orchestrator.serde import from_json_obj
 from cicd_orchestrator.session import session_id_of_run, session_runs
 from cicd_orchestrator.strategies import dag_id_for
+from cicd_orchestrator.webhooks.github import sign
 
 FIRST_DAG = dag_id_for(Strategy.STANDARD_PARALLEL_FIXING)
 
@@ -33,18 +37,64 @@ def open_session(
     provider: str = "local",
     run: Run | None = None,
     timeout: float = 300.0,
+    *,
+    session_run: bool = False,
 ) -> tuple[str, int]:
     """Trigger attempt 1 for a failed run; returns (session id, HTTP status).
 
     A session is one per push (its id comes from the run's commit and branch): with
     ``run`` it is known at once, without it the session that holds the run is waited for.
+    The request is a DAG run of its own, as a person's at the REST API, which hands over to
+    the session's DAG run; ``session_run`` (with ``run``) triggers the session's DAG run
+    itself, as the webhook and the sweep do.
     """
-    resp = client.trigger(
-        FIRST_DAG, {"repository": repository, "run_id": run_id, "provider": provider}
-    )
+    conf = {"repository": repository, "run_id": run_id, "provider": provider}
+    if session_run:
+        if run is None:
+            raise ValueError("session_run needs the run")
+        sid = session_id_of_run(provider, run)
+        resp = client.trigger(FIRST_DAG, conf, run_id=attempt_run_id(sid, 1))
+        return sid, resp.status_code
+    resp = client.trigger(FIRST_DAG, conf)
     if run is not None:
         return session_id_of_run(provider, run), resp.status_code
     return session_of_run(client, repository, run_id, timeout), resp.status_code
+
+
+def deliver_failure(base_url: str, secret: str, run: Run, timeout: float = 120) -> str:
+    """Deliver GitHub's ``workflow_run`` event for the failed ``run`` to the orchestrator's
+    webhook, signed with ``secret``, as GitHub does; returns the session id the webhook names."""
+    body = json.dumps(
+        {
+            "action": "completed",
+            "repository": {"full_name": run.repository},
+            "workflow_run": {
+                "id": run.id,
+                "name": run.workflow,
+                "path": run.workflow_path,
+                "conclusion": "failure",
+                "head_branch": run.head_branch,
+                "head_sha": run.head_sha,
+                "event": run.event,
+            },
+        }
+    ).encode()
+    headers = {
+        "X-GitHub-Event": "workflow_run",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+        "Content-Type": "application/json",
+    }
+    resp = requests.post(
+        f"{base_url}/cicd/webhook/github", data=body, headers=headers, timeout=timeout
+    )
+    if resp.status_code != 202 or resp.json().get("status") not in (
+        "created",
+        "duplicate",
+        "joined",
+    ):
+        raise RuntimeError(f"the webhook answered {resp.status_code}: {resp.text[:500]}")
+    return session_id_of_run("github", run)
 
 
 def session_of_run(client: ApiClient, repository: str, run_id: int, timeout: float) -> str:

@@ -64,9 +64,10 @@ def now_iso() -> str:
 
 
 def ticket_of(raw: Any) -> Ticket:
-    """The attempt's ticket from ``open_session`` (a clear failure when none was opened)."""
+    """The attempt's ticket from ``open_session``; none when it handed the request to the
+    session's own DAG run (this run's task then skips)."""
     ticket = from_xcom(Ticket, raw)
-    if ticket is None:  # the request was handed to the session's own DAG run
+    if ticket is None:
         raise AirflowSkipException("no session in this DAG run (see the open_session task)")
     return ticket
 
