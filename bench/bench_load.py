@@ -221,7 +221,12 @@ def floor_burst(client: ApiClient, dag_id: str, n: int, timeout: float) -> None:
     attempt DAG's shape whose bodies return at once. The DAG is paused from its creation:
     the runs are made while no task runs (Airflow's REST API writes its audit log on the API
     server's event loop, which stalls on SQLite while tasks write) and start together when it
-    is unpaused."""
+    is unpaused, once no DAG run of the sessions is left."""
+    deadline = time.monotonic() + timeout
+    while client.get("/dags/~/dagRuns", limit=1, state=["queued", "running"])["total_entries"]:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"DAG runs still active after {timeout}s")
+        time.sleep(2)
     tag = secrets.token_hex(3)
     for i in range(n):
         client.trigger(dag_id, {}, run_id=f"floor-{tag}-{i}").raise_for_status()
