@@ -61,30 +61,42 @@ def open_session(
     return session_of_run(client, repository, run_id, timeout), resp.status_code
 
 
-def deliver_failure(base_url: str, secret: str, run: Run, timeout: float = 120) -> str:
-    """Deliver GitHub's ``workflow_run`` event for the failed ``run`` to the orchestrator's
-    webhook, signed with ``secret``, as GitHub does; returns the session id the webhook names."""
-    body = json.dumps(
-        {
-            "action": "completed",
-            "repository": {"full_name": run.repository},
-            "workflow_run": {
-                "id": run.id,
-                "name": run.workflow,
-                "path": run.workflow_path,
-                "conclusion": "failure",
-                "head_branch": run.head_branch,
-                "head_sha": run.head_sha,
-                "event": run.event,
-            },
-        }
-    ).encode()
+def signed_delivery(
+    secret: str, payload: Any, event: str = "workflow_run"
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a GitHub webhook delivery of ``payload``, signed with
+    ``secret``, as GitHub sends it."""
+    body = json.dumps(payload).encode()
     headers = {
-        "X-GitHub-Event": "workflow_run",
+        "X-GitHub-Event": event,
         "X-GitHub-Delivery": str(uuid.uuid4()),
         "X-Hub-Signature-256": sign(secret, body),
         "Content-Type": "application/json",
     }
+    return body, headers
+
+
+def failure_event(run: Run) -> dict[str, Any]:
+    """GitHub's ``workflow_run`` completed event for the failed ``run``."""
+    return {
+        "action": "completed",
+        "repository": {"full_name": run.repository},
+        "workflow_run": {
+            "id": run.id,
+            "name": run.workflow,
+            "path": run.workflow_path,
+            "conclusion": "failure",
+            "head_branch": run.head_branch,
+            "head_sha": run.head_sha,
+            "event": run.event,
+        },
+    }
+
+
+def deliver_failure(base_url: str, secret: str, run: Run, timeout: float = 120) -> str:
+    """Deliver the failed ``run`` to the orchestrator's webhook as GitHub does; returns the
+    session id the webhook opens or joins."""
+    body, headers = signed_delivery(secret, failure_event(run))
     resp = requests.post(
         f"{base_url}/cicd/webhook/github", data=body, headers=headers, timeout=timeout
     )

@@ -10,11 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
+from cicd_devkit import builders, sessions
 from cicd_devkit.servers.gitlab.payloads import fixture_text
 from fastapi.testclient import TestClient
 
 from cicd_orchestrator.airflow import plugin_app
-from cicd_orchestrator.webhooks.github import sign
 
 SECRET = "webhook-secret-for-tests"
 
@@ -48,23 +48,8 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
 
 
 def test_a_github_delivery_uses_the_database_off_the_event_loop(calls: list) -> None:
-    payload = {
-        "action": "completed",
-        "repository": {"full_name": "acme/shop", "default_branch": "main"},
-        "workflow_run": {
-            "id": 7,
-            "conclusion": "failure",
-            "head_branch": "main",
-            "head_sha": "a" * 40,
-        },
-    }
-    body = json.dumps(payload).encode()
-    headers = {
-        "X-GitHub-Event": "workflow_run",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(SECRET, body),
-        "Content-Type": "application/json",
-    }
+    run = builders.failed_run()
+    body, headers = sessions.signed_delivery(SECRET, sessions.failure_event(run))
     resp = TestClient(plugin_app.create_app()).post(
         "/webhook/github", content=body, headers=headers
     )
