@@ -134,6 +134,12 @@ def _excerpt(
     return ex, match
 
 
+def _shown(region: Region) -> list[str]:
+    """What a person reads of a region: its excerpt's lines and its telling lines."""
+    _, _, text = region.window(EXCERPT_LINES)
+    return [*text.split("\n"), *(t for _, _, t in region.key)]
+
+
 def _classify(
     analysis: LogAnalysis, regions: list[Region], library: PatternLibrary, names: list[str]
 ) -> None:
@@ -143,10 +149,10 @@ def _classify(
     match = library.best_match(evidence)
     top = regions[0] if regions else None
     matched = None
-    if match is not None:
-        confidence = round(max(0.1, match.pattern.confidence - 0.08 * min(match.rank, 4)), 3)
-        matched = (match.pattern.category, confidence, match.pattern.id, match.text)
-    verdict = categorize([r.all_lines for r in regions], names, matched)
+    if match is not None and match.rank == 0:  # a known cause decides where the job failed
+        pat = match.pattern
+        matched = (pat.category, pat.confidence, pat.id, match.text)
+    verdict = categorize([_shown(r) for r in regions], names, matched)
     analysis.category, analysis.confidence = verdict.category, verdict.confidence
     analysis.reasons = verdict.reasons
     if match is not None:

@@ -12,7 +12,14 @@ One classifier for every caller (``cicd analyze``, the sessions' analysis, the r
   a deployment tool, a retried test (:data:`LINE_RULES`);
 - the failed command or step and the job's name: the tool it runs (``rubocop``, ``jest``,
   ``cargo build``, ``dpl``...) or the word it uses (``lint``, ``test``, ``deploy``)
-  (:data:`NAME_RULES`).
+  (:data:`NAME_RULES`);
+- what a shell's exit status says of itself (127: not found, 126: not executable, 124: timed
+  out, 137: killed) (:data:`EXIT_STATUS`).
+
+A line that says nothing against the build does not vote (:data:`NOT_EVIDENCE`: a check that
+passed, a skipped step, the CI runner's own set-up); a warning votes little unless warnings
+are errors. A known cause decides only where the job failed (the first excerpt), and a link
+checker's network errors are its findings, dead links.
 
 Each rule is a general rule of a toolchain, never the text of one log. The evidence of the
 first excerpt counts most. The verdict carries a confidence (the winner's share of the
@@ -50,7 +57,9 @@ LINE_RULES: list[Rule] = [
             r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
             r"bad gateway|remote end hung up|early eof|hash sum mismatch|failed to (?:download|"
             r"fetch|connect)|unable to (?:download|connect|access 'https?:)|too many requests|"
-            r"rate limit|could not (?:download|connect|fetch)"
+            r"rate limit (?:exceeded|reached)|could not (?:download|connect|fetch)|"
+            r"could(?: not|n't) (?:create|establish|open) (?:an? )?(?:\w+ )?connection|"
+            r"(?:tls|ssl|tcp|https?) connection.{0,60}failed|connect(?:ion)? timeout"
         ),
         2.0,
     ),
@@ -68,7 +77,10 @@ LINE_RULES: list[Rule] = [
     # ---------------------------------------------------------------- flaky
     (
         C.FLAKY,
-        _rx(r"\bflak(?:y|iness)\b|intermittent|failed\. retrying|passed on retry|retrying \d+ of"),
+        _rx(
+            r"\bflak(?:y|iness)\b|intermittent|passed on retry|"
+            r"\bre-?run(?:ning)? (?:the )?(?:flaky|failed) tests?"
+        ),
         2.5,
     ),
     # ---------------------------------------------------------------- configuration
@@ -107,6 +119,18 @@ LINE_RULES: list[Rule] = [
     # ---------------------------------------------------------------- quality
     # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, TLDR004, W0611)
     (C.QUALITY, _rx(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b", 0), 2.4),
+    # a linter's finding: line:col, message, (rule-name) (stylelint, eslint's stylish); or
+    # SEVERITY: path:line:col rule-name (tslint); a unified diff's hunk (a formatter's check)
+    (
+        C.QUALITY,
+        _rx(
+            r"^\s*\d+:\d+\s+.*\((?:[\w@/]+-)+\w+\)\s*$|"
+            r"^(?:ERROR|WARNING): \S+:\d+:\d+ [a-z]+(?:-[a-z]+)+ |"
+            r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@",
+            0,
+        ),
+        2.0,
+    ),
     (
         C.QUALITY,
         _rx(
@@ -115,14 +139,15 @@ LINE_RULES: list[Rule] = [
             r"\d+ problems? \(\d+ errors?|^\S+:\d+:\d+: [CWERF]: |^\S+:\d+:\d+: [EWFCNDI]\d{3}\b|"
             r"^\s*\d+:\d+\s+(?:error|warning|✖)\s|^diff in |lint(?:er|ing)? (?:error|fail)|"
             r"\blint\b|imported but unused|unused (?:import|variable|argument)|"
-            r"is (?:redundant|never used|not used)|spelling|misspell|typo|broken links?|"
+            r"is (?:redundant|never used|not (?:being )?used)|spelling|misspell|typo|broken links?|"
             r"dead links?|\b(?:404|301|302|522)\b.{0,8}https?://|trailing whitespace|"
             r"line too long|missing (?:magic comment|docstring|header|license|copyright|"
             r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
             r"threshold|decreased|fail)|binary compatibility|mima|incorrectly sorted|"
             r"uncommitted|git diff --exit-code|not (?:up to date|in sync)|out of date|"
-            r"please (?:commit|rebuild|regenerate|run)\b|working (?:tree|directory) (?:is )?not "
-            r"clean|size limit|(?:bundle|size) budget|overfull \\[hv]box|"
+            r"please (?:commit|rebuild|regenerate|run|apply)\b|"
+            r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
+            r"overfull \\[hv]box|"
             r"line (?:is )?longer than \d+"
         ),
         1.8,
@@ -164,7 +189,8 @@ LINE_RULES: list[Rule] = [
     (
         C.BUILD,
         _rx(
-            r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b|\berror(?:\[E\d+\]| (?:CS|TS|C|LNK)\d+\b)|"
+            r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b|\*\* (?:TEST )?BUILD FAILED \*\*|"
+            r"\berror(?:\[E\d+\]| (?:CS|TS|C|LNK)\d+\b)|"
             r"^\[error\] \S+\.\w+:\d+(?::\d+)?: |^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |"
             r"^e: \S+\.kts?: |^\S+\.\w+\(\d+,\d+\): error|"
             r"cannot find symbol|undefined reference|unresolved (?:external|import|reference)|"
@@ -210,8 +236,8 @@ NAME_RULES: list[Rule] = [
             r"lint|\bstyle|format|\bfmt\b|prettier|rubocop|flake8|pylint|pycodestyle|pep8|"
             r"black|isort|mypy|checkstyle|scalastyle|clippy|gofmt|go vet|golangci|shellcheck|"
             r"vint|hlint|credo|swiftlint|phpcs|php-cs-fixer|phpstan|perlcritic|codespell|"
-            r"spell|awesome_bot|link.?check|mima|danger|commitlint|coverage|sniff|"
-            r"\bcheck(?:style|_format|-format)\b"
+            r"spell|awesome_bot|link.?check|mima|danger|commitlint|sniff|"
+            r"\bcheck(?:style|_format|-format)\b|\bcheck[_-]\w+|\w[_-]check\b"
         ),
         1.5,
     ),
@@ -239,6 +265,37 @@ NAME_RULES: list[Rule] = [
 ]
 
 
+#: lines that say nothing against the build: a check that passed ("No lint errors!",
+#: "✔ 0 problems"), a step skipped, a package manager's notice, the CI runner's own set-up
+NOT_EVIDENCE = _rx(
+    r"^\W*(?:\u2714|\u2713|\u221a|ok\b|pass(?:ed|ing)?\b|success)|"
+    r"\b(?:no|0|zero) (?:[\w-]+ ){0,3}(?:errors?|warnings?|offen[cs]es|problems?|issues?|"
+    r"failures?|violations?|unused \w+)(?: (?:found|detected))?\W*$|\bskipping\b|^npm WARN\b|"
+    r"\.travis/job_stages|^\s*deprecat(?:ion|ed)\b"
+)
+#: what a shell's exit status says of itself: 126 the command is not executable, 127 it was not
+#: found (a CI set-up mistake); 124 a timeout, 137 killed (the machine)
+EXIT_STATUS = _rx(r"(?:exited with|exit (?:code|status)|returned)\s*:?\s*(12[4-7]|137)\b")
+_EXIT_CATEGORY = {
+    "126": C.CONFIGURATION,
+    "127": C.CONFIGURATION,
+    "124": C.INFRASTRUCTURE,
+    "137": C.INFRASTRUCTURE,
+}
+
+#: a link checker: the network errors it prints are its findings (dead links), not the machine's
+LINK_CHECKER = _rx(
+    r"awesome_bot|html-?proofer|linkchecker|link-?check|markdown-link-check|lychee|muffet|"
+    r"broken-link-checker|\bblc\b|linkinator"
+)
+
+#: a warning, which fails a build only when warnings are errors
+WARNING = _rx(r"^\s*warning\b|\bwarning: |\[-W[\w-]+\]|^\S+:\d+(?::\d+)?:\s+warning\b")
+WARNINGS_FAIL = _rx(
+    r"warnings? (?:being )?treated as errors|-werror\b|fatal warnings|failing due to"
+)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A category, how sure, and the evidence behind it."""
@@ -262,14 +319,22 @@ def _from_lines(
     """What the excerpts' lines say: each rule once per excerpt, the first excerpt double."""
     for rank, lines in enumerate(evidence):
         factor = 2.0 if rank == 0 else 0.5
+        warnings_fail = any(WARNINGS_FAIL.search(line) for line in lines)
         seen: set[int] = set()
+        seen_exit: set[str] = set()
         for line in lines:
-            if SUMMARY.search(line):  # "npm ERR! Test failed": says that, not why
-                continue
+            status = EXIT_STATUS.search(line)
+            if status and status.group(1) in _EXIT_CATEGORY and "exit" not in seen_exit:
+                seen_exit.add("exit")
+                category = _EXIT_CATEGORY[status.group(1)]
+                _add(scores, why, category, 2.0 * factor, f"'{line.strip()[:120]}'")
+            if SUMMARY.search(line) or NOT_EVIDENCE.search(line):
+                continue  # "npm ERR! Test failed" says that, not why; "No lint errors!"
+            weak = 0.25 if WARNING.search(line) and not warnings_fail else 1.0
             for i, (category, rx, weight) in enumerate(LINE_RULES):
                 if i not in seen and rx.search(line):
                     seen.add(i)
-                    _add(scores, why, category, weight * factor, f"'{line.strip()[:120]}'")
+                    _add(scores, why, category, weight * factor * weak, f"'{line.strip()[:120]}'")
 
 
 def _from_names(
@@ -297,8 +362,14 @@ def categorize(
     library's (category, confidence, pattern id, matched line), when a known cause matched."""
     scores: dict[FailureCategory, float] = {}
     why: dict[FailureCategory, list[str]] = {}
+    said = [x for x in names if x]
     _from_lines(evidence, scores, why)
-    _from_names(names, scores, why)
+    _from_names(said, scores, why)
+    if said and LINK_CHECKER.search(said[0]):  # its network errors are dead links
+        if C.INFRASTRUCTURE in scores:
+            _add(scores, why, C.QUALITY, scores.pop(C.INFRASTRUCTURE), "a link checker's finding")
+        if matched is not None and matched[0] is C.INFRASTRUCTURE:
+            matched = None
     if matched is not None and not SUMMARY.search(matched[3]):
         # a known cause (not a tool's last words) decides; the rest is its support
         category, confidence, pattern, _ = matched

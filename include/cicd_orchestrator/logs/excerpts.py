@@ -11,6 +11,8 @@ scores low (:data:`~cicd_orchestrator.logs.scoring.SUMMARY`). Regions are
 kept in bounded structures (the best by score and the most recent), so memory does not grow
 with the log; at the end they are ranked with what only the end knows: how close they are to
 the final failure marker, to the end of the log, and whether they lie in a failed step.
+When the best region is one of several failures of the same kind in that step, the first of
+them leads (:func:`_first_of_its_kind`).
 """
 
 from __future__ import annotations
@@ -141,6 +143,45 @@ class Region:
 
 def _decode(raw: bytes) -> str:
     return clean_line(raw.decode("utf-8", errors="replace"))
+
+
+#: a region this telling is a failure of its own (a test's FAIL line, an assertion), not
+#: noise or a progress line that mentions errors
+FAILURE_SCORE = 2.5
+
+
+def _kind(region: Region) -> tuple[str, str]:
+    """What a region's most telling line is: its first two words (the shape: ``--- FAIL:``,
+    ``not ok``) and its first words (what it says), numbers masked."""
+    line = max(region.key, key=lambda k: k[0])[2] if region.key else ""
+    words = re.sub(r"\d+", "0", " ".join(line.split()))
+    shape = [w if len(w) <= 8 and not re.search(r"[\w]\W+\w", w) else "*" for w in words.split(" ")]
+    return " ".join(shape[:2]), words[:48]
+
+
+def _first_of_its_kind(regions: list[Region], failed: list[LogStep]) -> list[Region]:
+    """When the best region is one of several failures of the same kind in the same step
+    (``--- FAIL: TestA`` ... ``--- FAIL: TestB``), the first of them leads, as a person reads
+    the first failure first. A later region that says the same (a summary repeating the
+    failure) is not another failure and keeps its place."""
+    top = regions[0] if regions else None
+    if top is None or top.score < FAILURE_SCORE:
+        return regions
+    step = next((s for s in failed if s.start <= top.start <= s.end), None)
+    shape, said = _kind(top)
+    earlier = [
+        r
+        for r in regions[1:]
+        if r.end < top.start
+        and r.score >= top.score
+        and (step is None or step.start <= r.start <= step.end)
+        and _kind(r)[0] == shape
+        and _kind(r)[1] != said
+    ]
+    if not earlier:
+        return regions
+    first = min(earlier, key=lambda r: r.start)
+    return [first, *(r for r in regions if r is not first)]
 
 
 class ExcerptScanner:
@@ -373,6 +414,7 @@ class ExcerptScanner:
         for r in regions:
             r.final = self._final_score(r, total_lines, failed, last_marker)
         regions.sort(key=lambda r: (-r.final, -r.end))
+        regions = _first_of_its_kind(regions, failed)
         return regions[:limit]
 
     def _final_score(

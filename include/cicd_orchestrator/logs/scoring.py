@@ -52,7 +52,22 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (
         re.compile(
             r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^\s*\*\* \(\w+\) |"
-            r"^\s*[\u2716\u2717\u2718\u274c\u00d7]\s|\s[\u2716\u2717\u2718\u274c]\s"
+            r"^\s*[\u2716\u2717\u2718\u274c\u00d7]\s|\s[\u2716\u2717\u2718]\s|\u274c\s"
+        ),
+        2.6,
+        False,
+    ),
+    # the failure headers of the test runners: RSpec, minitest, PHPUnit, ExUnit, clojure.test,
+    # Rust, Perl's Test::More, testthat, busted, Pester, xUnit, NUnit/dotnet test, pytest's
+    # failure section; MSBuild/NuGet/C# and tsc diagnostics
+    (
+        re.compile(
+            r"^\s*Failure/Error:|^\s*\d+\) (?:Failure|Error):|"
+            r"^\s*\d+\) test .+ \([\w.]+\)$|^(?:FAIL|ERROR) in \(|"
+            r"thread '.+' panicked at|^#\s+Failed test\b|^\W*\d+\. (?:Failure|Error)\b.*:|"
+            r"^(?:Failure|Error) \u2192 |^\s*\[-\] |\[FAIL\]|"
+            r"^\s*Failed [\w.]+(?: \[[\d.]+ m?s\])?$|^_{3,} .+ _{3,}$|\berror [A-Z]{2,4}\d{3,5}:|"
+            r"^\d+\) [\w\\]+::\w+|^\S+\.\w+ ?\(\d+,\d+\):\s"
         ),
         2.6,
         False,
@@ -157,8 +172,9 @@ MEDIUM: list[tuple[re.Pattern[str], float, bool]] = [
 NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
     (
         _lc(
-            r"\b0 (?:errors?|failures?|failed)\b|Failures: 0, Errors: 0|\berrors?: 0\b|"
-            r"\bfailed: 0\b|no errors"
+            # (not a TAP failure whose test is named so: "not ok 6 no errors")
+            r"^(?!\s*not ok \d).*(?:\b0 (?:errors?|failures?|failed)\b|Failures: 0, Errors: 0|"
+            r"\berrors?: 0\b|\bfailed: 0\b|no errors)"
         ),
         2.5,
         True,
@@ -209,7 +225,7 @@ SUMMARY = re.compile(
     r"^=+ .*\b\d+ (?:failed|errors?)\b.*=+$"  # pytest's last line
     r"|aborting due to (?:\d+ )?previous errors?|^error: could not compile|could not compile"
     r"|^error: build failed|compilation failed\s*$|\bCompilation failed$"
-    r"|\bexited with (?:code |status )?:?\s*\d+\.?\s*$|exit status \d+\s*$"
+    r"|\bexited with (?:code|status)?\s*:?\s*\d+\.?\s*$|exit status \d+\s*$"
     r"|returned (?:a )?non-zero exit|^\S*\s*'[\w:.-]+' errored after"
     r"|\*\*\* FAILED test case \d+ of \d+|TEST COMPLETE, .*\bfailed\b"
     r"|^\[error\] (?:Total time:|Failed: Total \d+|Failed tests:|Error: Total \d+)"

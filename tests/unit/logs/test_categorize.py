@@ -74,6 +74,69 @@ def test_a_known_cause_decides_unless_it_is_only_a_summary() -> None:
     assert last_words.category is C.QUALITY
 
 
+def test_a_check_that_passed_a_skipped_step_and_the_runners_set_up_say_nothing() -> None:
+    said_nothing = [
+        "No lint errors!",
+        "\u2714 No unused variables found!",
+        "0 problems",
+        "No Gemfile found, skipping bundle install",
+        "npm WARN notsup SKIPPING OPTIONAL DEPENDENCY: Unsupported platform for fsevents",
+        "/home/travis/.travis/job_stages: line 476: yarn: command not found",
+    ]
+    assert categorize([said_nothing]).category is C.UNKNOWN
+    assert categorize([[*said_nothing, "  AssertionError: expected 1 to equal 2"]]).category is (
+        C.TEST
+    )
+
+
+def test_a_warning_votes_little_unless_warnings_are_errors() -> None:
+    warning = "src/net.rs:3:9: warning: unused variable: `fd`"
+    mixed = [warning, warning, "  AssertionError: expected 1 to equal 2"]
+    assert categorize([mixed]).category is C.TEST
+    werror = ["src/Ipynb.hs:7:1: warning: [-Wunused-imports]", "<no location info>: error:",
+              "Failing due to -Werror."]  # fmt: skip
+    assert categorize([werror]).category is C.BUILD
+
+
+@pytest.mark.parametrize(
+    ("line", "category"),
+    [
+        ('The command "swift build" exited with 127.', C.CONFIGURATION),
+        ('The command "$TRAVIS_BUILD_DIR/install-jdk.sh" exited with 126.', C.CONFIGURATION),
+        ("##[error]Process completed with exit code 127.", C.CONFIGURATION),
+        ('The command "timeout 35m ci/build.sh" exited with 124.', C.INFRASTRUCTURE),
+    ],
+)
+def test_what_the_exit_status_says_of_itself(line: str, category: FailureCategory) -> None:
+    assert categorize([[line]], ["make test"]).category is category
+
+
+def test_a_link_checkers_network_errors_are_dead_links() -> None:
+    lines = [["1. [L0225] https://example.org/ Failed to open TCP connection: connection refused"]]
+    cause = (C.INFRASTRUCTURE, 0.8, "connection-refused", lines[0][0])
+    assert categorize(lines, ["make test"], cause).category is C.INFRASTRUCTURE
+    assert categorize(lines, ["awesome_bot README.md --allow-ssl"], cause).category is C.QUALITY
+    assert categorize(lines, ["npx markdown-link-check docs/*.md"]).category is C.QUALITY
+
+
+def test_a_known_cause_outside_the_first_excerpt_does_not_decide() -> None:
+    log = "\n".join(
+        [
+            "$ ./setup.sh",
+            "curl: (6) Could not resolve host: mirror.example.org",
+            "setup: using the cached copy",
+            *[f"step {i}" for i in range(300)],
+            "$ make test",
+            "not ok 3 - adds two numbers",
+            "#   Failed test 'adds two numbers'",
+            'The command "make test" exited with 1.',
+        ]
+    )
+    analysis = analyze_text(log)
+    assert analysis.excerpts[1].pattern == "dns-failure"  # known, but not where it failed
+    assert analysis.category is C.TEST
+
+
 def test_the_cli_and_the_sessions_share_the_names() -> None:
     """The failed step the log shows counts; the job's name given by the caller too."""
     log = (

@@ -8,6 +8,7 @@ from cicd_devkit import datasets
 
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.analyze import analyze_log, analyze_path, analyze_text
+from cicd_orchestrator.logs.scoring import score_line
 from cicd_orchestrator.models import Excerpt
 
 CIDIFF = datasets.CIDIFF
@@ -116,3 +117,67 @@ def test_an_unknown_failure_is_said_without_the_log_markup() -> None:
     a = analyze_text(text)
     assert a.pattern is None
     assert a.message.startswith("The step wrote more than 2000000 bytes of output")
+
+
+def _go_failure(name: str) -> list[str]:
+    return [
+        f"--- FAIL: {name} (2.62s)",
+        "\tproxied_test.go:126: Error Trace: proxied_test.go:78",
+        "\t\tError: Should be true",
+        *[f"DEBUG proxied.go:{i} request sent" for i in range(30)],
+    ]
+
+
+def test_the_first_of_several_failures_of_a_kind_leads() -> None:
+    """Two tests failed the same way: the first is the one a person reads first; a summary
+    that repeats the last failure is not another failure."""
+    log = [
+        *[f"=== RUN TestSetup{i}" for i in range(20)],
+        *_go_failure("TestParallelPreferChained"),
+        *_go_failure("TestChainedThenFronted"),
+        "FAIL",
+        "FAIL\tgithub.com/example/proxied\t7.831s",
+        'The command "make test" exited with 1.',
+    ]
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start <= 21 <= a.excerpts[0].end
+    repeated = [*_go_failure("TestChainedThenFronted"), *_go_failure("TestChainedThenFronted")]
+    b = analyze_text("\n".join([*repeated, 'The command "make test" exited with 1.']) + "\n")
+    assert b.excerpts[0].start > 33  # the later one, next to where the step failed
+
+
+def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
+    log = ["# passes a good component", "ok 5 no warnings", "not ok 6 no errors", "  ---",
+           "    operator: notOk", "  ...", *[f"# step {i}" for i in range(40)],
+           "# fail  1"]  # fmt: skip
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start <= 3 <= a.excerpts[0].end
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "     Failure/Error: expect(user.name).to eq('bob')",
+        "  1) Failure:",
+        "1) Composer\\Test\\SolverTest::testUnsatisfiableRequires",
+        "  1) test parses the header (MyApp.ParserTest)",
+        "FAIL in (test-parse) (parse_test.clj:12)",
+        "thread 'tests::parse' panicked at 'assertion failed', src/lib.rs:12:5",
+        "#   Failed test 'adds two numbers'",
+        "── 1. Failure: parse works (@test-parse.R#4) ──────────",
+        "Failure → spec/parse_spec.lua @ 3",
+        "    [-] ThreadJob with Using variables 41ms",
+        "    Nancy.Tests.BrowserFixture.Should_return_JSON [FAIL]",
+        "  Failed Nancy.Tests.BrowserFixture.Should_return_JSON [12 ms]",
+        "_______________ ERROR collecting tests/test_shell.py _______________",
+        "CSC : error CS5001: Program does not contain a static 'Main' method",
+        "e2e/app.e2e-spec.ts (5,1): Cannot find name 'describe'. (2304)",
+        "nl\u274c  /src/JSON.swift:97:2: unknown attribute 'dynamicMemberLookup'",
+    ],
+)
+def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
+    assert score_line(line) >= 2.5
+
+
+def test_a_wrappers_exit_code_only_restates() -> None:
+    assert score_line("[00:04:30] Error: Process exited with code: 5") <= 1.8
