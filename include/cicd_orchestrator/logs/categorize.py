@@ -194,10 +194,9 @@ LINE_RULES: list[Rule] = [
             r"^\[error\] \S+\.\w+:\d+(?::\d+)?: |^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |"
             r"^e: \S+\.kts?: |^\S+\.\w+\(\d+,\d+\): error|"
             r"cannot find symbol|undefined reference|unresolved (?:external|import|reference)|"
-            r"cannot find (?:module|package|name|type)|no module named|modulenotfounderror|"
-            r"importerror|syntax ?error|parse ?error|unexpected token|compil(?:e|ation) "
+            r"cannot find (?:package|name|type)|compil(?:e|ation) "
             r"(?:error|failed|failure)|could not compile|failed to compile|build failed|"
-            r"linker|ld returned|collect2|undefined symbol|type ?error|not in scope|"
+            r"linker|ld returned|collect2|undefined symbol|not in scope|"
             r"no (?:matching|such) (?:distribution|version|package|member|method|function)|"
             r"could not (?:find|resolve) (?:a )?(?:version|dependenc|gem|artifact|package)|"
             r"could not resolve dependencies|version solving failed|unsatisfiable|"
@@ -211,6 +210,16 @@ LINE_RULES: list[Rule] = [
             r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert"
         ),
         1.6,
+    ),
+    # what an interpreted language raises when it loads code: a build problem when the
+    # build runs it, often a test's own failure when the tests do (the name then decides)
+    (
+        C.BUILD,
+        _rx(
+            r"cannot find module|no module named|modulenotfounderror|importerror|syntax ?error|"
+            r"parse ?error|unexpected token|type ?error"
+        ),
+        0.4,
     ),
     (
         C.BUILD,
@@ -271,7 +280,8 @@ NOT_EVIDENCE = _rx(
     r"^\W*(?:\u2714|\u2713|\u221a|ok\b|pass(?:ed|ing)?\b|success)|"
     r"\b(?:no|0|zero) (?:[\w-]+ ){0,3}(?:errors?|warnings?|offen[cs]es|problems?|issues?|"
     r"failures?|violations?|unused \w+)(?: (?:found|detected))?\W*$|\bskipping\b|^npm WARN\b|"
-    r"\.travis/job_stages|^\s*deprecat(?:ion|ed)\b"
+    r"\.travis/job_stages|^\s*deprecat(?:ion|ed)\b|"
+    r"(?:could not|attempting to) download cache|\bcache archive\b"  # the runner's cache
 )
 #: what a shell's exit status says of itself: 126 the command is not executable, 127 it was not
 #: found (a CI set-up mistake); 124 a timeout, 137 killed (the machine)

@@ -72,6 +72,23 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         2.6,
         False,
     ),
+    # diagnostics with a file and a line, in the shapes the build tools print them: javac
+    # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
+    # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
+    # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions
+    (
+        re.compile(
+            r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
+            r"^e: \S+\.kts?: |^\S+\.go:\d+(?::\d+)?: |^! (?:LaTeX Error|Undefined control|"
+            r"Emergency stop|Missing|Package \w+ Error)|^CMake Error\b|"
+            r"^\S+: line \d+: .+: (?:command not found|No such file or directory|Permission "
+            r"denied)$|^\* What went wrong:|^An error occurred while installing|"
+            r"\((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$|^Error in .+ : |"
+            r"Liquid (?:Exception|syntax error)|^Dubious, test returned"
+        ),
+        2.6,
+        False,
+    ),
     (_lc(r"^fatal:|^FATAL:|\bpanic:"), 2.8, True),
     (_lc(r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137"), 3.0, True),
     (
@@ -238,6 +255,7 @@ SUMMARY = re.compile(
     r"|recipe for target .* failed"
     r"|TestsFailedException|Tests unsuccessful|^FAILURE: Build failed with an exception"
     r"|Command failed with exit code|^error Command failed|script returned exit code"
+    r"|^\S+::\S+ (?:FAILED|ERROR)(?:\s+\[\s*\d+%\])?$"  # pytest -v: the details come later
     r"|^Tests?:\s+\d+ failed|^\d+ (?:examples?|tests?|specs?), \d+ failures?"
     r"|^Test Suites:\s+\d+ failed|^Tests: \d+, Assertions: \d+"
     r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"

@@ -82,11 +82,20 @@ def test_a_check_that_passed_a_skipped_step_and_the_runners_set_up_say_nothing()
         "No Gemfile found, skipping bundle install",
         "npm WARN notsup SKIPPING OPTIONAL DEPENDENCY: Unsupported platform for fsevents",
         "/home/travis/.travis/job_stages: line 476: yarn: command not found",
+        "could not download cache",
     ]
     assert categorize([said_nothing]).category is C.UNKNOWN
     assert categorize([[*said_nothing, "  AssertionError: expected 1 to equal 2"]]).category is (
         C.TEST
     )
+
+
+def test_what_loading_code_raises_is_the_tests_own_failure_when_the_tests_run_it() -> None:
+    raised = [["TypeError: Cannot read property 'block' of undefined"]]
+    assert categorize(raised, ["yarn test"]).category is C.TEST
+    assert categorize(raised, ["yarn build"]).category is C.BUILD
+    compiled = [["src/app.ts(3,5): error TS2304: Cannot find name 'describe'."]]
+    assert categorize(compiled, ["yarn test"]).category is C.BUILD
 
 
 def test_a_warning_votes_little_unless_warnings_are_errors() -> None:

@@ -173,11 +173,24 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "CSC : error CS5001: Program does not contain a static 'Main' method",
         "e2e/app.e2e-spec.ts (5,1): Cannot find name 'describe'. (2304)",
         "nl\u274c  /src/JSON.swift:97:2: unknown attribute 'dynamicMemberLookup'",
+        "[ERROR] /w/src/main/java/App.java:[12,5] cannot find symbol",
+        "[error] /w/src/Foo.scala:3:8: object bar is not a member of package foo",
+        "e: /w/src/Main.kt: (12, 5): Unresolved reference: foo",
+        './main.go:12:5: imported and not used: "os"',
+        "! LaTeX Error: File `foo.sty' not found.",
+        "CMake Error at CMakeLists.txt:12 (find_package):",
+        "./ci/setup.sh: line 3: rake: command not found",
+        "* What went wrong:",
+        "/w/lib/app.rb:12:in `call': undefined local variable or method `x' (NameError)",
+        "Error in library(lubridate) : there is no package called 'lubridate'",
+        "  Liquid Exception: Liquid syntax error (line 3): Unknown tag 'foo' in index.md",
+        "Dubious, test returned 255 (wstat 65280, 0xff00)",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
     assert score_line(line) >= 2.5
 
 
-def test_a_wrappers_exit_code_only_restates() -> None:
+def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
     assert score_line("[00:04:30] Error: Process exited with code: 5") <= 1.8
+    assert score_line("tests/test_ssl.py::test_dhparam_is_used FAILED   [ 42%]") <= 1.8
