@@ -55,8 +55,9 @@ LINE_RULES: list[Rule] = [
             r"\bECONNREFUSED\b|\bEAI_AGAIN\b|socket hang up|read timed out|handshake|"
             r"\bprotocol_version\b|ssl(?:error|_error)?\b.{0,40}(?:failed|error)|"
             r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
-            r"bad gateway|remote end hung up|early eof|hash sum mismatch|failed to (?:download|"
-            r"fetch|connect)|unable to (?:download|connect|access 'https?:)|too many requests|"
+            r"bad gateway|remote end hung up|empty reply from server|early eof|hash sum mismatch|"
+            r"failed to (?:download|fetch|connect)|unable to (?:download|connect|access 'https?:)|"
+            r"too many requests|"
             r"rate limit (?:exceeded|reached)|could not (?:download|connect|fetch)|"
             r"could(?: not|n't) (?:create|establish|open) (?:an? )?(?:\w+ )?connection|"
             r"(?:tls|ssl|tcp|https?) connection.{0,60}failed|connect(?:ion)? timeout"
@@ -96,7 +97,8 @@ LINE_RULES: list[Rule] = [
             r"cargo\.toml|setup\.py|composer\.json|mix\.exs) found|"
             r"task .{0,40}(?:never defined|not found|does not exist|is not defined)|"
             r"don't know how to build task|"
-            r"is not (?:set|defined)\b|not supplied|cannot be (?:null|empty)|secret|"
+            r"is not set\b|(?:variable|secret|token|key|env\w*)\b.{0,40}is not defined\b|"
+            r"unable to find a destination matching|not supplied|cannot be (?:null|empty)|secret|"
             r"permission denied \(publickey\)|remote branch .* not found|couldn't find remote ref|"
             r"did not match any file|unsupported (?:version|engine|platform)|"
             r"(?:requires|needs) (?:python|php|ruby|node|java|jdk|go|rust|perl|a newer|"
@@ -145,7 +147,8 @@ LINE_RULES: list[Rule] = [
             r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
             r"threshold|decreased|fail)|binary compatibility|mima|incorrectly sorted|"
             r"uncommitted|git diff --exit-code|not (?:up to date|in sync)|out of date|"
-            r"please (?:commit|rebuild|regenerate|run|apply)\b|"
+            r"please (?:commit|rebuild|regenerate|apply)\b|"
+            r"please run \W?\w*\s?(?:fmt|format|lint|gen\w*)\b|"
             r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
             r"overfull \\[hv]box|"
             r"line (?:is )?longer than \d+"
@@ -207,7 +210,8 @@ LINE_RULES: list[Rule] = [
             r"error: (?:aborting|could not compile)|makefile.{0,20}error|no rule to make target|"
             r"has no member|is not a member of|does not (?:exist|name a type)|not found: "
             r"(?:type|value|object)|warnings? (?:being )?treated as errors|-werror|"
-            r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert"
+            r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert|"
+            r"build input file cannot be found"
         ),
         1.6,
     ),
@@ -217,7 +221,7 @@ LINE_RULES: list[Rule] = [
         C.BUILD,
         _rx(
             r"cannot find module|no module named|modulenotfounderror|importerror|syntax ?error|"
-            r"parse ?error|unexpected token|type ?error"
+            r"parse ?error|unexpected token|type ?error|referenceerror|nameerror|is not defined\b"
         ),
         0.4,
     ),
@@ -285,7 +289,7 @@ NOT_EVIDENCE = _rx(
 )
 #: what a shell's exit status says of itself: 126 the command is not executable, 127 it was not
 #: found (a CI set-up mistake); 124 a timeout, 137 killed (the machine)
-EXIT_STATUS = _rx(r"(?:exited with|exit (?:code|status)|returned)\s*:?\s*(12[4-7]|137)\b")
+EXIT_STATUS = _rx(r"(?:exited with|exit (?:code|status)|returned)\s*:?\s*(12[467]|137)\b")
 _EXIT_CATEGORY = {
     "126": C.CONFIGURATION,
     "127": C.CONFIGURATION,
@@ -302,7 +306,8 @@ LINK_CHECKER = _rx(
 #: a warning, which fails a build only when warnings are errors
 WARNING = _rx(r"^\s*warning\b|\bwarning: |\[-W[\w-]+\]|^\S+:\d+(?::\d+)?:\s+warning\b")
 WARNINGS_FAIL = _rx(
-    r"warnings? (?:being )?treated as errors|-werror\b|fatal warnings|failing due to"
+    r"warnings? (?:being )?treated as errors|-werror\b|fatal.?warnings|failing due to|"
+    r"no warnings can be incurred"
 )
 
 
@@ -329,13 +334,14 @@ def _from_lines(
     """What the excerpts' lines say: each rule once per excerpt, the first excerpt double."""
     for rank, lines in enumerate(evidence):
         factor = 2.0 if rank == 0 else 0.5
+        # a compiler that fails on warnings: its findings (an unused import) fail the build
         warnings_fail = any(WARNINGS_FAIL.search(line) for line in lines)
         seen: set[int] = set()
-        seen_exit: set[str] = set()
+        status_said = False
         for line in lines:
             status = EXIT_STATUS.search(line)
-            if status and status.group(1) in _EXIT_CATEGORY and "exit" not in seen_exit:
-                seen_exit.add("exit")
+            if status and not status_said:
+                status_said = True
                 category = _EXIT_CATEGORY[status.group(1)]
                 _add(scores, why, category, 2.0 * factor, f"'{line.strip()[:120]}'")
             if SUMMARY.search(line) or NOT_EVIDENCE.search(line):
@@ -344,6 +350,8 @@ def _from_lines(
             for i, (category, rx, weight) in enumerate(LINE_RULES):
                 if i not in seen and rx.search(line):
                     seen.add(i)
+                    if warnings_fail and category is C.QUALITY:
+                        category = C.BUILD
                     _add(scores, why, category, weight * factor * weak, f"'{line.strip()[:120]}'")
 
 

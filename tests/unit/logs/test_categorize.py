@@ -49,6 +49,13 @@ C = FailureCategory
             C.INFRASTRUCTURE,
         ),
         (['The command "bin/test" failed. Retrying, 2 of 3.', "flaky test detected"], C.FLAKY),
+        (["curl: (52) Empty reply from server"], C.INFRASTRUCTURE),
+        (
+            ["xcodebuild: error: Unable to find a destination matching the provided destination"],
+            C.CONFIGURATION,
+        ),
+        (["Error: the environment variable DEPLOY_KEY is not defined"], C.CONFIGURATION),
+        (["Please rebuild the JavaScript and commit the changes."], C.QUALITY),
     ],
 )
 def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategory) -> None:
@@ -105,6 +112,10 @@ def test_a_warning_votes_little_unless_warnings_are_errors() -> None:
     werror = ["src/Ipynb.hs:7:1: warning: [-Wunused-imports]", "<no location info>: error:",
               "Failing due to -Werror."]  # fmt: skip
     assert categorize([werror]).category is C.BUILD
+    unused = ["[error] /w/src/Replicator.scala:12:8: Unused import"]
+    assert categorize([unused]).category is C.QUALITY
+    fatal = [*unused, "[error] No warnings can be incurred under -Xfatal-warnings."]
+    assert categorize([fatal]).category is C.BUILD
 
 
 @pytest.mark.parametrize(
