@@ -43,6 +43,9 @@ def _rx(pattern: str, flags: int = re.I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+#: a warning, which fails a build only when warnings are errors
+WARNING = _rx(r"^\s*warning\b|\bwarning: |\[-W[\w-]+\]|^\S+:\d+(?::\d+)?:\s+warning\b")
+
 #: the shapes of output lines, by what they say about the failure
 LINE_RULES: list[Rule] = [
     # ---------------------------------------------------------------- infrastructure
@@ -69,9 +72,9 @@ LINE_RULES: list[Rule] = [
         _rx(
             r"no output has been received in the last|exceeded the maximum (?:time|log|execution)|"
             r"out of memory|outofmemoryerror|cannot allocate memory|no space left on device|"
-            r"\bkilled\b|oomkilled|exit code 137|disconnected|lost communication|"
+            r"\bkilled\b|oomkilled|disconnected|lost communication|"
             r"shutdown signal|job was (?:cancell?ed|aborted)|emulator|simulator.{0,40}(?:fail|"
-            r"boot|timed out)|exited with 124\b|runner.{0,20}(?:lost|offline)"
+            r"boot|timed out)|runner.{0,20}(?:lost|offline)"
         ),
         2.0,
     ),
@@ -225,11 +228,7 @@ LINE_RULES: list[Rule] = [
         ),
         0.4,
     ),
-    (
-        C.BUILD,
-        _rx(r"^\S+?:\d+(?::\d+)?:\s+warning\b|^warning: |\[-W[\w-]+\]"),
-        0.6,
-    ),
+    (C.BUILD, WARNING, 0.6),
 ]
 
 #: what the failed command, the step or the job is called
@@ -303,8 +302,7 @@ LINK_CHECKER = _rx(
     r"broken-link-checker|\bblc\b|linkinator"
 )
 
-#: a warning, which fails a build only when warnings are errors
-WARNING = _rx(r"^\s*warning\b|\bwarning: |\[-W[\w-]+\]|^\S+:\d+(?::\d+)?:\s+warning\b")
+#: warnings made errors: a :data:`WARNING` then fails the build
 WARNINGS_FAIL = _rx(
     r"warnings? (?:being )?treated as errors|-werror\b|fatal.?warnings|failing due to|"
     r"no warnings can be incurred"

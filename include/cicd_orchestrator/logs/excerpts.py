@@ -151,8 +151,9 @@ FAILURE_SCORE = 2.5
 
 
 def _kind(region: Region) -> tuple[str, str]:
-    """What a region's most telling line is: its first two words (the shape: ``--- FAIL:``,
-    ``not ok``) and its first words (what it says), numbers masked."""
+    """What a region's most telling line is, numbers masked: its shape (the first two words,
+    a long word or one that joins words, a path or a name, masked: ``--- FAIL:``, ``not ok``,
+    ``FAILED *``) and what it says (its first 48 characters)."""
     line = max(region.key, key=lambda k: k[0])[2] if region.key else ""
     words = re.sub(r"\d+", "0", " ".join(line.split()))
     shape = [w if len(w) <= 8 and not re.search(r"[\w]\W+\w", w) else "*" for w in words.split(" ")]
@@ -175,8 +176,8 @@ def _first_of_its_kind(regions: list[Region], failed: list[LogStep]) -> list[Reg
         if r.end < top.start
         and r.score >= top.score
         and (step is None or step.start <= r.start <= step.end)
-        and _kind(r)[0] == shape
-        and _kind(r)[1] != said
+        and (kind := _kind(r))[0] == shape
+        and kind[1] != said
     ]
     if not earlier:
         return regions
