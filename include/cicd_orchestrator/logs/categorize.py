@@ -141,7 +141,8 @@ LINE_RULES: list[Rule] = [
         _rx(
             r"would (?:reformat|be reformatted)|needs? (?:re)?format|is not (?:properly )?"
             r"formatted|not formatted|code style|coding standard|\boffen[cs]es?\b|"
-            r"\d+ problems? \(\d+ errors?|^\S+:\d+:\d+: [CWERF]: |^\S+:\d+:\d+: [EWFCNDI]\d{3}\b|"
+            r"(?<!\d)\d+ problems? \(\d+ errors?|"
+            r"^\S+:\d+:\d+: [CWERF]: |^\S+:\d+:\d+: [EWFCNDI]\d{3}\b|"
             r"^\s*\d+:\d+\s+(?:error|warning|✖)\s|^diff in |lint(?:er|ing)? (?:error|fail)|"
             r"\blint\b|imported but unused|unused (?:import|variable|argument)|"
             r"is (?:redundant|never used|not (?:being )?used)|spelling|misspell|typo|broken links?|"

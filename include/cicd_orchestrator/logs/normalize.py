@@ -57,7 +57,8 @@ _SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"@[0-9a-f]{6,}\b"), "@<HEX>"),
     (re.compile(r"[ \t]+"), " "),
 ]
-_SIG_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.+~-]*[/\\])+([\w.+-]+)")
+# a path, tried only where one can begin (not inside a run of path characters: quadratic)
+_SIG_PATH = re.compile(r"(?<![\w.+~/\\-])(?:[A-Za-z]:)?(?:[\w.+~-]*[/\\])+([\w.+-]+)")
 _SIG_EXTRA: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\d+"), "N"),
     (re.compile(r"^\s*(?:\[(?:error|ERROR)\]|##\[error\]|error:?|E)\s+"), ""),

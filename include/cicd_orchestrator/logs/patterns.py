@@ -29,6 +29,10 @@ DEFAULT_LIBRARY = HERE / "patterns.yaml"
 SCHEMA_PATH = HERE / "patterns.schema.json"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _EMPTY_PARENS = re.compile(r"\s*\(\?\)|\s+\?(?=\s|$)")
+#: a regex that begins with a repeated character class (in a named group or not), unanchored:
+#: tried at every character of a long run of that class, each try running to the run's end,
+#: it takes time quadratic in the line's length (a line of a log is the attacker's to write)
+_UNANCHORED_RUN = re.compile(r"^(?:\(\?P<\w+>)?(?:\[(?:\\.|[^\]\\])+\]|\\[dDwWsS]|\.)[+*]")
 
 
 class PatternLibraryError(ConfigError):
@@ -155,9 +159,19 @@ class PatternLibrary:
         return best
 
 
-def _compile(pid: str, what: str, regexes: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+def _compile(
+    pid: str, what: str, regexes: Sequence[str], linear: bool = True
+) -> tuple[re.Pattern[str], ...]:
+    """Compile ``regexes``; with ``linear`` (they are matched with Python's ``re``), refuse
+    one that starts with an unanchored run (see ``_UNANCHORED_RUN``)."""
     out = []
     for i, rx in enumerate(regexes):
+        if linear and _UNANCHORED_RUN.match(rx):
+            raise PatternLibraryError(
+                f"pattern {pid}: {what}[{i}] begins with a repeated character class: anchor "
+                "it, e.g. with a lookbehind of the same class such as (?<![\\w.-]), so that "
+                "a long line of that class is not tried at each of its characters"
+            )
         try:
             out.append(re.compile(rx))
         except re.error as exc:
@@ -191,7 +205,7 @@ def _build(data: dict[str, Any], source: str) -> PatternLibrary:
             )
         )
     prefilter = list(data["prefilter"])
-    _compile("prefilter", "prefilter", prefilter)
+    _compile("prefilter", "prefilter", prefilter, linear=False)  # one automaton (prefilter.py)
     return PatternLibrary(
         version=int(data["version"]), patterns=patterns, prefilter=prefilter, source=source
     )

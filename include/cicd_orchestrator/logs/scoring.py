@@ -262,7 +262,7 @@ SUMMARY = re.compile(
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     r"|There (?:was|were) \d+ (?:failures?|errors?):?$|^Failed examples:|^Failures:\s*$"
-    r"|Process completed with exit code|Your build exited with|\d+ failing$",
+    r"|Process completed with exit code|Your build exited with|(?<!\d)\d+ failing$",
     re.I,
 )
 #: the most a summary line scores

@@ -96,6 +96,28 @@ def test_bad_regex_and_duplicate_ids_are_refused() -> None:
         load_library_data(data)
 
 
+@pytest.mark.parametrize(
+    "rx", [r"(?P<package>[\w.-]+) [\d.]+ requires", r"\d+ fixable", r"[^\s:]+\.ts:", r".*boom"]
+)
+def test_a_regex_tried_at_every_character_of_a_long_run_is_refused(rx: str) -> None:
+    """A log line is the attacker's to write: ``(?P<package>[\\w.-]+) requires`` against
+    a line of 100,000 letters tries each start, each to the end of the line."""
+    for where in ("indications", "extra"):
+        data = _data()
+        data["patterns"][1][where] = [rx]
+        with pytest.raises(PatternLibraryError, match="begins with a repeated character class"):
+            load_library_data(data)
+
+
+@pytest.mark.parametrize(
+    "rx", [r"(?<![\w.-])(?P<package>[\w.-]+) [\d.]+ requires", r"^\d+ fixable", r"\bx\d+ fixable"]
+)
+def test_an_anchored_run_loads(rx: str) -> None:
+    data = _data()
+    data["patterns"][1]["indications"] = [rx]
+    assert load_library_data(data).patterns[1].indications[0].pattern == rx
+
+
 def test_unreadable_library(tmp_path: Path) -> None:
     with pytest.raises(PatternLibraryError):
         load_library(tmp_path / "missing.yaml")
