@@ -1,5 +1,8 @@
 # CI/CD Failure Orchestrator: `make demo`, `make test`, `make lint`, `make bench-*`.
 SHELL := /bin/bash
+# the project's modules keep their compiled bytecode: the many processes a run starts (a
+# push's hook, the CI run processes, Airflow's tasks) then do not compile them again
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 import time
 from collections.abc import Callable
+from typing import Any
 
 from cicd_devkit.worlds import MARKER_KEY, REPO, World
 from cicd_orchestrator import session
@@ -31,6 +32,15 @@ new file mode 100644
 """
 
 StartWorld = Callable[[str], World]
+
+
+def hostings(fast: str, *others: str) -> list[Any]:
+    """The hostings a costly attack runs on, as test parameters: ``fast`` in ``make test``,
+    the ``others`` in ``make test-slow`` (CI runs both), so each attack keeps one hosting in
+    the fast tier."""
+    import pytest
+
+    return [fast, *(pytest.param(kind, marks=pytest.mark.slow) for kind in others)]
 
 
 def attempt_on(

@@ -16,6 +16,8 @@ from typing import Any, Generic, Self, TypedDict, TypeVar
 log = logging.getLogger(__name__)
 
 ApiT = TypeVar("ApiT")
+#: how often a serving server looks whether it was asked to stop (seconds)
+STOP_POLL = 0.02
 
 
 @dataclass
@@ -130,7 +132,10 @@ class LoopbackServer(Generic[ApiT]):
         self._api = self.make_api()
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"{self.NAME}-server", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": STOP_POLL},
+            name=f"{self.NAME}-server",
+            daemon=True,
         )
         self._thread.start()
         log.info("%s-compatible server on %s", self.NAME, self.url)

@@ -2,11 +2,15 @@
 
 ``load_scenario`` reads and validates ``scenario.yaml``; ``materialize`` replays the commit
 folders into a repository of a local provider, pushing each commit on ``main`` so each gets
-its own CI run. Nothing here knows any particular scenario.
+its own CI run. ``materialize_template`` does that once in a provider of its own and
+``copy_template`` gives each user a copy, its runs done, without running CI again. Nothing
+here knows any particular scenario.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import os
 import shutil
@@ -267,6 +271,35 @@ def materialize(
                     log.info("%s %s: run %s %s", repo, folder, run_id, run.conclusion)
     result.head_sha = result.commits[-1][1]
     return result
+
+
+@dataclass(frozen=True)
+class Template:
+    """A scenario materialised once, in a local provider of its own under ``root``."""
+
+    root: Path
+    made: MaterializedScenario
+
+
+def materialize_template(
+    scenario_dir: str | os.PathLike[str] | Scenario, root: Path, repo: str | None = None
+) -> Template:
+    """Materialise the scenario in a new local provider under ``root``, to copy from."""
+    return Template(root, materialize(scenario_dir, LocalProvider(root), repo))
+
+
+def copy_template(template: Template, root: Path) -> tuple[LocalProvider, MaterializedScenario]:
+    """A local provider under ``root`` (a new folder) holding a copy of the template's
+    repository, runs and logs, and the template's record of them (the same shas and ids).
+    The copy's hook starts the copy's own runs; the template stays as it was."""
+    shutil.copytree(template.root, root, symlinks=True)
+    # the run records name their job logs by path
+    old, new = (json.dumps(str(p))[1:-1] for p in (template.root, root))
+    for record in (root / "data").glob("*/*/runs/*.json"):
+        record.write_text(record.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    provider = LocalProvider(root)
+    provider.create_repository(template.made.repo)  # idempotent: the hook names the new root
+    return provider, copy.deepcopy(template.made)
 
 
 def _slug(name: str) -> str:

@@ -2,7 +2,8 @@
 green commit, then a failing head), served by a CI-compatible server, and the provider under
 test built against that server.
 
-``start_world(kind, folder)`` starts one: ``local`` (the local provider itself), ``github``,
+``start_world(kind, folder)`` starts one (a copy of the example materialised once per process,
+so its CI does not run again for each world): ``local`` (the local provider itself), ``github``,
 ``gitlab`` (their compatible servers in front of the local provider) or ``jenkins`` (the
 Jenkins-compatible server building the repository, the local provider as its git hosting).
 A world knows the provider's ids of the example's runs, the URL git reaches the repository
@@ -11,6 +12,9 @@ at, and the credential the server accepts; ``stop()`` stops its server.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from cicd_devkit.airflow_stack import EXAMPLES
-from cicd_devkit.scenarios import MaterializedScenario, materialize
+from cicd_devkit.scenarios import (
+    MaterializedScenario,
+    Template,
+    copy_template,
+    materialize_template,
+)
 from cicd_orchestrator.ci.base import CIProvider
 from cicd_orchestrator.ci.local.provider import LocalProvider
 from cicd_orchestrator.ci.retry import BackoffPolicy
@@ -35,6 +44,8 @@ if TYPE_CHECKING:
 
 REPO = "acme/shipping"
 EXAMPLE = EXAMPLES / "lint-failure"
+#: the example's workflow (a push of a commit without it starts no run)
+EXAMPLE_WORKFLOW = ".github/workflows/ci.yml"
 KINDS = ("local", "github", "gitlab", "jenkins")
 GITHUB_TOKEN = "ghp_" + "T0kenForTheLoopbackServer0000000001"
 GITLAB_TOKEN = "glpat-" + "L00pbackServerT0ken00001"
@@ -251,10 +262,23 @@ class JenkinsWorld(World):
         return self.queue_id(super().green_run_id)
 
 
+_templates: dict[Path, Template] = {}
+
+
+def shared_template(example: Path = EXAMPLE) -> Template:
+    """The example materialised as ``REPO`` once in this process (removed at its exit)."""
+    if example not in _templates:
+        folder = Path(tempfile.mkdtemp(prefix="cicd-world-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _templates[example] = materialize_template(example, folder / "ci", REPO)
+    return _templates[example]
+
+
 def start_world(kind: str, folder: Path) -> World:
     """A world of ``kind`` (one of ``KINDS``) under ``folder``, its server started."""
-    local = LocalProvider(folder / "ci")
-    made = materialize(EXAMPLE, local, REPO)
+    if kind not in KINDS:
+        raise ValueError(f"unknown world {kind!r}; known: {', '.join(KINDS)}")
+    local, made = copy_template(shared_template(), folder / "ci")
     if kind == "local":
         return World(local, made, folder)
     if kind == "github":
@@ -272,4 +296,4 @@ def start_world(kind: str, folder: Path) -> World:
             local, {JENKINS_USER: JENKINS_TOKEN}, standalone={STANDALONE: (REPO, "main")}
         )
         return JenkinsWorld(local, made, folder, server=server.start())
-    raise ValueError(f"unknown world {kind!r}; known: {', '.join(KINDS)}")
+    raise AssertionError(kind)

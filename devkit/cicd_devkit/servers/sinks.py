@@ -14,6 +14,8 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cicd_devkit.loopback import STOP_POLL
+
 _MAX_LINE = 65_536
 _MAX_MESSAGE = 5_000_000
 
@@ -92,7 +94,9 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self._server = _SmtpServer(self.mails)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL}, daemon=True
+        ).start()
         return self
 
     @property
@@ -134,7 +138,9 @@ class WebhookSink:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL}, daemon=True
+        ).start()
         return self
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from cicd_devkit.hostile import StartWorld, attempt_on, fix, push_commit
+from cicd_devkit.hostile import StartWorld, attempt_on, fix, hostings, push_commit
 from cicd_devkit.worlds import REPO, GitHubWorld, GitLabWorld, World
 
 from cicd_orchestrator.ci.base import CIProvider
@@ -35,7 +35,7 @@ def _copies(real: str, session_id: str, kind: str, attempt: int | None) -> dict[
 
 
 @pytest.mark.parametrize("variant", ["copied", "unsigned", "other-key"])
-@pytest.mark.parametrize("kind", HOSTINGS)
+@pytest.mark.parametrize("kind", hostings("github", "local", "gitlab"))
 def test_a_pull_request_with_a_copied_marker_is_not_adopted(
     start: StartWorld, kind: str, variant: str
 ) -> None:
@@ -65,7 +65,7 @@ def test_a_pull_request_with_a_copied_marker_is_not_adopted(
     assert [p.number for p in mine] == [ours.number]
 
 
-@pytest.mark.parametrize("kind", HOSTINGS)
+@pytest.mark.parametrize("kind", hostings("github", "local", "gitlab"))
 def test_copied_markers_in_comments_and_issues_are_left_alone(start: StartWorld, kind: str) -> None:
     world = start(kind)
     attempt = attempt_on(world)

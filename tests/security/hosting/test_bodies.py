@@ -17,6 +17,7 @@ from cicd_devkit.hostile import (
     completed_run,
     fix,
     hostile_workflow,
+    hostings,
     push_commit,
 )
 from cicd_devkit.worlds import REPO
@@ -48,7 +49,7 @@ def _check(body: str, excerpts: list[list[str]], limit: int) -> None:
         assert any(all(line in code for line in lines) for code in fences), lines[0][:80]
 
 
-@pytest.mark.parametrize("kind", ["local", "github", "gitlab"])
+@pytest.mark.parametrize("kind", hostings("github", "local", "gitlab"))
 def test_hostile_logs_reach_the_hosting_as_data(start: StartWorld, kind: str) -> None:
     world = start(kind)
     run = completed_run(world, push_commit(world, "feature/hostile", hostile_workflow(4)))

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
-from cicd_devkit.hostile import NOW, StartWorld, attempt_on, completed_run, fix, push_commit
+from cicd_devkit.hostile import (
+    NOW,
+    StartWorld,
+    attempt_on,
+    completed_run,
+    fix,
+    hostings,
+    push_commit,
+)
 from cicd_devkit.servers.gitlab.payloads import fixture_text
 from cicd_devkit.worlds import REPO, World
 
@@ -139,7 +147,7 @@ def _own_failures(world: World) -> dict[str, str]:
     return shas
 
 
-@pytest.mark.parametrize("kind", ["local", "github"])
+@pytest.mark.parametrize("kind", hostings("github", "local"))
 def test_the_sweep_and_a_conf_open_no_session_for_the_orchestrator_s_runs(
     start: StartWorld, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +192,7 @@ def test_the_sweep_and_a_conf_open_no_session_for_the_orchestrator_s_runs(
 
 
 # --------------------------------------------------------------------------- superseded
-@pytest.mark.parametrize("kind", ["local", "github", "gitlab"])
+@pytest.mark.parametrize("kind", hostings("github", "local", "gitlab"))
 def test_a_later_attempt_closes_the_earlier_fix_pull_request(start: StartWorld, kind: str) -> None:
     world = start(kind)
     first_attempt = attempt_on(world)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cicd_devkit.hostile import StartWorld, attempt_on, fix, push_commit
+from cicd_devkit.hostile import StartWorld, attempt_on, fix, hostings, push_commit
 from cicd_devkit.worlds import REPO, GitHubWorld, GitLabWorld, World
 
 from cicd_orchestrator import branches
@@ -65,7 +65,7 @@ def _parent(world: World, sha: str) -> str:
     return git(["rev-parse", f"{sha}^"], world.local.repo_path(REPO)).strip()
 
 
-@pytest.mark.parametrize("kind", ["local", "github"])
+@pytest.mark.parametrize("kind", hostings("github", "local"))
 def test_a_same_repository_pull_request_gets_the_fix_on_its_own_branch(
     start: StartWorld, kind: str
 ) -> None:
@@ -80,7 +80,7 @@ def test_a_same_repository_pull_request_gets_the_fix_on_its_own_branch(
     assert world.local.branch_sha(REPO, fix_branch_name(attempt)) is None
 
 
-@pytest.mark.parametrize("kind", ["local", "github"])
+@pytest.mark.parametrize("kind", hostings("github", "local"))
 def test_a_branch_that_moved_since_the_failure_is_not_pushed_to(
     start: StartWorld, kind: str
 ) -> None:
@@ -93,7 +93,7 @@ def test_a_branch_that_moved_since_the_failure_is_not_pushed_to(
     assert any("moved since the failure" in n for n in published.notes)
 
 
-@pytest.mark.parametrize("kind", ["local", "github"])
+@pytest.mark.parametrize("kind", hostings("github", "local"))
 def test_a_protected_pull_request_branch_is_never_pushed_to(start: StartWorld, kind: str) -> None:
     world = start(kind)
     attempt, sha, _ = _pull_request_attempt(world, {"protected_branch_patterns": ["feature/*"]})

@@ -217,11 +217,10 @@ def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
     """open_session is retried (an answer of the API server lost after the Variable was
     written): the retry of the same DAG run carries on with the session its first try made;
     another DAG run for the same failed run is a duplicate."""
-    from cicd_devkit.airflow_stack import PROJECT_ROOT
-    from cicd_devkit.scenarios import materialize
+    from cicd_devkit.scenarios import copy_template
+    from cicd_devkit.worlds import shared_template
 
-    provider = LocalProvider(tmp_path / "ci")
-    made = materialize(PROJECT_ROOT / "examples" / "lint-failure", provider, "acme/shop")
+    _, made = copy_template(shared_template(), tmp_path / "ci")
     config = load_config({"local_ci_root": str(tmp_path / "ci")})
     saved: dict[str, SessionState] = {}
     monkeypatch.setattr(state_store, "session_exists", lambda sid: sid in saved)
@@ -233,7 +232,7 @@ def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
         def __init__(self, run_id: str) -> None:
             self.run_id = run_id
 
-    params = {"repository": "acme/shop", "run_id": made.head_run.id, "provider": "local"}
+    params = {"repository": made.repo, "run_id": made.head_run.id, "provider": "local"}
     dag_id, home = tasks.session_home(session.session_id_of_run("local", made.head_run), config)
     first = tasks.open_session(
         dag_id, "standard-parallel-fixing", params=params, dag_run=DagRun(home)
@@ -257,11 +256,10 @@ def test_a_request_in_another_dag_run_hands_the_session_to_its_own_run(
     one id): a request in any other run, by hand or through the REST API, triggers that run
     for the failed run it found and creates nothing itself; the tasks after it skip."""
     from airflow.sdk.exceptions import DagRunTriggerException
-    from cicd_devkit.airflow_stack import PROJECT_ROOT
-    from cicd_devkit.scenarios import materialize
+    from cicd_devkit.scenarios import copy_template
+    from cicd_devkit.worlds import shared_template
 
-    provider = LocalProvider(tmp_path / "ci")
-    made = materialize(PROJECT_ROOT / "examples" / "lint-failure", provider, "acme/shop")
+    _, made = copy_template(shared_template(), tmp_path / "ci")
     config = load_config(
         {
             "local_ci_root": str(tmp_path / "ci"),
@@ -276,7 +274,7 @@ def test_a_request_in_another_dag_run_hands_the_session_to_its_own_run(
     class DagRun:
         run_id = "manual__2026-12-06"
 
-    params = {"repository": "acme/shop", "head_sha": made.head_sha, "provider": "local"}
+    params = {"repository": made.repo, "head_sha": made.head_sha, "provider": "local"}
     with pytest.raises(DagRunTriggerException) as raised:
         tasks.open_session(
             "cicd_attempt_1_standard_parallel_fixing",
@@ -289,7 +287,7 @@ def test_a_request_in_another_dag_run_hands_the_session_to_its_own_run(
     assert raised.value.dag_run_id == f"{sid}__attempt1"
     assert raised.value.skip_when_already_exists
     assert raised.value.conf["run_id"] == made.head_run.id
-    assert raised.value.conf["repository"] == "acme/shop"
+    assert raised.value.conf["repository"] == made.repo
     assert saved == {}
     with pytest.raises(AirflowSkipException, match="no session in this DAG run"):
         tasks.ticket_of(None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cicd_devkit.worlds import (
+    EXAMPLE_WORKFLOW,
     KINDS,
     REPO,
     GitHubWorld,
@@ -86,12 +87,14 @@ def _no_faults_left(request: pytest.FixtureRequest) -> Iterator[None]:
 def work_tree(make_git_repo: Callable[..., Any]) -> Callable[[World, str], Any]:
     """``work_tree(world, name)``: a repository (the root conftest's ``GitRepo``) at the head
     of the world's example, fetched from the local provider's bare repository, to commit a
-    change in and push it."""
+    change in and push it. Its next commit also deletes the example's workflow, so its push
+    starts no CI run (no test here waits for one; they would compete for the cores)."""
 
     def make(world: World, name: str) -> Any:
         repo = make_git_repo(name)
         repo.git("fetch", "--quiet", str(world.local.repo_path(REPO)), world.head_sha)
         repo.git("checkout", "--quiet", "--detach", world.head_sha)
+        (repo.path / EXAMPLE_WORKFLOW).unlink()
         return repo
 
     return make
