@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cicd_devkit.worlds import MARKER_KEY, REPO, World
+from cicd_devkit.worlds import EXAMPLE_WORKFLOW, MARKER_KEY, REPO, World
 from cicd_orchestrator import session
 from cicd_orchestrator.attempt import Attempt
 from cicd_orchestrator.config import load_config
@@ -30,6 +30,16 @@ new file mode 100644
 @@ -0,0 +1 @@
 +fixed
 """
+
+#: the files of a commit whose CI fails at once (the example's workflow replaced by one job
+#: with one failing step)
+STILL_RED: dict[str, str | None] = {
+    EXAMPLE_WORKFLOW: "name: CI\non: [push, pull_request]\njobs:\n  lint:\n"
+    "    runs-on: ubuntu-latest\n    steps:\n      - run: echo 'error: still failing'; exit 1\n",
+    "NOTES.md": "still failing\n",
+}
+#: what a commit deletes so that its push starts no CI run
+NO_CI: dict[str, str | None] = {EXAMPLE_WORKFLOW: None}
 
 StartWorld = Callable[[str], World]
 
@@ -78,15 +88,24 @@ def fix(description: str = "Remove the unused import", draft: bool = False) -> R
 
 
 def push_commit(
-    world: World, branch: str, files: dict[str, str], *, author: str = HUMAN, base: str = ""
+    world: World,
+    branch: str,
+    files: dict[str, str | None],
+    *,
+    author: str = HUMAN,
+    base: str = "",
 ) -> str:
-    """Commit ``files`` on top of the example's head (or ``base``) as ``author`` and push it to
-    ``branch`` of the bare repository (CI starts); returns the commit."""
+    """Commit ``files`` (a file of None is deleted) on top of the example's head (or
+    ``base``) as ``author`` and push it to ``branch`` of the bare repository (CI starts, when
+    the commit has a workflow); returns the commit."""
     work = world.tmp / f"work-{branch.replace('/', '-')}-{time.monotonic_ns()}"
     git(["clone", "--quiet", str(world.local.repo_path(REPO)), str(work)])
     git(["checkout", "--quiet", "--detach", base or world.head_sha], work)
     for name, text in files.items():
         path = work / name
+        if text is None:
+            path.unlink(missing_ok=True)
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     git(["add", "-A"], work)

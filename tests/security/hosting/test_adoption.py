@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from cicd_devkit.hostile import StartWorld, attempt_on, fix, hostings, push_commit
+from cicd_devkit.hostile import NO_CI, StartWorld, attempt_on, fix, hostings, push_commit
 from cicd_devkit.worlds import REPO, GitHubWorld, GitLabWorld, World
 
 from cicd_orchestrator.ci.base import CIProvider
@@ -44,7 +44,7 @@ def test_a_pull_request_with_a_copied_marker_is_not_adopted(
     sid = attempt.state.session_id
     real = marker(key_of(attempt), sid, "pull-request", 1)
     copy = _copies(real, sid, "pull-request", 1)[variant]
-    push_commit(world, "mallory/hijack", {"EVIL.md": "evil\n"})
+    push_commit(world, "mallory/hijack", {"EVIL.md": "evil\n", **NO_CI})
     mallory = _mallory(world)
     theirs = mallory.open_or_update_pull_request(
         REPO, "mallory/hijack", "main", "Mallory's change", f"Please merge.\n{copy}", copy
@@ -104,7 +104,7 @@ def test_a_pull_request_from_a_fork_is_not_adopted(start: StartWorld, kind: str)
     provider = attempt.provider
     branch = fix_branch_name(attempt)
     mark = marker(key_of(attempt), attempt.state.session_id, "pull-request", 1)
-    push_commit(world, branch, {"FIXED.md": "fixed\n"})
+    push_commit(world, branch, {"FIXED.md": "fixed\n", **NO_CI})
     body = f"from a fork\n{mark}"
     if isinstance(world, GitHubWorld):
         fork = world.github.add_fork_pull_request(
@@ -158,7 +158,7 @@ def test_a_github_app_knows_its_bot_and_adopts_only_its_own(start: StartWorld) -
     assert app.identity() == "acme-fixer[bot]"
     token_user = world.provider()
     assert token_user.identity() == "cicd-orchestrator[bot]"
-    push_commit(world, "cicd-fix/app", {"APP.md": "x\n"})
+    push_commit(world, "cicd-fix/app", {"APP.md": "x\n", **NO_CI})
     mark = marker(signing_key("k" * 20), "s", "pull-request", 1)
     theirs = token_user.open_or_update_pull_request(REPO, "cicd-fix/app", "main", "T", "b", mark)
     ours = app.open_or_update_pull_request(REPO, "cicd-fix/app", "main", "App", "b", mark)

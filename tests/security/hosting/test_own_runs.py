@@ -14,6 +14,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 from cicd_devkit.hostile import (
     NOW,
+    STILL_RED,
     StartWorld,
     attempt_on,
     completed_run,
@@ -40,7 +41,6 @@ SECRET = "webhook-secret-for-tests"
 GITLAB_TOKEN = "gitlab-hook-token-for-tests"
 BOT = f"{BOT_NAME} <{BOT_EMAIL}>"
 #: a change that keeps the example's lint failure (the run of its commit fails)
-STILL_RED = {"NOTES.md": "still failing\n"}
 
 
 # --------------------------------------------------------------------------- webhooks

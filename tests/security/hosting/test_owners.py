@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cicd_devkit.hostile import StartWorld, attempt_on, fix, push_commit
+from cicd_devkit.hostile import NO_CI, StartWorld, attempt_on, fix, push_commit
 from cicd_devkit.worlds import REPO, GitHubWorld
 
 from cicd_orchestrator.publish.change import publish_change
@@ -30,7 +30,7 @@ def test_a_fix_goes_to_its_codeowners_capped_and_never_the_orchestrator(
     provider = attempt.provider
     me = provider.identity()  # CODEOWNERS naming the orchestrator does not make it an owner
     text = HOSTILE_CODEOWNERS.format(me=me)
-    attempt.state.head_sha = push_commit(world, "owners", {".github/CODEOWNERS": text})
+    attempt.state.head_sha = push_commit(world, "owners", {".github/CODEOWNERS": text, **NO_CI})
 
     published = publish_change(attempt, [dataclasses.replace(fix(), files=["FIXED.md"])], "r")
 
@@ -51,7 +51,7 @@ def test_a_fix_goes_to_its_codeowners_capped_and_never_the_orchestrator(
 def test_codeowners_can_be_switched_off_per_repository(start: StartWorld) -> None:
     world = start("local")
     attempt = attempt_on(world, config={"owners": {"*": {"codeowners": False}}})
-    attempt.state.head_sha = push_commit(world, "owners", {"CODEOWNERS": "* @alice\n"})
+    attempt.state.head_sha = push_commit(world, "owners", {"CODEOWNERS": "* @alice\n", **NO_CI})
     assert owners_of(attempt, ["x"]) == ([], [])
     on = attempt_on(world)
     on.state.head_sha = attempt.state.head_sha
@@ -62,5 +62,5 @@ def test_a_huge_codeowners_is_ignored(start: StartWorld) -> None:
     world = start("local")
     attempt = attempt_on(world)
     huge = "* @alice\n" + "#" * (2 * 1024 * 1024)
-    attempt.state.head_sha = push_commit(world, "owners", {"CODEOWNERS": huge})
+    attempt.state.head_sha = push_commit(world, "owners", {"CODEOWNERS": huge, **NO_CI})
     assert owners_of(attempt, ["x"]) == ([], [])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cicd_devkit.hostile import StartWorld, attempt_on, fix, hostings, push_commit
+from cicd_devkit.hostile import NO_CI, STILL_RED, StartWorld, attempt_on, fix, hostings, push_commit
 from cicd_devkit.worlds import REPO, GitHubWorld, GitLabWorld, World
 
 from cicd_orchestrator import branches
@@ -17,7 +17,6 @@ from cicd_orchestrator.models import PullHead
 from cicd_orchestrator.publish.change import fix_branch_name, publish_change
 
 BRANCH = "feature/labels"
-STILL_RED = {"NOTES.md": "still failing\n"}
 SHA = "a" * 40
 
 
@@ -86,7 +85,7 @@ def test_a_branch_that_moved_since_the_failure_is_not_pushed_to(
 ) -> None:
     world = start(kind)
     attempt, sha, _ = _pull_request_attempt(world, {})
-    moved = push_commit(world, BRANCH, {"MORE.md": "a person's next commit\n"}, base=sha)
+    moved = push_commit(world, BRANCH, {"MORE.md": "a person's next commit\n", **NO_CI}, base=sha)
     published = publish_change(attempt, [fix()], "the report")
     assert world.local.branch_sha(REPO, BRANCH) == moved
     assert published.branch == fix_branch_name(attempt) and published.pull_request
