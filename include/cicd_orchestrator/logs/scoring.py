@@ -259,6 +259,7 @@ SUMMARY = re.compile(
     r"|^Tests?:\s+\d+ failed|^\d+ (?:examples?|tests?|specs?), \d+ failures?"
     r"|^Test Suites:\s+\d+ failed|^Tests: \d+, Assertions: \d+"
     r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"
+    r"|^FAILED\s+[\w./\\-]+\s*$"  # a runner's "FAILED <suite path>", as go's "FAIL\tpkg"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     r"|There (?:was|were) \d+ (?:failures?|errors?):?$|^Failed examples:|^Failures:\s*$"

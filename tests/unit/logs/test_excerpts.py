@@ -194,3 +194,6 @@ def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line:
 def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
     assert score_line("[00:04:30] Error: Process exited with code: 5") <= 1.8
     assert score_line("tests/test_ssl.py::test_dhparam_is_used FAILED   [ 42%]") <= 1.8
+    # a runner script's "FAILED <suite>", as go's "FAIL\tpkg": the suite's own output says why
+    assert score_line("FAILED tests/Composer/Test/DependencyResolver") <= 1.8
+    assert score_line("FAILED tests/unit/test_api.py::test_get - KeyError: 'id'") >= 2.5
