@@ -262,6 +262,8 @@ SUMMARY = re.compile(
     r"|^FAILED\s+[\w./\\-]+\s*$"  # a runner's "FAILED <suite path>", as go's "FAIL\tpkg"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
+    # Maven's last words on a surefire run: the test output above says which and why
+    r"|: There are test failures\.?$|for the individual test results\.?$"
     r"|There (?:was|were) \d+ (?:failures?|errors?):?$|^Failed examples:|^Failures:\s*$"
     r"|Process completed with exit code|Your build exited with|(?<!\d)\d+ failing$",
     re.I,

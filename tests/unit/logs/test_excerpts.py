@@ -146,6 +146,16 @@ def test_the_first_of_several_failures_of_a_kind_leads() -> None:
     assert b.excerpts[0].start > 33  # the later one, next to where the step failed
 
 
+def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> None:
+    """The output of ``mvn -B test`` with a failing JUnit 5 test: the failed test with its
+    assertion comes first, not Maven's "There are test failures" and its help lines."""
+    analysis = analyze_path(log_fixtures / "maven_surefire_fail.log")
+    first = analysis.excerpts[0].text
+    assert "CalcTest.addsTwoNumbers" in first and "<<< FAILURE!" in first
+    assert "expected: <5> but was: <-1>" in first
+    assert analysis.category is FailureCategory.TEST
+
+
 def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
     log = ["# passes a good component", "ok 5 no warnings", "not ok 6 no errors", "  ---",
            "    operator: notOk", "  ...", *[f"# step {i}" for i in range(40)],
