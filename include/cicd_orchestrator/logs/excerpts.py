@@ -3,8 +3,9 @@
 The scanner sees each block of the log once, through a window (a few lines of the previous
 block, the block, the first lines of the next one). The prefilter finds the candidate lines;
 each is cleaned, scored (:mod:`scoring`), checked against the baseline, extended over the
-lines that continue it (stack frames, details, carets) and merged with its neighbours into a
-region. The lines just before a step's failure marker (``##[error]Process completed with exit
+lines that continue it (stack frames, details, carets, what a line ending in ":" announces,
+a test runner's indented failure block across its blank lines, the numbered name of the
+failed test just above) and merged with its neighbours into a region. The lines just before a step's failure marker (``##[error]Process completed with exit
 code``, ``Build step ... marked build as failure``, Travis' ``The command "..." exited with
 N``) form a region of their own. A line that only restates a failure (a runner's summary)
 scores low (:data:`~cicd_orchestrator.logs.scoring.SUMMARY`). Regions are
@@ -45,6 +46,8 @@ TAIL_KEEP = 20
 MAX_EXTENT = 400
 BACK_LINES = 6
 BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S')
+#: a test runner's numbered failure: "  1) Calc adds two numbers"
+NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
 #: the longest excerpt (lines), and how many lines above its first key line it starts
@@ -139,6 +142,10 @@ class Region:
     def _append(self, lines: list[str]) -> None:
         for line in lines:
             self.add(line)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
 
 
 def _decode(raw: bytes) -> str:
@@ -327,16 +334,28 @@ class ExcerptScanner:
         back: list[str] = []
         if EXCEPTION_LINE.match(text):
             back, ls = self._back(window, ls, line_no)
+        elif ls > 0 and line_no - 1 > self._consumed_before:
+            # the numbered name of the failed test just above its details (RSpec, mocha)
+            above_start = window.rfind(b"\n", 0, ls - 1) + 1
+            above = _decode(window[above_start : ls - 1])
+            if NUMBERED_HEADER.match(above) and _indent(text) > _indent(above):
+                back, ls = [above], above_start
         region = Region(line_no - len(back), line_no, [*back, text], 0.0, [(score, line_no, text)])
         n_noise = int(noise)
         off, last = le + 1, line_no
+        depth, prev = _indent(text), text
         while off < len(window) and last - line_no < MAX_EXTENT:
             e = window.find(b"\n", off)
             if e < 0:
                 break
             nxt = _decode(window[off:e])
-            if not is_continuation(nxt) or FINAL_MARKER.search(nxt) or "##[" in nxt:
+            # a line continues the one above (a line ending in ":" announces what follows),
+            # or it is a blank line inside a runner's indented failure block (RSpec's)
+            blank_inside = not nxt.strip() and depth > 0 and self._indented_after(window, e, depth)
+            continues = is_continuation(nxt) or prev.endswith(":")
+            if not (blank_inside or continues) or FINAL_MARKER.search(nxt) or "##[" in nxt:
                 break
+            prev = nxt.rstrip() or prev
             found = self.searcher.search(self._hay, off, e)
             s, is_noise = self._score(nxt) if found else (0.0, False)
             region.add(nxt)
@@ -352,6 +371,15 @@ class ExcerptScanner:
         region.end, region.noise = last, n_noise
         self._emit(region, window, ls, off)
         return off, last + 1
+
+    @staticmethod
+    def _indented_after(window: bytes, e: int, depth: int) -> bool:
+        """Whether the line after the one ending at ``e`` is indented ``depth`` or deeper."""
+        nxt_end = window.find(b"\n", e + 1)
+        if nxt_end < 0:
+            return False
+        after = _decode(window[e + 1 : nxt_end])
+        return bool(after.strip()) and _indent(after) >= depth
 
     def _pre_marker(self, window: bytes, ls: int, le: int, line_no: int, text: str) -> None:
         """The last lines of the failed step, just before its failure marker."""

@@ -156,6 +156,29 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
     assert analysis.category is FailureCategory.TEST
 
 
+@pytest.mark.parametrize(
+    ("fixture", "lines"),
+    [
+        # rspec's failure: the numbered name, then indented details with blank lines between
+        ("ruby_rspec_travis.log", ["1) Calc adds two numbers", "expected: 5", "got: -1"]),
+        # minitest's: "1) Failure:", the test and its place, the values unindented
+        (
+            "ruby_minitest_gha.log",
+            ["1) Failure:", "CalcTest#test_add", "Expected: 5", "Actual: -1"],
+        ),
+    ],
+)
+def test_a_ruby_test_failure_is_read_whole_first(
+    log_fixtures: Path, fixture: str, lines: list[str]
+) -> None:
+    """Real output of rspec and of minitest (under rake), in a Travis and a GitHub Actions
+    job: the first failure leads, with the lines that say what was expected."""
+    analysis = analyze_path(log_fixtures / fixture)
+    first = analysis.excerpts[0].text
+    assert all(line in first for line in lines), first
+    assert analysis.category is FailureCategory.TEST
+
+
 def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
     log = ["# passes a good component", "ok 5 no warnings", "not ok 6 no errors", "  ---",
            "    operator: notOk", "  ...", *[f"# step {i}" for i in range(40)],
