@@ -166,13 +166,15 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
             "ruby_minitest_gha.log",
             ["1) Failure:", "CalcTest#test_add", "Expected: 5", "Actual: -1"],
         ),
+        # jest's: "\u25cf suite \u203a test" and its details, not its "FAIL <file>" result list
+        ("js_jest_gha.log", ["\u25cf calc \u203a adds two numbers", "Expected: 5", "Received: -1"]),
     ],
 )
-def test_a_ruby_test_failure_is_read_whole_first(
+def test_a_test_runners_failure_is_read_whole_first(
     log_fixtures: Path, fixture: str, lines: list[str]
 ) -> None:
-    """Real output of rspec and of minitest (under rake), in a Travis and a GitHub Actions
-    job: the first failure leads, with the lines that say what was expected."""
+    """Real output of rspec, minitest (under rake) and jest, in Travis and GitHub Actions
+    jobs: the first failure leads, with the lines that say what was expected."""
     analysis = analyze_path(log_fixtures / fixture)
     first = analysis.excerpts[0].text
     assert all(line in first for line in lines), first
