@@ -57,12 +57,13 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         2.6,
         False,
     ),
-    # the failure headers of the test runners: RSpec, minitest, jest, PHPUnit, ExUnit, clojure.test,
-    # Rust, Perl's Test::More, testthat, busted, Pester, xUnit, NUnit/dotnet test, pytest's
-    # failure section; MSBuild/NuGet/C# and tsc diagnostics
+    # the failure headers of the test runners: RSpec, minitest, jest, CTest, PHPUnit, ExUnit,
+    # clojure.test, Rust, Perl's Test::More, testthat, busted, Pester, xUnit, NUnit/dotnet
+    # test, pytest's failure section; MSBuild/NuGet/C# and tsc diagnostics
     (
         re.compile(
             r"^\s*Failure/Error:|^\s*\d+\) (?:Failure|Error):|^\s*\u25cf .+ \u203a |"
+            r"\bTest +#\d+: \S+ \.*\*+(?:Failed|Exception|Timeout)|"
             r"^\s*\d+\) test .+ \([\w.]+\)$|^(?:FAIL|ERROR) in \(|"
             r"thread '.+' panicked at|^#\s+Failed test\b|^\W*\d+\. (?:Failure|Error)\b.*:|"
             r"^(?:Failure|Error) \u2192 |^\s*\[-\] |\[FAIL\]|"
@@ -261,6 +262,9 @@ SUMMARY = re.compile(
     r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"
     r"|^FAILED\s+[\w./\\-]+\s*$"  # a runner's "FAILED <suite path>", as go's "FAIL\tpkg"
     r"|^FAIL\s+\S+\.[cm]?[jt]sx?\s*$"  # jest's file result: its \u25cf blocks say why
+    # CTest's summary: the test's own output, under its "***Failed" line, says why
+    r"|^The following tests FAILED:|^\s*\d+ - \S+ \((?:Failed|SEGFAULT|Timeout|Not Run|"
+    r"Subprocess aborted|Exception)\)$|^Errors while running CTest|^\d+% tests passed, \d+ tests"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     # Maven's last words on a surefire run: the test output above says which and why
