@@ -298,7 +298,8 @@ CONTINUATION = re.compile(
     r"^(?:\s+\S|\s*at\s|\s*Caused by\b|\s*\.\.\. \d+ (?:more|common)|\[ERROR\]\s|E\s"
     r"|\s*\||\s*-->|\s*\^|\s*File \"|\s*=\s|(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b"
     r"|During handling of the above|The above exception|stdout:|stderr:|\s*symbol:"
-    r"|\s*location:|\s*(?:found|required):|\s*\+\s|\s*-\s)"
+    r"|\s*location:|\s*(?:found|required):|\s*\+\s|\s*-\s"
+    r"|#\s{2,}\S)"  # TAP's diagnostics under a failed test ("#   at t/x.t line 5.")
 )
 MAX_LINE_SCORE = 4.0
 

@@ -170,13 +170,15 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
         ("js_jest_gha.log", ["\u25cf calc \u203a adds two numbers", "Expected: 5", "Received: -1"]),
         # CTest's: the test's "***Failed" line and its output, not "The following tests FAILED"
         ("cpp_ctest_travis.log", ["Test #1: test_calc", "FAILED: add(2, 3) == 6, got 5"]),
+        # Test::More's: the failed test, then its "#   " diagnostics (where, got, expected)
+        ("perl_prove_travis.log", ["Failed test 'adds two numbers'", "got: '-1'", "expected: '5'"]),
     ],
 )
 def test_a_test_runners_failure_is_read_whole_first(
     log_fixtures: Path, fixture: str, lines: list[str]
 ) -> None:
-    """Real output of rspec, minitest (under rake), jest and CTest, in Travis and GitHub
-    Actions jobs: the first failure leads, with the lines that say what was expected."""
+    """Real output of rspec, minitest (under rake), jest, CTest and prove, in Travis and
+    GitHub Actions jobs: the first failure leads, with the lines that say what was expected."""
     analysis = analyze_path(log_fixtures / fixture)
     first = analysis.excerpts[0].text
     assert all(line in first for line in lines), first
