@@ -46,7 +46,7 @@ HEAD_KEEP = 40
 TAIL_KEEP = 20
 MAX_EXTENT = 400
 BACK_LINES = 6
-BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S')
+BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S|^>\s')
 #: a test runner's numbered failure: "  1) Calc adds two numbers"
 NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")

@@ -261,6 +261,7 @@ SUMMARY = re.compile(
     r"|^Test Suites:\s+\d+ failed|^Tests: \d+, Assertions: \d+"
     r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"
     r"|^FAILED\s+[\w./\\-]+\s*$"  # a runner's "FAILED <suite path>", as go's "FAIL\tpkg"
+    r"|^(?:FAILED|ERROR) \S+::\S+ - "  # pytest's short summary: its failure sections say why
     r"|^FAIL\s+\S+\.[cm]?[jt]sx?\s*$"  # jest's file result: its \u25cf blocks say why
     # CTest's summary: the test's own output, under its "***Failed" line, says why
     r"|^The following tests FAILED:|^\s*\d+ - \S+ \((?:Failed|SEGFAULT|Timeout|Not Run|"
