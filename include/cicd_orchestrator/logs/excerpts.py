@@ -47,6 +47,9 @@ TAIL_KEEP = 20
 MAX_EXTENT = 400
 BACK_LINES = 6
 BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S|^>\s')
+#: go test's result of a failed test, and what the test logged (above it under ``-v``)
+GO_FAIL = re.compile(r"^\s*--- FAIL: ")
+GO_TEST_LOG = re.compile(r"^\s+\S+_test\.go:\d+: ")
 #: a test runner's numbered failure: "  1) Calc adds two numbers"
 NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
@@ -313,8 +316,11 @@ class ExcerptScanner:
             return le + 1, line_no + 1
         return self._extend(window, ls, le, line_no, text, score, noise)
 
-    def _back(self, window: bytes, ls: int, line_no: int) -> tuple[list[str], int]:
-        """Lines just above an exception that belong to it (``File "x.py", line 7``, ...)."""
+    def _back(
+        self, window: bytes, ls: int, line_no: int, belongs: re.Pattern[str] = BACKWARD
+    ) -> tuple[list[str], int]:
+        """Lines just above a line that belong to it (``belongs``: the frames above an
+        exception, ``File "x.py", line 7``, ...)."""
         back: list[str] = []
         off = ls
         while (
@@ -322,7 +328,7 @@ class ExcerptScanner:
         ):
             s = window.rfind(b"\n", 0, off - 1) + 1
             prev = _decode(window[s : off - 1])
-            if not BACKWARD.match(prev):
+            if not belongs.match(prev):
                 break
             back.append(prev)
             off = s
@@ -335,6 +341,8 @@ class ExcerptScanner:
         back: list[str] = []
         if EXCEPTION_LINE.match(text):
             back, ls = self._back(window, ls, line_no)
+        elif GO_FAIL.match(text):  # go test -v logs a test's messages before its result
+            back, ls = self._back(window, ls, line_no, GO_TEST_LOG)
         elif ls > 0 and line_no - 1 > self._consumed_before:
             # the numbered name of the failed test just above its details (RSpec, mocha)
             above_start = window.rfind(b"\n", 0, ls - 1) + 1

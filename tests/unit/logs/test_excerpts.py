@@ -187,6 +187,14 @@ def test_a_test_runners_failure_is_read_whole_first(
     assert analysis.category is FailureCategory.TEST
 
 
+def test_go_test_v_s_messages_above_a_failed_test_belong_to_it(log_fixtures: Path) -> None:
+    """Under ``go test -v`` a test's messages come before its ``--- FAIL:`` line (real
+    output): the excerpt of the failed test carries them."""
+    analysis = analyze_path(log_fixtures / "go_test_v_travis.log")
+    (excerpt,) = [e for e in analysis.excerpts if "--- FAIL: TestAdd" in e.text]
+    assert "calc_test.go:7: Add(2, 3) = -1, want 5" in excerpt.text
+
+
 def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
     log = ["# passes a good component", "ok 5 no warnings", "not ok 6 no errors", "  ---",
            "    operator: notOk", "  ...", *[f"# step {i}" for i in range(40)],
