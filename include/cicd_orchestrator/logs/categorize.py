@@ -179,8 +179,9 @@ LINE_RULES: list[Rule] = [
         C.TEST,
         _rx(
             r"assert(?:ion)?(?:error| failed|\w*\b.{0,20}failed)|failed asserting|xctassert|"
-            r"expected:? .{0,80}(?:but (?:was|got|found)|to (?:equal|be|have|contain|match|"
-            r"include|throw))|\bexpected\b.{0,40}\b(?:got|actual|received)\b|"
+            # "expected X to equal Y" (not "expected Calc to define ... or for it to be")
+            r"expected:? (?:(?!\bto\b).){0,80}(?:but (?:was|got|found)|\bto (?:equal|be|have|"
+            r"contain|match|include|throw))|\bexpected\b.{0,40}\b(?:got|actual|received)\b|"
             r"^\s*(?:actual|expected|received)\s*:|^\s*not ok \d+|"
             r"\bfailures?:\s*[1-9]|\b[1-9]\d* (?:failing|failures?|failed)\b|"
             r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"

@@ -52,6 +52,7 @@ GO_FAIL = re.compile(r"^\s*--- FAIL: ")
 GO_TEST_LOG = re.compile(r"^\s+\S+_test\.go:\d+: ")
 #: a test runner's numbered failure: "  1) Calc adds two numbers"
 NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
+INDENTED = re.compile(r"^\s+\S")
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
 #: the longest excerpt (lines), and how many lines above its first key line it starts
@@ -335,6 +336,21 @@ class ExcerptScanner:
         back.reverse()
         return back, off
 
+    def _numbered_header(
+        self, window: bytes, ls: int, line_no: int, depth: int
+    ) -> tuple[list[str], int]:
+        """A test runner's numbered failure (``  1) test adds (CalcTest)``) a few lines above
+        a line indented deeper, with the lines between (its place): those lines, else none."""
+        back, off = self._back(window, ls, line_no, INDENTED)
+        for i in range(len(back) - 1, -1, -1):
+            if _indent(back[i]) < depth and NUMBERED_HEADER.match(back[i]):
+                for _ in range(i):  # past the lines above the header
+                    off = window.find(b"\n", off) + 1
+                return back[i:], off
+            if _indent(back[i]) < depth:
+                break
+        return [], ls
+
     def _extend(
         self, window: bytes, ls: int, le: int, line_no: int, text: str, score: float, noise: bool
     ) -> tuple[int, int]:
@@ -343,12 +359,8 @@ class ExcerptScanner:
             back, ls = self._back(window, ls, line_no)
         elif GO_FAIL.match(text):  # go test -v logs a test's messages before its result
             back, ls = self._back(window, ls, line_no, GO_TEST_LOG)
-        elif ls > 0 and line_no - 1 > self._consumed_before:
-            # the numbered name of the failed test just above its details (RSpec, mocha)
-            above_start = window.rfind(b"\n", 0, ls - 1) + 1
-            above = _decode(window[above_start : ls - 1])
-            if NUMBERED_HEADER.match(above) and _indent(text) > _indent(above):
-                back, ls = [above], above_start
+        else:  # the numbered name of the failed test above its details (RSpec, ExUnit)
+            back, ls = self._numbered_header(window, ls, line_no, _indent(text))
         region = Region(line_no - len(back), line_no, [*back, text], 0.0, [(score, line_no, text)])
         n_noise = int(noise)
         off, last = le + 1, line_no

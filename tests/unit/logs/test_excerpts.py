@@ -172,6 +172,8 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
         ("cpp_ctest_travis.log", ["Test #1: test_calc", "FAILED: add(2, 3) == 6, got 5"]),
         # Test::More's: the failed test, then its "#   " diagnostics (where, got, expected)
         ("perl_prove_travis.log", ["Failed test 'adds two numbers'", "got: '-1'", "expected: '5'"]),
+        # ExUnit's: "1) test raises (CalcTest)", its place, then the error, two lines down
+        ("elixir_mix_test_travis.log", ["1) test raises (CalcTest)", "(KeyError) key :x"]),
         # pytest's: the failure section (the failing line, its E lines), not the short summary
         ("python_pytest_travis.log", [">       self.assertEqual(add(2, 3), 5)", "E       Asser"]),
     ],
@@ -179,8 +181,9 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
 def test_a_test_runners_failure_is_read_whole_first(
     log_fixtures: Path, fixture: str, lines: list[str]
 ) -> None:
-    """Real output of rspec, minitest (under rake), jest, CTest, prove and pytest, in Travis
-    and GitHub Actions jobs: the first failure leads, with the lines that say what was expected."""
+    """Real output of rspec, minitest (under rake), jest, CTest, prove, ExUnit and pytest, in
+    Travis and GitHub Actions jobs: the first failure leads, with the lines that say what
+    was expected."""
     analysis = analyze_path(log_fixtures / fixture)
     first = analysis.excerpts[0].text
     assert all(line in first for line in lines), first
@@ -193,6 +196,15 @@ def test_go_test_v_s_messages_above_a_failed_test_belong_to_it(log_fixtures: Pat
     analysis = analyze_path(log_fixtures / "go_test_v_travis.log")
     (excerpt,) = [e for e in analysis.excerpts if "--- FAIL: TestAdd" in e.text]
     assert "calc_test.go:7: Add(2, 3) = -1, want 5" in excerpt.text
+
+
+def test_a_compile_error_that_says_expected_is_no_test_failure(log_fixtures: Path) -> None:
+    """``mix compile`` (real output): "** (CompileError) ... (expected Calc to define such a
+    function ...)" is a build failure; "expected" votes for a test only as an assertion's
+    "expected X to equal Y"."""
+    analysis = analyze_path(log_fixtures / "elixir_mix_compile_travis.log")
+    assert analysis.category is FailureCategory.BUILD
+    assert "Compilation error in file lib/calc.ex" in analysis.excerpts[0].text
 
 
 def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
