@@ -78,18 +78,19 @@ demo: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/python scripts/demo.py
 
 # The README's test command: the unit, DAG and security tests but the slow ones, on every core
-# (pytest-xdist: most of their time is spent waiting on git, the sandbox and the test servers).
+# (pytest-xdist: most of their time is spent waiting on git, the sandbox and the test servers;
+# an idle worker takes queued tests from a busy one, so the longest tests do not end alone).
 # The slow tests and the tiers that start a real Airflow have targets of their own;
 # `make test-all` (and CI) runs every tier.
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 4 : 2 * n )))
 FAST_TESTS := tests/unit tests/dags tests/security
 test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=10 -m "not slow" $(FAST_TESTS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=10 -m "not slow" $(FAST_TESTS)
 
 # the same folders' slow tests: whole attempts through each hosting, real tool installs, the
 # 50 MB log, the cidiff pairs, the corpus scenarios
 test-slow: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=10 -m slow $(FAST_TESTS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=10 -m slow $(FAST_TESTS)
 
 # real Airflow (scheduler, triggerer, API server) on a temporary home, one stack per module
 test-integration: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
