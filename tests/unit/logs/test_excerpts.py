@@ -174,6 +174,9 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
         ("perl_prove_travis.log", ["Failed test 'adds two numbers'", "got: '-1'", "expected: '5'"]),
         # ExUnit's: "1) test raises (CalcTest)", its place, then the error, two lines down
         ("elixir_mix_test_travis.log", ["1) test raises (CalcTest)", "(KeyError) key :x"]),
+        # cargo test's: the first test's panic (newer Rust names the thread's id), not the
+        # "test x ... FAILED" lines or cargo's "error: test failed, to rerun pass"
+        ("rust_cargo_test_travis.log", ["adds_two_numbers' (30288) panicked", "left: -1"]),
         # pytest's: the failure section (the failing line, its E lines), not the short summary
         ("python_pytest_travis.log", [">       self.assertEqual(add(2, 3), 5)", "E       Asser"]),
     ],
@@ -181,9 +184,9 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
 def test_a_test_runners_failure_is_read_whole_first(
     log_fixtures: Path, fixture: str, lines: list[str]
 ) -> None:
-    """Real output of rspec, minitest (under rake), jest, CTest, prove, ExUnit and pytest, in
-    Travis and GitHub Actions jobs: the first failure leads, with the lines that say what
-    was expected."""
+    """Real output of rspec, minitest (under rake), jest, CTest, prove, ExUnit, cargo test
+    and pytest, in Travis and GitHub Actions jobs: the first failure leads, with the lines
+    that say what was expected."""
     analysis = analyze_path(log_fixtures / fixture)
     first = analysis.excerpts[0].text
     assert all(line in first for line in lines), first
