@@ -53,6 +53,8 @@ GO_TEST_LOG = re.compile(r"^\s+\S+_test\.go:\d+: ")
 #: a test runner's numbered failure: "  1) Calc adds two numbers"
 NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
 INDENTED = re.compile(r"^\s+\S")
+#: a test runner's failure header whose details follow unindented, up to a blank line (busted)
+BLOCK_HEADER = re.compile(r"^(?:Failure|Error) (?:\u2192|->) ")
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
 #: the longest excerpt (lines), and how many lines above its first key line it starts
@@ -365,6 +367,7 @@ class ExcerptScanner:
         n_noise = int(noise)
         off, last = le + 1, line_no
         depth, prev = _indent(text), text
+        block = bool(BLOCK_HEADER.match(text))  # its details run to the next blank line
         while off < len(window) and last - line_no < MAX_EXTENT:
             e = window.find(b"\n", off)
             if e < 0:
@@ -373,7 +376,7 @@ class ExcerptScanner:
             # a line continues the one above (a line ending in ":" announces what follows),
             # or it is a blank line inside a runner's indented failure block (RSpec's)
             blank_inside = not nxt.strip() and depth > 0 and self._indented_after(window, e, depth)
-            continues = is_continuation(nxt) or prev.endswith(":")
+            continues = is_continuation(nxt) or prev.endswith(":") or (block and bool(nxt.strip()))
             if not (blank_inside or continues) or FINAL_MARKER.search(nxt) or "##[" in nxt:
                 break
             prev = nxt.rstrip() or prev

@@ -67,7 +67,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"^\s*\d+\) test .+ \([\w.]+\)$|^(?:FAIL|ERROR) in \(|"
             r"thread '.+'(?: \(\d+\))? panicked at|^#\s+Failed test\b|"
             r"^\W*\d+\. (?:Failure|Error)\b.*:|"
-            r"^(?:Failure|Error) \u2192 |^\s*\[-\] |\[FAIL\]|"
+            r"^(?:Failure|Error) (?:\u2192|->) |^\s*\[-\] |\[FAIL\]|"
             r"^\s*Failed [\w.]+(?: \[[\d.]+ m?s\])?$|^_{3,} .+ _{3,}$|\berror [A-Z]{2,4}\d{3,5}:|"
             r"^\d+\) [\w\\]+::\w+|^\S+\.\w+ ?\(\d+,\d+\):\s"
         ),
@@ -266,6 +266,7 @@ SUMMARY = re.compile(
     r"|^FAIL\s+\S+\.[cm]?[jt]sx?\s*$"  # jest's file result: its \u25cf blocks say why
     # cargo test's progress lines and last words: each test's "---- x stdout ----" says why
     r"|^test \S+ \.\.\. FAILED$|^error: test failed, to rerun pass "
+    r"|^\d+ success(?:es)? / \d+ failures? / \d+ errors? / "  # busted's count
     # CTest's summary: the test's own output, under its "***Failed" line, says why
     r"|^The following tests FAILED:|^\s*\d+ - \S+ \((?:Failed|SEGFAULT|Timeout|Not Run|"
     r"Subprocess aborted|Exception)\)$|^Errors while running CTest|^\d+% tests passed, \d+ tests"

@@ -177,6 +177,8 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
         # cargo test's: the first test's panic (newer Rust names the thread's id), not the
         # "test x ... FAILED" lines or cargo's "error: test failed, to rerun pass"
         ("rust_cargo_test_travis.log", ["adds_two_numbers' (30288) panicked", "left: -1"]),
+        # busted's: "Failure -> file @ line", the test, the message and the values, unindented
+        ("lua_busted_travis.log", ["Failure -> spec/calc_spec.lua @ 4", "(number) 5"]),
         # pytest's: the failure section (the failing line, its E lines), not the short summary
         ("python_pytest_travis.log", [">       self.assertEqual(add(2, 3), 5)", "E       Asser"]),
     ],
@@ -184,8 +186,8 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
 def test_a_test_runners_failure_is_read_whole_first(
     log_fixtures: Path, fixture: str, lines: list[str]
 ) -> None:
-    """Real output of rspec, minitest (under rake), jest, CTest, prove, ExUnit, cargo test
-    and pytest, in Travis and GitHub Actions jobs: the first failure leads, with the lines
+    """Real output of rspec, minitest (under rake), jest, CTest, prove, ExUnit, cargo test,
+    busted and pytest, in Travis and GitHub Actions jobs: the first failure leads, with the lines
     that say what was expected."""
     analysis = analyze_path(log_fixtures / fixture)
     first = analysis.excerpts[0].text
