@@ -5,16 +5,16 @@ block, the block, the first lines of the next one). The prefilter finds the cand
 each is cleaned, scored (:mod:`scoring`), checked against the baseline, extended over the
 lines that continue it (stack frames, details, carets, what a line ending in ":" announces,
 a test runner's indented failure block across its blank lines, the numbered name of the
-failed test just above) and merged with its neighbours into a region. The lines just
-before a step's failure marker (``##[error]Process completed with exit code``, ``Build step
-... marked build as failure``, Travis' ``The command "..." exited with N``) form a region of
-their own. A line that only restates a failure (a runner's summary)
-scores low (:data:`~cicd_orchestrator.logs.scoring.SUMMARY`). Regions are
-kept in bounded structures (the best by score and the most recent), so memory does not grow
-with the log; at the end they are ranked with what only the end knows: how close they are to
-the final failure marker, to the end of the log, and whether they lie in a failed step.
-When the best region is one of several failures of the same kind in that step, the first of
-them leads (:func:`_first_of_its_kind`).
+failed test just above) and merged with its neighbours into a region. The lines just before
+a step's failure marker (``##[error]Process completed with exit code``, ``Build step ...
+marked build as failure``, Travis' ``The command "..." exited with N``) form a region of
+their own. A line that only restates a failure (a runner's summary) scores low
+(:data:`~cicd_orchestrator.logs.scoring.SUMMARY`). Regions are kept in bounded structures
+(the best by score and the most recent), so memory does not grow with the log; at the end
+they are ranked with what only the end knows: how close they are to the final failure
+marker, to the end of the log, and whether they lie in a failed step. When the best region
+is one of several failures of the same kind in that step, the first of them leads
+(:func:`_first_of_its_kind`).
 """
 
 from __future__ import annotations
