@@ -18,8 +18,6 @@ from cicd_orchestrator.publish.change import fix_branch_name, publish_change
 from cicd_orchestrator.publish.issue import publish_issue
 from cicd_orchestrator.publish.markers import key_of, marker, signing_key
 
-HOSTINGS = ("local", "github", "gitlab")
-
 
 def _mallory(world: World) -> CIProvider:
     """Somebody with write access to the repository who is not the orchestrator."""

@@ -40,7 +40,6 @@ from cicd_orchestrator.webhooks.github import sign
 SECRET = "webhook-secret-for-tests"
 GITLAB_TOKEN = "gitlab-hook-token-for-tests"
 BOT = f"{BOT_NAME} <{BOT_EMAIL}>"
-#: a change that keeps the example's lint failure (the run of its commit fails)
 
 
 # --------------------------------------------------------------------------- webhooks
