@@ -32,6 +32,7 @@ from cicd_orchestrator.logs.normalize import signature
 from cicd_orchestrator.logs.patterns import PatternLibrary, PatternMatch, load_library
 from cicd_orchestrator.logs.prefilter import Searcher, compile_prefilter
 from cicd_orchestrator.logs.reader import DEFAULT_BLOCK_SIZE, LogReader, WindowScanner
+from cicd_orchestrator.logs.scoring import GO_FAIL
 from cicd_orchestrator.models import Excerpt
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ _MARKUP = re.compile(r"^##\[(?:error|warning|notice)\]\s*")  # GitHub's annotati
 
 _TEST_IDS = [
     re.compile(r"^(?:FAILED|ERROR) (\S+::\S+?)(?: - .*)?$"),
-    re.compile(r"^--- FAIL: (\S+)"),
+    re.compile(GO_FAIL + r"(\S+)"),
     re.compile(r"^([\w.$]+ > .+?) FAILED$"),
     re.compile(r"^test (\S+) \.\.\. FAILED"),
     re.compile("^\\s*\u25cf (.+ \u203a .+)$"),  # jest: bullet, suite, chevron, test

@@ -26,6 +26,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from cicd_orchestrator.logs import scoring
 from cicd_orchestrator.logs.baseline import Baseline
 from cicd_orchestrator.logs.formats import LogStep, StepTracker
 from cicd_orchestrator.logs.normalize import clean_line, strip_ansi
@@ -47,14 +48,13 @@ TAIL_KEEP = 20
 MAX_EXTENT = 400
 BACK_LINES = 6
 BACKWARD = re.compile(r'^(?:E\s+)?\s*File "|^E\s{3,}\S|^\s{2,}\S|^>\s')
-#: go test's result of a failed test, and what the test logged (above it under ``-v``)
-GO_FAIL = re.compile(r"^\s*--- FAIL: ")
+GO_FAIL = re.compile(scoring.GO_FAIL)
+#: what a go test logged (above its ``--- FAIL:`` line under ``-v``)
 GO_TEST_LOG = re.compile(r"^\s+\S+_test\.go:\d+: ")
 #: a test runner's numbered failure: "  1) Calc adds two numbers"
 NUMBERED_HEADER = re.compile(r"^\s*\d+\) \S")
 INDENTED = re.compile(r"^\s+\S")
-#: a test runner's failure header whose details follow unindented, up to a blank line (busted)
-BLOCK_HEADER = re.compile(r"^(?:Failure|Error) (?:\u2192|->) ")
+BLOCK_HEADER = re.compile(scoring.BLOCK_HEADER)
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
 #: the longest excerpt (lines), and how many lines above its first key line it starts

@@ -22,6 +22,12 @@ def _lc(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.lower())
 
 
+#: go test's line of a failed test (a subtest's is indented); what the test logged comes
+#: under it, or above it under ``-v``
+GO_FAIL = r"^\s*--- FAIL: "
+#: busted's failure header: its details follow unindented, up to a blank line
+BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) "
+
 STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (re.compile(r"##\[error\](?!Process completed with exit code)"), 3.2, False),
     (re.compile(r"^::error\b"), 3.2, False),
@@ -35,7 +41,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (_lc(r"(?:^|\s)error(?:\[\w+\]|\s?TS\d+)?:\s"), 2.6, True),
     (
         re.compile(
-            r"^(?:FAILED|ERROR)\s+\S+::|^FAILED\b|\bFAILED\s*$|^--- FAIL:|^FAIL\b|"
+            r"^(?:FAILED|ERROR)\s+\S+::|^FAILED\b|\bFAILED\s*$|" + GO_FAIL + r"|^FAIL\b|"
             r"\*\*\* FAILED \*\*\*|"
             r"<<< (?:FAILURE|ERROR)!"
         ),
@@ -66,8 +72,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"\bTest +#\d+: \S+ \.*\*+(?:Failed|Exception|Timeout)|"
             r"^\s*\d+\) test .+ \([\w.]+\)$|^(?:FAIL|ERROR) in \(|"
             r"thread '.+'(?: \(\d+\))? panicked at|^#\s+Failed test\b|"
-            r"^\W*\d+\. (?:Failure|Error)\b.*:|"
-            r"^(?:Failure|Error) (?:\u2192|->) |^\s*\[-\] |\[FAIL\]|"
+            r"^\W*\d+\. (?:Failure|Error)\b.*:|" + BLOCK_HEADER + r"|^\s*\[-\] |\[FAIL\]|"
             r"^\s*Failed [\w.]+(?: \[[\d.]+ m?s\])?$|^_{3,} .+ _{3,}$|\berror [A-Z]{2,4}\d{3,5}:|"
             r"^\d+\) [\w\\]+::\w+|^\S+\.\w+ ?\(\d+,\d+\):\s"
         ),
@@ -261,7 +266,9 @@ SUMMARY = re.compile(
     r"|^Tests?:\s+\d+ failed|^\d+ (?:examples?|tests?|specs?), \d+ failures?"
     r"|^Test Suites:\s+\d+ failed|^Tests: \d+, Assertions: \d+"
     r"|^FAILED \((?:failures|errors)=|test result: FAILED|^FAIL\s*$|^FAIL\t\S+"
-    r"|^FAILED\s+[\w./\\-]+\s*$"  # a runner's "FAILED <suite path>", as go's "FAIL\tpkg"
+    # a runner's "FAILED <suite path>", as go's "FAIL\tpkg" (upper case and a path: not the
+    # header "Failed Ns.Class.Test" of dotnet test)
+    r"|(?-i:^FAILED\s+[\w.\\-]*/[\w./\\-]*\s*$)"
     r"|^(?:FAILED|ERROR) \S+::\S+ - "  # pytest's short summary: its failure sections say why
     r"|^FAIL\s+\S+\.[cm]?[jt]sx?\s*$"  # jest's file result: its \u25cf blocks say why
     # cargo test's progress lines and last words: each test's "---- x stdout ----" says why
