@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cicd_devkit.scenarios import MaterializedScenario, copy_template
-from cicd_devkit.worlds import MARKER_KEY, shared_template
+from cicd_devkit.scenarios import MaterializedScenario
+from cicd_devkit.worlds import MARKER_KEY, start_world
 
 from cicd_orchestrator import session
 from cicd_orchestrator.attempt import Attempt
@@ -35,8 +35,9 @@ class LintAttempt:
 def lint_attempt(tmp_path: Path) -> LintAttempt:
     """Attempt 1 of a session on the lint-failure example (as ``acme/shipping``), whose head
     run failed."""
-    provider, made = copy_template(shared_template(), tmp_path / "ci")
-    config = load_config({"local_ci_root": str(tmp_path / "ci"), "marker_key": MARKER_KEY})
+    world = start_world("local", tmp_path)
+    provider, made = world.local, world.made
+    config = load_config({"local_ci_root": str(provider.root), "marker_key": MARKER_KEY})
     state = session.new_session("local", made.head_run, config, NOW)
     session.start_attempt(state, 1, Strategy.STANDARD_PARALLEL_FIXING, NOW)
     attempt = Attempt(state, 1, config, provider, cache_dir=tmp_path / "cache")

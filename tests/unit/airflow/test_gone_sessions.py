@@ -217,10 +217,9 @@ def test_a_retried_open_finds_its_own_session_and_a_duplicate_is_skipped(
     """open_session is retried (an answer of the API server lost after the Variable was
     written): the retry of the same DAG run carries on with the session its first try made;
     another DAG run for the same failed run is a duplicate."""
-    from cicd_devkit.scenarios import copy_template
-    from cicd_devkit.worlds import shared_template
+    from cicd_devkit.worlds import start_world
 
-    _, made = copy_template(shared_template(), tmp_path / "ci")
+    made = start_world("local", tmp_path).made
     config = load_config({"local_ci_root": str(tmp_path / "ci")})
     saved: dict[str, SessionState] = {}
     monkeypatch.setattr(state_store, "session_exists", lambda sid: sid in saved)
@@ -256,10 +255,9 @@ def test_a_request_in_another_dag_run_hands_the_session_to_its_own_run(
     one id): a request in any other run, by hand or through the REST API, triggers that run
     for the failed run it found and creates nothing itself; the tasks after it skip."""
     from airflow.sdk.exceptions import DagRunTriggerException
-    from cicd_devkit.scenarios import copy_template
-    from cicd_devkit.worlds import shared_template
+    from cicd_devkit.worlds import start_world
 
-    _, made = copy_template(shared_template(), tmp_path / "ci")
+    made = start_world("local", tmp_path).made
     config = load_config(
         {
             "local_ci_root": str(tmp_path / "ci"),
