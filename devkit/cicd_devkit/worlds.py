@@ -13,6 +13,7 @@ at, and the credential the server accepts; ``stop()`` stops its server.
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import tempfile
 import time
@@ -262,16 +263,12 @@ class JenkinsWorld(World):
         return self.queue_id(super().green_run_id)
 
 
-_templates: dict[Path, Template] = {}
-
-
-def shared_template(example: Path = EXAMPLE) -> Template:
+@functools.cache
+def shared_template() -> Template:
     """The example materialised as ``REPO`` once in this process (removed at its exit)."""
-    if example not in _templates:
-        folder = Path(tempfile.mkdtemp(prefix="cicd-world-"))
-        atexit.register(shutil.rmtree, folder, True)
-        _templates[example] = materialize_template(example, folder / "ci", REPO)
-    return _templates[example]
+    folder = Path(tempfile.mkdtemp(prefix="cicd-world-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return materialize_template(EXAMPLE, folder / "ci", REPO)
 
 
 def start_world(kind: str, folder: Path) -> World:
