@@ -92,6 +92,8 @@ LINE_RULES: list[Rule] = [
         C.CONFIGURATION,
         _rx(
             r"command not found|is not recognized as an internal or external command|"
+            r"line \d+: \S+: permission denied|executable file not found in \$path|"
+            r"the program '[^']+' is currently not installed|"
             r"(?:^|: )line \d+: .*: no such file or directory|\bcd: .*no such file|"
             r"can't open file|no such file or directory.{0,20}$|unknown (?:option|command|switch|"
             r"flag|argument)|illegal (?:option|switch)|unrecognized (?:option|argument|command)|"
@@ -115,7 +117,8 @@ LINE_RULES: list[Rule] = [
     (
         C.DEPLOYMENT,
         _rx(
-            r"\bdeploy(?:ing|ment)?\b.{0,60}(?:fail|error)|failed to (?:deploy|publish|push|"
+            r"\bdeploy(?:ing|ment)?\b.{0,60}(?:fail|error)|^\W*deploying to\b|"
+            r"failed to (?:deploy|publish|push|"
             r"upload)|\bdpl\b|skipping a deployment|publish(?:ing)? failed|"
             r"npm ERR! (?:publish|code E403)|twine upload|gem push|cargo publish|docker push"
         ),
@@ -145,7 +148,8 @@ LINE_RULES: list[Rule] = [
             r"^\S+:\d+:\d+: [CWERF]: |^\S+:\d+:\d+: [EWFCNDI]\d{3}\b|"
             r"^\s*\d+:\d+\s+(?:error|warning|✖)\s|^diff in |lint(?:er|ing)? (?:error|fail)|"
             r"\blint\b|imported but unused|unused (?:import|variable|argument)|"
-            r"is (?:redundant|never used|not (?:being )?used)|spelling|misspell|typo|broken links?|"
+            r"is (?:redundant|never used|not (?:being )?used)|spelling|misspell|"
+            r"\btypos? (?:found|detected)|broken links?|"
             r"dead links?|\b(?:404|301|302|522)\b.{0,8}https?://|trailing whitespace|"
             r"line too long|missing (?:magic comment|docstring|header|license|copyright|"
             r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
@@ -155,7 +159,10 @@ LINE_RULES: list[Rule] = [
             r"please run \W?\w*\s?(?:fmt|format|lint|gen\w*)\b|"
             r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
             r"overfull \\[hv]box|"
-            r"line (?:is )?longer than \d+"
+            r"line (?:is )?longer than \d+|"
+            r"\b(?:words?|entries|items|lines|keys|names|imports|links) (?:are |is )?not "
+            r"(?:in (?:\w+ )?order|(?:alphabetically )?sorted)|duplicate links?\b|"
+            r"does not match (?:the )?(?:expected |required )?format"
         ),
         1.8,
     ),
@@ -170,7 +177,7 @@ LINE_RULES: list[Rule] = [
             r"swiftformat|clang-format|clang-tidy|cpplint|cppcheck|perlcritic|perltidy|phpcs|"
             r"php-cs-fixer|phpstan|psalm|phpmd|lintr|codespell|editorconfig|commitlint|"
             r"awesome_bot|html-?proofer|linkchecker|markdown-link-check|vale|luacheck|"
-            r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint)\b"
+            r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint)\b(?!\.\w)"
         ),
         1.5,
     ),
@@ -188,11 +195,16 @@ LINE_RULES: list[Rule] = [
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
             r"(?:failure|error)|\bspec\b.{0,40}fail|"
             r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|unfulfilled expectation|"
-            r"uncaught exception|pending.{0,20}fail|\bfailed on line \d+"
+            r"uncaught exception|pending.{0,20}fail|\bfailed on line \d+|^\s*failure/error:|"
+            r"running the tests in .{0,80} failed"
         ),
         1.6,
     ),
-    (C.TEST, _rx(r"^--- FAIL|^FAIL[: \t]|\bFAILED\b|\[FAIL\]", 0), 1.6),  # upper case only
+    (
+        C.TEST,
+        _rx(r"^--- FAIL|^FAIL[: \t](?!.*\[build failed\])|\bFAILED\b|\[FAIL\]|\sFAIL$", 0),
+        1.6,
+    ),  # upper case only
     # ---------------------------------------------------------------- build
     (
         C.BUILD,
@@ -216,7 +228,11 @@ LINE_RULES: list[Rule] = [
             r"has no member|is not a member of|does not (?:exist|name a type)|not found: "
             r"(?:type|value|object)|warnings? (?:being )?treated as errors|-werror|"
             r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert|"
-            r"build input file cannot be found"
+            r"build input file cannot be found|\[build failed\]|^\u274c\s+\S+:\d+:\d+: |"
+            r"\bredeclared\b|already declared|redefinition of|"
+            r"(?:imported|declared) and not used|installation (?:of package .{0,60})?(?:failed|had "
+            r"non-zero exit status)|the requested package .{0,80}(?:could not be found|exists as)|"
+            r"no version of .{0,60} is available"
         ),
         1.6,
     ),

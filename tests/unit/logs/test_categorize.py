@@ -64,6 +64,92 @@ def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategor
     assert 0 < verdict.confidence <= 0.95 and verdict.reasons
 
 
+@pytest.mark.parametrize(
+    ("lines", "name", "category"),
+    [
+        (  # go test of a package that does not compile
+            [
+                "# example.com/g [example.com/g.test]",
+                './g.go:3:8: imported and not used: "log"',
+                './g.go:5:5: log already declared through import of package log ("log")',
+                "FAIL\texample.com/g [build failed]",
+            ],
+            "go test ./...",
+            C.BUILD,
+        ),
+        (  # an rspec failure whose error is the code's own exception
+            [
+                "  1) Scheduler runs the job",
+                "     Failure/Error: yield",
+                "     LocalJumpError:",
+                "       no block given (yield)",
+            ],
+            "bundle exec rake",
+            C.TEST,
+        ),
+        (["test_add (__main__.T.test_add) ... FAIL"], "./ci.sh", C.TEST),
+        (
+            ["bash: line 1: ./install-jdk.sh: Permission denied"],
+            "./install-jdk.sh",
+            C.CONFIGURATION,
+        ),
+        (
+            [
+                'docker: Error response from daemon: OCI runtime create failed: exec: "-c": '
+                "executable file not found in $PATH: unknown."
+            ],
+            "docker run builder -c build",
+            C.CONFIGURATION,
+        ),
+        (
+            ["The program 'swift' is currently not installed. You can install it by typing:"],
+            "swift build && swift test",
+            C.CONFIGURATION,
+        ),
+        (["ERROR: entries are not in alphabetical order: zlib, abc"], "npm test", C.QUALITY),
+        (["Duplicate link: https://example.org/a"], "./check.sh test", C.QUALITY),
+        (  # a file named after a linter is not the linter
+            ["shellcheck.hs:442:19: error:", "    Variable not in scope: doesPathExist"],
+            "docker run builder -c compile-shellcheck",
+            C.BUILD,
+        ),
+        (  # xcpretty's compiler error
+            ["\u274c  /Users/ci/Source/JSON.swift:97:2: unknown attribute 'dynamicMemberLookup'"],
+            "xcodebuild test | xcpretty",
+            C.BUILD,
+        ),
+        (
+            [
+                "Running the tests in \u2018tests/testthat.R\u2019 failed.",
+                "Last 13 lines of output:",
+            ],
+            "./ci.sh",
+            C.TEST,
+        ),
+        (
+            ["ERROR: installation of package \u2018xml2\u2019 had non-zero exit status"],
+            "Rscript -e 'test()'",
+            C.BUILD,
+        ),
+        (
+            [
+                "  Problem 1",
+                "    - The requested package acme/lib could not be found in any version, there may "
+                "be a typo in the package name.",
+            ],
+            "composer install && vendor/bin/phpunit",
+            C.BUILD,
+        ),
+        (["=== Deploying to 'docs-site'...", "i  deploying hosting"], "yarn build", C.DEPLOYMENT),
+    ],
+)
+def test_the_lines_outweigh_the_commands_name(
+    lines: list[str], name: str, category: FailureCategory
+) -> None:
+    verdict = categorize([lines], [name])
+    assert verdict.category is category, verdict
+
+
 def test_names_decide_when_the_lines_say_nothing_and_summaries_never_vote() -> None:
     assert categorize([["something odd"]], ["bundle exec rubocop"]).category is C.QUALITY
     assert categorize([["something odd"]], ["Deploy to production"]).category is C.DEPLOYMENT
