@@ -93,7 +93,8 @@ LINE_RULES: list[Rule] = [
         _rx(
             r"command not found|is not recognized as an internal or external command|"
             r"line \d+: \S+: permission denied|executable file not found in \$path|"
-            r"the program '[^']+' is currently not installed|"
+            r"the program '[^']+' is currently not installed|non-parseable pom|malformed pom|"
+            r"error reading file \S+\.(?:config|json|ya?ml|toml|xml)\b|"
             r"(?:^|: )line \d+: .*: no such file or directory|\bcd: .*no such file|"
             r"can't open file|no such file or directory.{0,20}$|unknown (?:option|command|switch|"
             r"flag|argument)|illegal (?:option|switch)|unrecognized (?:option|argument|command)|"
@@ -117,7 +118,7 @@ LINE_RULES: list[Rule] = [
     (
         C.DEPLOYMENT,
         _rx(
-            r"\bdeploy(?:ing|ment)?\b.{0,60}(?:fail|error)|^\W*deploying to\b|"
+            r"\bdeploy(?:ing|ment)?\b(?!\.\w).{0,60}(?:fail|error)|^\W*deploying to\b|"
             r"failed to (?:deploy|publish|push|"
             r"upload)|\bdpl\b|skipping a deployment|publish(?:ing)? failed|"
             r"npm ERR! (?:publish|code E403)|twine upload|gem push|cargo publish|docker push"
@@ -159,7 +160,7 @@ LINE_RULES: list[Rule] = [
             r"please run \W?\w*\s?(?:fmt|format|lint|gen\w*)\b|"
             r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
             r"overfull \\[hv]box|"
-            r"line (?:is )?longer than \d+|"
+            r"line (?:is )?longer than \d+|there were undefined (?:references|citations)|"
             r"\b(?:words?|entries|items|lines|keys|names|imports|links) (?:are |is )?not "
             r"(?:in (?:\w+ )?order|(?:alphabetically )?sorted)|duplicate links?\b|"
             r"does not match (?:the )?(?:expected |required )?format"
@@ -177,7 +178,9 @@ LINE_RULES: list[Rule] = [
             r"swiftformat|clang-format|clang-tidy|cpplint|cppcheck|perlcritic|perltidy|phpcs|"
             r"php-cs-fixer|phpstan|psalm|phpmd|lintr|codespell|editorconfig|commitlint|"
             r"awesome_bot|html-?proofer|linkchecker|markdown-link-check|vale|luacheck|"
-            r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint)\b(?!\.\w)"
+            r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint|dialyzer|xref)"
+            r"\b(?!\.\w)|has no local return|will never return|breaks the contract|"
+            r"invalid type specification|calls undefined function"
         ),
         1.5,
     ),
@@ -194,8 +197,10 @@ LINE_RULES: list[Rule] = [
             r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
             r"(?:failure|error)|\bspec\b.{0,40}fail|"
-            r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|unfulfilled expectation|"
-            r"uncaught exception|pending.{0,20}fail|\bfailed on line \d+|^\s*failure/error:|"
+            r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|"
+            r"unfulfilled expectation|"
+            r"(?:uncaught|unhandled) exception|pending.{0,20}fail|\bfailed on line \d+|"
+            r"^\s*failure/error:|"
             r"running the tests in .{0,80} failed"
         ),
         1.6,
@@ -213,7 +218,7 @@ LINE_RULES: list[Rule] = [
             r"\berror(?:\[E\d+\]| (?:CS|TS|C|LNK)\d+\b)|"
             r"^\[error\] \S+\.\w+:\d+(?::\d+)?: |^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |"
             r"^e: \S+\.kts?: |^\S+\.\w+\(\d+,\d+\): error|"
-            r"cannot find symbol|undefined reference|unresolved (?:external|import|reference)|"
+            r"cannot find symbol|undefined reference to\b|unresolved (?:external|import|reference)|"
             r"cannot find (?:package|name|type)|compil(?:e|ation) "
             r"(?:error|failed|failure)|could not compile|failed to compile|build failed|"
             r"linker|ld returned|collect2|undefined symbol|not in scope|"
@@ -228,7 +233,11 @@ LINE_RULES: list[Rule] = [
             r"has no member|is not a member of|does not (?:exist|name a type)|not found: "
             r"(?:type|value|object)|warnings? (?:being )?treated as errors|-werror|"
             r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert|"
-            r"build input file cannot be found|\[build failed\]|^\u274c\s+\S+:\d+:\d+: |"
+            r"build input file cannot be found|^\S+\.(?:erl|hrl|go):\d+(?::\d+)?: (?!warning)|"
+            r"^! (?:LaTeX Error|Undefined control sequence|"
+            r"Missing|Emergency stop|Package \w+ Error|Paragraph ended|Extra|Too many)|"
+            r"'\w+' expected (?:\(to close|near)|module '[\w.]+' not found|\[build failed\]|"
+            r"^\u274c\s+\S+:\d+:\d+: |"
             r"\bredeclared\b|already declared|redefinition of|"
             r"(?:imported|declared) and not used|installation (?:of package .{0,60})?(?:failed|had "
             r"non-zero exit status)|the requested package .{0,80}(?:could not be found|exists as)|"
@@ -236,6 +245,9 @@ LINE_RULES: list[Rule] = [
         ),
         1.6,
     ),
+    # code that does not load before any test runs (rspec, Lua): the failure under it
+    # ("Failure/Error: require ...") is not a test's
+    (C.BUILD, _rx(r"an error occurred while loading|error loading module"), 2.0),
     # what an interpreted language raises when it loads code: a build problem when the
     # build runs it, often a test's own failure when the tests do (the name then decides)
     (
@@ -266,6 +278,7 @@ NAME_RULES: list[Rule] = [
             r"lint|\bstyle|format|\bfmt\b|prettier|rubocop|flake8|pylint|pycodestyle|pep8|"
             r"black|isort|mypy|checkstyle|scalastyle|clippy|gofmt|go vet|golangci|shellcheck|"
             r"vint|hlint|credo|swiftlint|phpcs|php-cs-fixer|phpstan|perlcritic|codespell|"
+            r"dialyzer|xref|luacheck|stylelint|csslint|sass-lint|"
             r"spell|awesome_bot|link.?check|mima|danger|commitlint|sniff|"
             r"\bcheck(?:style|_format|-format)\b|\bcheck[_-]\w+|\w[_-]check\b"
         ),
@@ -322,9 +335,14 @@ LINK_CHECKER = _rx(
 
 #: warnings made errors: a :data:`WARNING` then fails the build
 WARNINGS_FAIL = _rx(
-    r"warnings? (?:being )?treated as errors|-werror\b|fatal.?warnings|failing due to|"
+    r"warnings? (?:being )?treated as errors|warnings? as errors?\b|-werror\b|fatal.?warnings|"
+    r"failing due to|"
     r"no warnings can be incurred"
 )
+
+
+#: the confidence of the pattern library's catch-alls, which vote rather than decide
+GENERIC_CAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -404,6 +422,11 @@ def categorize(
             _add(scores, why, C.QUALITY, scores.pop(C.INFRASTRUCTURE), "a link checker's finding")
         if matched is not None and matched[0] is C.INFRASTRUCTURE:
             matched = None
+    if matched is not None and matched[1] <= GENERIC_CAUSE and not SUMMARY.search(matched[3]):
+        # a tool's catch-all ("npm error <anything>", "Failed to execute goal <any>"): it
+        # says which tool failed, the lines say how
+        _add(scores, why, matched[0], 1.5, f"the known cause '{matched[2]}'")
+        matched = None
     if matched is not None and not SUMMARY.search(matched[3]):
         # a known cause (not a tool's last words) decides; the rest is its support
         category, confidence, pattern, _ = matched

@@ -104,6 +104,9 @@ class StepTracker:
         self.fmt = fmt
         self.steps: list[LogStep] = []
         self.job_conclusion: str | None = None
+        # inside the group a GitHub Actions "Run" step opens with: the step's script and
+        # environment, echoed before it runs (its words are the command's, not its output)
+        self._in_script_echo = False
         self._overflow = False
         self.column_steps = False
 
@@ -148,10 +151,12 @@ class StepTracker:
         m = _GH_GROUP.search(text)
         if m:
             name = m.group(1)
+            self._in_script_echo = name.startswith("Run ")
             if not self.column_steps and (_GH_STEP_START.match(name) or not self.steps):
                 self._open(name, line_no)
             return True
         if "##[endgroup]" in text:
+            self._in_script_echo = False
             return True
         if text.startswith("Post job cleanup") and not self.column_steps:
             cur = self._current()
@@ -165,6 +170,9 @@ class StepTracker:
             self._fail_current("cancelled")
         elif "##[error]" in text:
             self._fail_current()
+        else:
+            return self._in_script_echo
+        self._in_script_echo = False  # an error ends any echo (a log cut short)
         return False
 
     def _gitlab(self, line_no: int, text: str) -> bool:

@@ -25,8 +25,10 @@ def _lc(pattern: str) -> re.Pattern[str]:
 #: go test's line of a failed test (a subtest's is indented); what the test logged comes
 #: under it, or above it under ``-v``
 GO_FAIL = r"^\s*--- FAIL: "
-#: busted's failure header: its details follow unindented, up to a blank line
-BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) "
+#: GoogleTest's failed expectation: "file:line: Failure", its values below
+GTEST_FAILURE = r"^\S+:\d+: Failure$"
+#: failure headers whose details follow unindented, up to a blank line: busted's, GoogleTest's
+BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) |" + GTEST_FAILURE
 
 STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (re.compile(r"##\[error\](?!Process completed with exit code)"), 3.2, False),
@@ -79,6 +81,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         2.6,
         False,
     ),
+    (re.compile(GTEST_FAILURE), 2.8, False),
     # diagnostics with a file and a line, in the shapes the build tools print them: javac
     # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
     # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
@@ -277,9 +280,13 @@ SUMMARY = re.compile(
     # CTest's summary: the test's own output, under its "***Failed" line, says why
     r"|^The following tests FAILED:|^\s*\d+ - \S+ \((?:Failed|SEGFAULT|Timeout|Not Run|"
     r"Subprocess aborted|Exception)\)$|^Errors while running CTest|^\d+% tests passed, \d+ tests"
+    # GoogleTest's list of the failed tests: each test's "Failure" above says why
+    r"|^\[  FAILED  \] (?:\d+ tests?, listed below:|[\w/.]+(?:, where .*)?)$|^\d+ FAILED TESTS?$"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     # Maven's last words on a surefire run: the test output above says which and why
+    r"|Failed to execute goal \S*(?:surefire|failsafe)\S* |Failed to execute goal .*: "
+    r"Compilation failure"
     r"|: There are test failures\.?$|for the individual test results\.?$"
     r"|There (?:was|were) \d+ (?:failures?|errors?):?$|^Failed examples:|^Failures:\s*$"
     r"|Process completed with exit code|Your build exited with|(?<!\d)\d+ failing$",

@@ -98,3 +98,26 @@ def test_a_binary_line_longer_than_a_block_is_blanked_once(tmp_path: Path) -> No
     assert a.lines == 3
     assert "1 binary line(s) blanked" in a.warnings
     assert a.excerpts[0].end == 3 and "\n<binary>\n" in a.excerpts[0].text
+
+
+def test_the_script_a_github_step_echoes_is_not_its_output() -> None:
+    """The group a "Run" step opens with holds its script and environment, echoed before it
+    runs: their words ("--output-on-failure", "ERROR_LOG") say nothing of how it failed."""
+    ts = "2024-05-01T10:00:00.1234567Z "
+    lines = [
+        "##[group]Run ./ci/build.sh && ctest --output-on-failure",
+        "./ci/build.sh && ctest --output-on-failure",
+        "shell: /usr/bin/bash -e {0}",
+        "env:",
+        "  ERROR_LOG: build/errors.txt",
+        "##[endgroup]",
+        "Compiling app v0.1.0",
+        "error: linker `cc` not found",
+        "##[error]Process completed with exit code 1.",
+    ]
+    text = "".join(ts + line + "\n" for line in lines)
+    analysis = analyze_log(io.BytesIO(text.encode()))
+    assert analysis.failed_step is not None
+    assert analysis.failed_step.name.startswith("Run ./ci/build.sh")
+    assert all("ctest" not in e.text and "ERROR_LOG" not in e.text for e in analysis.excerpts)
+    assert analysis.excerpts[0].text.startswith("error: linker `cc` not found")

@@ -141,6 +141,94 @@ def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategor
             C.BUILD,
         ),
         (["=== Deploying to 'docs-site'...", "i  deploying hosting"], "yarn build", C.DEPLOYMENT),
+        (
+            [
+                "Report.cs(9,20): error CS0219: Warning as Error: The variable `header' is "
+                "assigned but its value is never used"
+            ],
+            "./ci.sh",
+            C.BUILD,
+        ),
+        (
+            [
+                "Unhandled Exception:",
+                "System.NullReferenceException: Object reference not set to an instance of an "
+                "object",
+            ],
+            "./ci.sh",
+            C.TEST,
+        ),
+        (["! Undefined control sequence.", "l.12 \\texbf"], "./ci.sh", C.BUILD),
+        (["! LaTeX Error: File `minted.sty' not found."], "./ci.sh", C.BUILD),
+        (  # a check of the built document, not the build
+            [
+                "==> Checking for undefined references",
+                "LaTeX Warning: There were undefined references.",
+            ],
+            "./ci.sh",
+            C.QUALITY,
+        ),
+        (  # a module named Deploy is not a deployment
+            [
+                'syntax error at lib/App/Deploy.pm line 19, near "push"',
+                "lib/App/Deploy.pm had compilation errors.",
+            ],
+            "perl -c lib/App/Deploy.pm",
+            C.BUILD,
+        ),
+        (
+            ["===> Error reading file rebar.config: 10: syntax error before: '{'"],
+            "rebar3 compile",
+            C.CONFIGURATION,
+        ),
+        (
+            [
+                "[FATAL] Non-parseable POM /w/pom.xml: end tag name </dependencies> must match "
+                "start tag name <dependency> from line 25"
+            ],
+            "mvn -o -B test",
+            C.CONFIGURATION,
+        ),
+        (
+            ["src/orders_api.erl", "Line 11 Column 1: Function summary/1 has no local return"],
+            "./ci.sh",
+            C.QUALITY,
+        ),
+        (
+            [
+                "===> src/notify_mailer.erl:4: Warning: notify_mailer:send_welcome/1 calls "
+                "undefined function notify_templates:render/2 (Xref)"
+            ],
+            "./ci.sh",
+            C.QUALITY,
+        ),
+        (  # erlc's error has no "error" word, and the target's name is a linter's
+            ["src/inventory_stock.erl:10:26: function insufficent_stock/2 undefined"],
+            "make xref",
+            C.BUILD,
+        ),
+        (
+            [
+                "lua: error loading module 'router' from file 'src/router.lua':",
+                "\tsrc/router.lua:18: 'end' expected (to close 'function' at line 9) near <eof>",
+            ],
+            "lua tests/run.lua",
+            C.BUILD,
+        ),
+        (
+            ["lua: src/event_log.lua:1: module 'cjson' not found:"],
+            "lua tests/run.lua",
+            C.BUILD,
+        ),
+        (  # rspec could not load the code under test
+            [
+                "An error occurred while loading ./spec/temperature_spec.rb.",
+                'Failure/Error: require_relative "../lib/temperature"',
+                "SyntaxError:",
+            ],
+            "bundle exec rspec",
+            C.BUILD,
+        ),
     ],
 )
 def test_the_lines_outweigh_the_commands_name(
@@ -157,6 +245,23 @@ def test_names_decide_when_the_lines_say_nothing_and_summaries_never_vote() -> N
     summary_only = categorize([["npm ERR! Test failed.  See above for more details."]])
     assert summary_only.category is C.UNKNOWN  # it says that something failed, not what
     assert categorize([[]], []).category is C.UNKNOWN
+
+
+def test_a_tools_catch_all_votes_and_the_lines_decide() -> None:
+    log = "\n".join(
+        [
+            "2024-05-01T10:00:00.1234567Z ##[group]Run npm test",
+            "2024-05-01T10:00:00.1234567Z npm test",
+            "2024-05-01T10:00:00.1234567Z ##[endgroup]",
+            '2024-05-01T10:00:01.1234567Z npm error Missing script: "test"',
+            "2024-05-01T10:00:01.1234567Z npm error",
+            "2024-05-01T10:00:01.1234567Z npm error To see a list of scripts, run:",
+            "2024-05-01T10:00:01.1234567Z ##[error]Process completed with exit code 1.",
+        ]
+    )
+    analysis = analyze_text(log)
+    assert analysis.pattern == "npm-error"  # the catch-all matched
+    assert analysis.category is C.CONFIGURATION, analysis.reasons
 
 
 def test_a_known_cause_decides_unless_it_is_only_a_summary() -> None:

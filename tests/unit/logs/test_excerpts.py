@@ -181,6 +181,19 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
         ("lua_busted_travis.log", ["Failure -> spec/calc_spec.lua @ 4", "(number) 5"]),
         # pytest's: the failure section (the failing line, its E lines), not the short summary
         ("python_pytest_travis.log", [">       self.assertEqual(add(2, 3), 5)", "E       Asser"]),
+        # GoogleTest's: "file:line: Failure" and the values, not its list of failed tests
+        ("cpp_gtest_travis.log", ["test_money.cpp:6: Failure", "Which is: 1695"]),
+        # ... also under CTest, whose "***Failed" line only says which test
+        ("cpp_gtest_ctest_gha.log", ["split_test.cpp:13: Failure", "Which is: 2"]),
+        # a CTest timeout (no failure word), not the step's script echoed above it
+        # ("ctest --output-on-failure"), nor CTest's summary
+        ("cpp_ctest_timeout_gha.log", ["Test #2: queue_shutdown", "***Timeout"]),
+        # Maven's test error: the test and its exception, not "Failed to execute goal ...
+        # surefire" and its help lines
+        (
+            "maven_surefire_error_travis.log",
+            ["userWithoutEmailHasNoDomain", "<<< ERROR!", "NullPointerException"],
+        ),
     ],
 )
 def test_a_test_runners_failure_is_read_whole_first(

@@ -8,6 +8,7 @@ import yaml
 
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.analyze import analyze_path
+from cicd_orchestrator.logs.categorize import GENERIC_CAUSE
 from cicd_orchestrator.logs.normalize import clean_line
 from cicd_orchestrator.logs.patterns import (
     DEFAULT_LIBRARY,
@@ -49,8 +50,9 @@ def test_every_pattern_matches_its_fixture_and_wins(pid: str) -> None:
     assert analysis.pattern == pid
     assert analysis.recipe == pattern.recipe
     matched = [line for line in lines if pattern.search(line) is not None]
-    if all(SUMMARY.search(line) for line in matched):
-        # a tool's last words ("error Command failed"): the evidence and the step decide
+    if pattern.confidence <= GENERIC_CAUSE or all(SUMMARY.search(line) for line in matched):
+        # a tool's catch-all ("Failed to execute goal <any>") or its last words ("error
+        # Command failed"): the evidence and the step decide
         assert analysis.category is not FailureCategory.UNKNOWN
     else:
         assert analysis.category is pattern.category
