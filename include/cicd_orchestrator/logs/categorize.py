@@ -107,8 +107,10 @@ LINE_RULES: list[Rule] = [
             r"unable to find a destination matching|not supplied|cannot be (?:null|empty)|secret|"
             r"permission denied \(publickey\)|remote branch .* not found|couldn't find remote ref|"
             r"did not match any file|unsupported (?:version|engine|platform)|"
-            r"(?:requires|needs) (?:python|php|ruby|node|java|jdk|go|rust|perl|a newer|"
-            r"at least)|engine \"?\w+\"? is incompatible|(?:version|release) .{0,40}(?:is not|"
+            r"(?:requires|needs) (?:python|php|ruby|node|java|jdk|go|rust|perl|maven|gradle|"
+            r"cmake|npm|bundler|xcode|dotnet|a newer|at least)|require\w*version failed|"
+            r"not in the allowed (?:version )?range|engine \"?\w+\"? is incompatible|"
+            r"(?:version|release) .{0,40}(?:is not|"
             r"isn't|not) (?:available|installed|supported|found)|not a valid|invalid workflow|"
             r"error while loading shared libraries|wrong (?:version|architecture)"
         ),
@@ -201,7 +203,8 @@ LINE_RULES: list[Rule] = [
             r"unfulfilled expectation|"
             r"(?:uncaught|unhandled) exception|pending.{0,20}fail|\bfailed on line \d+|"
             r"^\s*failure/error:|"
-            r"running the tests in .{0,80} failed"
+            r"running the tests in .{0,80} failed|^#\s+failed test\b|"
+            r"looks like you failed \d+ tests?"
         ),
         1.6,
     ),
@@ -245,9 +248,14 @@ LINE_RULES: list[Rule] = [
         ),
         1.6,
     ),
-    # code that does not load before any test runs (rspec, Lua): the failure under it
-    # ("Failure/Error: require ...") is not a test's
-    (C.BUILD, _rx(r"an error occurred while loading|error loading module"), 2.0),
+    # code that does not load before any test runs (rspec, Lua, Perl): the failure under it
+    # ("Failure/Error: require ...", "Failed test 'use X'") is not a test's, and the runner's
+    # name does not make it one
+    (
+        C.BUILD,
+        _rx(r"an error occurred while loading|error loading module|can't locate \S+ in @inc"),
+        2.6,
+    ),
     # what an interpreted language raises when it loads code: a build problem when the
     # build runs it, often a test's own failure when the tests do (the name then decides)
     (

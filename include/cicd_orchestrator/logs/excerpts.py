@@ -164,12 +164,16 @@ def _decode(raw: bytes) -> str:
 FAILURE_SCORE = 2.5
 
 
+def _lead(region: Region) -> str:
+    """A region's most telling line."""
+    return max(region.key, key=lambda k: k[0])[2] if region.key else ""
+
+
 def _kind(region: Region) -> tuple[str, str]:
     """What a region's most telling line is, numbers masked: its shape (the first two words,
     a long word or one that joins words, a path or a name, masked: ``--- FAIL:``, ``not ok``,
     ``FAILED *``) and what it says (its first 48 characters)."""
-    line = max(region.key, key=lambda k: k[0])[2] if region.key else ""
-    words = re.sub(r"\d+", "0", " ".join(line.split()))
+    words = re.sub(r"\d+", "0", " ".join(_lead(region).split()))
     shape = [w if len(w) <= 8 and not re.search(r"[\w]\W+\w", w) else "*" for w in words.split(" ")]
     return " ".join(shape[:2]), words[:48]
 
@@ -177,21 +181,28 @@ def _kind(region: Region) -> tuple[str, str]:
 def _first_of_its_kind(regions: list[Region], failed: list[LogStep]) -> list[Region]:
     """When the best region is one of several failures of the same kind in the same step
     (``--- FAIL: TestA`` ... ``--- FAIL: TestB``), the first of them leads, as a person reads
-    the first failure first. A later region that says the same (a summary repeating the
-    failure) is not another failure and keeps its place."""
+    the first failure first. A region whose words are like the best one's but not the same
+    (a summary repeating the failure) is not another failure. One that holds the very line
+    the best one leads with, among other lines, is where it was first said (Maven repeats a
+    compiler's errors under "Failed to execute goal", TeX an error at each of its
+    consequences), and leads; the same output twice over (a test run again) keeps the later,
+    next to where the step failed."""
     top = regions[0] if regions else None
     if top is None or top.score < FAILURE_SCORE:
         return regions
     step = next((s for s in failed if s.start <= top.start <= s.end), None)
     shape, said = _kind(top)
+    line = _lead(top)
     earlier = [
         r
         for r in regions[1:]
         if r.end < top.start
         and r.score >= top.score
         and (step is None or step.start <= r.start <= step.end)
-        and (kind := _kind(r))[0] == shape
-        and kind[1] != said
+        and (
+            (any(k[2] == line for k in r.key) and r.all_lines != top.all_lines)
+            or ((kind := _kind(r))[0] == shape and kind[1] != said)
+        )
     ]
     if not earlier:
         return regions
@@ -376,7 +387,8 @@ class ExcerptScanner:
             # a line continues the one above (a line ending in ":" announces what follows),
             # or it is a blank line inside a runner's indented failure block (RSpec's)
             blank_inside = not nxt.strip() and depth > 0 and self._indented_after(window, e, depth)
-            continues = is_continuation(nxt) or prev.endswith(":") or (block and bool(nxt.strip()))
+            said = bool(nxt.strip())
+            continues = is_continuation(nxt) or ((prev.endswith(":") or block) and said)
             if not (blank_inside or continues) or FINAL_MARKER.search(nxt) or "##[" in nxt:
                 break
             prev = nxt.rstrip() or prev

@@ -27,8 +27,11 @@ def _lc(pattern: str) -> re.Pattern[str]:
 GO_FAIL = r"^\s*--- FAIL: "
 #: GoogleTest's failed expectation: "file:line: Failure", its values below
 GTEST_FAILURE = r"^\S+:\d+: Failure$"
-#: failure headers whose details follow unindented, up to a blank line: busted's, GoogleTest's
-BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) |" + GTEST_FAILURE
+#: TeX's error: "! message", then where (``l.12 \texbf``) and what TeX did
+TEX_ERROR = r"^! (?:LaTeX Error|Undefined control|Emergency stop|Missing|Package \w+ Error)"
+#: failure headers whose details follow unindented, up to a blank line: busted's,
+#: GoogleTest's, TeX's
+BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) |" + GTEST_FAILURE + "|" + TEX_ERROR
 
 STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (re.compile(r"##\[error\](?!Process completed with exit code)"), 3.2, False),
@@ -82,6 +85,15 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         False,
     ),
     (re.compile(GTEST_FAILURE), 2.8, False),
+    # an Erlang error term (EUnit, Common Test, a crash): {badmatch,...}, {assertEqual,...}
+    (
+        re.compile(
+            r"\{(?:badmatch|function_clause|case_clause|if_clause|try_clause|badarg|badarith|"
+            r"badarity|badfun|undef|assert\w*|noproc|timeout),"
+        ),
+        2.6,
+        False,
+    ),
     # diagnostics with a file and a line, in the shapes the build tools print them: javac
     # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
     # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
@@ -89,8 +101,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (
         re.compile(
             r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
-            r"^e: \S+\.kts?: |^\S+\.go:\d+(?::\d+)?: |^! (?:LaTeX Error|Undefined control|"
-            r"Emergency stop|Missing|Package \w+ Error)|^CMake Error\b|"
+            r"^e: \S+\.kts?: |^\S+\.go:\d+(?::\d+)?: |" + TEX_ERROR + r"|^CMake Error\b|"
             r"^\S+: line \d+: .+: (?:command not found|No such file or directory|Permission "
             r"denied)$|^\* What went wrong:|^An error occurred while installing|"
             r"\((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$|^Error in .+ : |"
@@ -129,7 +140,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (
         _lc(
             r"AssertionError|assert(?:ion)? failed|expected:? .{0,80} but (?:was|got|found)|"
-            r"Expected: .+"
+            r"Expected: .*[^,\s]\s*$"
         ),
         2.6,
         True,
@@ -282,6 +293,9 @@ SUMMARY = re.compile(
     r"Subprocess aborted|Exception)\)$|^Errors while running CTest|^\d+% tests passed, \d+ tests"
     # GoogleTest's list of the failed tests: each test's "Failure" above says why
     r"|^\[  FAILED  \] (?:\d+ tests?, listed below:|[\w/.]+(?:, where .*)?)$|^\d+ FAILED TESTS?$"
+    # prove's report and rebar3's last words: the test's own output above says why
+    r"|^Result: FAIL$|^\s*Non-zero exit status: \d+$|^\s*Parse errors: |^\S+\s+\(Wstat: \d+"
+    r"|^===> Error running tests$"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     # Maven's last words on a surefire run: the test output above says which and why

@@ -229,6 +229,15 @@ def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategor
             "bundle exec rspec",
             C.BUILD,
         ),
+        (  # a module the tests use is not installed
+            [
+                "Can't locate Text/CSV_XS.pm in @INC (you may need to install the Text::CSV_XS "
+                "module)",
+                "#   Failed test 'use Report::Csv;'",
+            ],
+            "prove -l t/",
+            C.BUILD,
+        ),
     ],
 )
 def test_the_lines_outweigh_the_commands_name(

@@ -194,6 +194,13 @@ def test_maven_s_test_failure_leads_not_its_last_words(log_fixtures: Path) -> No
             "maven_surefire_error_travis.log",
             ["userWithoutEmailHasNoDomain", "<<< ERROR!", "NullPointerException"],
         ),
+        # EUnit's: the numbered test and its Erlang error term, not rebar3's last words
+        ("erlang_eunit_travis.log", ["1) config_parser_tests:comment_lines_test/0", "{badmatch,"]),
+        # a test script that died: its message, not prove's Test Summary Report
+        ("perl_prove_die_gha.log", ["Invalid port '8080"]),
+        # node's assert under cake: the AssertionError, not the same values restated as the
+        # error object's properties ("expected: 'creme-brulee',")
+        ("coffee_cake_assert_travis.log", ["AssertionError [ERR_ASSERTION]"]),
     ],
 )
 def test_a_test_runners_failure_is_read_whole_first(
@@ -206,6 +213,25 @@ def test_a_test_runners_failure_is_read_whole_first(
     first = analysis.excerpts[0].text
     assert all(line in first for line in lines), first
     assert analysis.category is FailureCategory.TEST
+
+
+@pytest.mark.parametrize(
+    ("fixture", "line", "text"),
+    [
+        # Maven lists javac's errors, then repeats them under "Failed to execute goal"
+        ("maven_compile_error_travis.log", 22, "[14,31] cannot find symbol"),
+        # TeX stops at an error, then again at its consequence further on
+        ("tex_latexmk_gha.log", 38, "l.4 The lookup runs in O(log n) time"),
+    ],
+)
+def test_an_error_said_twice_is_read_where_it_was_first_said(
+    log_fixtures: Path, fixture: str, line: int, text: str
+) -> None:
+    analysis = analyze_path(log_fixtures / fixture)
+    first = analysis.excerpts[0]
+    assert first.start == line and text in first.text, first
+    assert "Failed to execute goal" not in first.text
+    assert analysis.category is FailureCategory.BUILD
 
 
 def test_go_test_v_s_messages_above_a_failed_test_belong_to_it(log_fixtures: Path) -> None:
