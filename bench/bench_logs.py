@@ -1,18 +1,23 @@
 """Benchmark of the log analysis: LogChunks and cidiff excerpts, categories, throughput and memory.
 
     .venv/bin/python bench/bench_logs.py [--cidiff PATH] [--logchunks PATH] [--size-mb 1024]
-        [--skip-logchunks] [--skip-cidiff] [--skip-throughput]
+        [--skip-logchunks] [--skip-toolchains] [--skip-cidiff] [--skip-throughput]
 
 1. On LogChunks (778 real Travis CI logs of 29 languages, a person's labelled failure chunk;
    :mod:`logchunks`): hit@1 on both halves (split by repository: ``dev`` for development,
    ``held-out`` for measuring), per language, with the two trivial baselines of the
    dataset's ``evaluate.py`` beside it; the share of ``unknown`` categories and the accuracy
    against the committed category labels (``tests/fixtures/logchunks/categories.tsv``).
-2. On the cidiff dataset (pass/fail pairs with labelled error lines): hit@1 (the first
+2. On the toolchains' own output (``tests/fixtures/toolchains``: compilers, test runners,
+   linters and package managers run here on small projects that fail in one way each, with
+   the lines a person would paste and the category; the material the rules were developed
+   on, not a measure of unseen logs): hit@1 and category accuracy per family, each case
+   read as Travis CI and as GitHub Actions print it.
+3. On the cidiff dataset (pass/fail pairs with labelled error lines): hit@1 (the first
    excerpt overlaps an ``E`` line), line precision and recall of all excerpts against the
    ``E`` lines, with and without the pass log as baseline (in the groundtruth's numbering,
    which counts a lone ``\\r`` as a line break).
-3. On a generated GitHub Actions log of ``--size-mb`` MB: throughput (MB/s) and peak memory
+4. On a generated GitHub Actions log of ``--size-mb`` MB: throughput (MB/s) and peak memory
    (max RSS of the ``cicd analyze`` child process), side by side with ``grep -E -i -c`` over
    the same prefilter patterns on the same file, and peak memory at a second, smaller size
    to show that it does not grow with the log.
@@ -38,11 +43,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
 import logchunks  # noqa: E402
+from cicd_devkit import datasets  # noqa: E402
 from cicd_devkit.datasets import cidiff_groundtruth, readline_numbers  # noqa: E402
 
-from cicd_orchestrator.logs.analyze import analyze_path  # noqa: E402
+from cicd_orchestrator.logs.analyze import analyze_path, analyze_text  # noqa: E402
 from cicd_orchestrator.logs.patterns import load_library  # noqa: E402
 from cicd_orchestrator.logs.prefilter import engine_name  # noqa: E402
+
+
+# --------------------------------------------------------------------------- toolchains
+def toolchain_rows() -> list[list[str]]:
+    """hit@1 and category accuracy on the toolchains' own output, per family and in all."""
+    tally: dict[str, list[int]] = {}
+    for case in datasets.toolchain_cases():
+        output = case.output.read_text(encoding="utf-8")
+        for kind in datasets.WRAPPERS:
+            text, before = datasets.wrap_output(kind, case.command, output)
+            analysis = analyze_text(text)
+            ex = analysis.excerpts[0] if analysis.excerpts else None
+            hit = bool(
+                ex
+                and ex.start - before <= case.last
+                and ex.end - before >= case.first
+                and ex.end - ex.start < 25
+            )
+            right = str(analysis.category) == case.category
+            for key in (case.id.split("/")[0], "all"):
+                t = tally.setdefault(key, [0, 0, 0])
+                t[0], t[1], t[2] = t[0] + 1, t[1] + hit, t[2] + right
+    rows = [["toolchain outputs", "reads", "hit@1", "category accuracy"]]
+    for key in sorted(tally, key=lambda k: (k == "all", k)):
+        n, hits, right = tally[key]
+        rows.append([key, str(n), f"{hits / n:.3f}", f"{right / n:.3f}"])
+    return rows
 
 
 # --------------------------------------------------------------------------- cidiff
@@ -210,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--logchunks", type=Path, default=logchunks.DEFAULT_ROOT)
     ap.add_argument("--labels", type=Path, default=logchunks.DEFAULT_LABELS)
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-toolchains", action="store_true")
     ap.add_argument("--skip-cidiff", action="store_true")
     ap.add_argument("--skip-logchunks", action="store_true")
     ap.add_argument("--workdir", type=Path, default=None, help="where to write the generated log")
@@ -223,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         for half in ("dev", "held-out"):
             result = logchunks.score(logchunks.load(ns.logchunks, half), labels)
             print("\n" + "\n".join(logchunks.report(half, result, by_language=True)))
+    if not ns.skip_toolchains:
+        print("\n" + _table(toolchain_rows()))
     if not ns.skip_cidiff:
         root = ns.cidiff / "breakages" if (ns.cidiff / "breakages").is_dir() else ns.cidiff
         if not root.is_dir():

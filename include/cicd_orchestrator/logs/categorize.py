@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cicd_orchestrator.constants import FailureCategory
-from cicd_orchestrator.logs.scoring import SUMMARY
+from cicd_orchestrator.logs.scoring import DIFF_HUNK, DIFF_LINE, SUMMARY
 
 C = FailureCategory
 Rule = tuple[FailureCategory, re.Pattern[str], float]
@@ -60,7 +60,9 @@ LINE_RULES: list[Rule] = [
             r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
             r"bad gateway|remote end hung up|empty reply from server|early eof|hash sum mismatch|"
             r"failed to (?:download|fetch|connect)|unable to (?:download|connect|access 'https?:)|"
-            r"too many requests|"
+            r"too many requests|network timeout|\bfetch_error\b|operation timed out|"
+            r"curl: \((?:6|7|28|35|52|56)\)|insufficient memory|malloc.{0,20}failed|"
+            r"^memoryerror\b|"
             r"rate limit (?:exceeded|reached)|could not (?:download|connect|fetch)|"
             r"could(?: not|n't) (?:create|establish|open) (?:an? )?(?:\w+ )?connection|"
             r"(?:tls|ssl|tcp|https?) connection.{0,60}failed|connect(?:ion)? timeout"
@@ -94,6 +96,12 @@ LINE_RULES: list[Rule] = [
             r"command not found|is not recognized as an internal or external command|"
             r"line \d+: \S+: permission denied|executable file not found in \$path|"
             r"the program '[^']+' is currently not installed|non-parseable pom|malformed pom|"
+            r"unable to locate package|has no installation candidate|no pom in this directory|"
+            r"no rule to make target '[^']+'\.\s+stop|invalid package\.json|"
+            r"can only install with an existing "
+            r"(?:package-lock|lockfile|npm-shrinkwrap)|missing required env(?:ironment)? variable|"
+            r"\bejsonparse\b|"
+            r"failed to (?:read|parse|load) (?:json |yaml |config(?:uration)? )?(?:file|config)|"
             r"error reading file \S+\.(?:config|json|ya?ml|toml|xml)\b|"
             r"(?:^|: )line \d+: .*: no such file or directory|\bcd: .*no such file|"
             r"can't open file|no such file or directory.{0,20}$|unknown (?:option|command|switch|"
@@ -115,6 +123,15 @@ LINE_RULES: list[Rule] = [
             r"error while loading shared libraries|wrong (?:version|architecture)"
         ),
         1.8,
+    ),
+    # a set-up mistake no other reading explains away: a script, a flag, an option
+    (
+        C.CONFIGURATION,
+        _rx(
+            r"missing script|flag provided but not defined|unrecognized arguments?:|"
+            r"no such option"
+        ),
+        2.6,
     ),
     # ---------------------------------------------------------------- deployment
     (
@@ -204,6 +221,7 @@ LINE_RULES: list[Rule] = [
             r"(?:uncaught|unhandled) exception|pending.{0,20}fail|\bfailed on line \d+|"
             r"^\s*failure/error:|"
             r"running the tests in .{0,80} failed|^#\s+failed test\b|"
+            r"^(?:ERROR|FAIL): test\w* \([\w.]+\)|^E {3,}\S|"
             r"looks like you failed \d+ tests?"
         ),
         1.6,
@@ -236,18 +254,23 @@ LINE_RULES: list[Rule] = [
             r"has no member|is not a member of|does not (?:exist|name a type)|not found: "
             r"(?:type|value|object)|warnings? (?:being )?treated as errors|-werror|"
             r"deprecated.{0,40}(?:removed|error)|incompatible types?|cannot convert|"
-            r"build input file cannot be found|^\S+\.(?:erl|hrl|go):\d+(?::\d+)?: (?!warning)|"
+            r"build input file cannot be found|^\S+\.[eh]rl:\d+(?::\d+)?: (?!warning)|"
             r"^! (?:LaTeX Error|Undefined control sequence|"
             r"Missing|Emergency stop|Package \w+ Error|Paragraph ended|Extra|Too many)|"
             r"'\w+' expected (?:\(to close|near)|module '[\w.]+' not found|\[build failed\]|"
             r"^\u274c\s+\S+:\d+:\d+: |"
             r"\bredeclared\b|already declared|redefinition of|"
-            r"(?:imported|declared) and not used|installation (?:of package .{0,60})?(?:failed|had "
+            r"(?:imported|declared) and not used|no required module provides package|"
+            r"cannot find module providing package|module lookup disabled|unknown revision|"
+            r"installation (?:of package .{0,60})?(?:failed|had "
             r"non-zero exit status)|the requested package .{0,80}(?:could not be found|exists as)|"
             r"no version of .{0,60} is available"
         ),
         1.6,
     ),
+    # the Go compiler's diagnostic has no "error" word, and go vet's findings look the same:
+    # the command's name decides between them
+    (C.BUILD, _rx(r"^\S+\.go:\d+(?::\d+)?: (?!warning)"), 0.6),
     # code that does not load before any test runs (rspec, Lua, Perl): the failure under it
     # ("Failure/Error: require ...", "Failed test 'use X'") is not a test's, and the runner's
     # name does not make it one
@@ -378,9 +401,14 @@ def _from_lines(
         factor = 2.0 if rank == 0 else 0.5
         # a compiler that fails on warnings: its findings (an unused import) fail the build
         warnings_fail = any(WARNINGS_FAIL.search(line) for line in lines)
+        # a unified diff (a formatter's check, generated code out of date): the lines it adds
+        # and removes are the code's, not messages
+        diff = any(DIFF_HUNK.match(line) for line in lines)
         seen: set[int] = set()
         status_said = False
         for line in lines:
+            if diff and DIFF_LINE.match(line):
+                continue
             status = EXIT_STATUS.search(line)
             if status and not status_said:
                 status_said = True
@@ -394,7 +422,9 @@ def _from_lines(
                     seen.add(i)
                     if warnings_fail and category is C.QUALITY:
                         category = C.BUILD
-                    _add(scores, why, category, weight * factor * weak, f"'{line.strip()[:120]}'")
+                    # a network error said as a retry's warning is a network error all the same
+                    w = 1.0 if category is C.INFRASTRUCTURE else weak
+                    _add(scores, why, category, weight * factor * w, f"'{line.strip()[:120]}'")
 
 
 def _from_names(
@@ -408,6 +438,27 @@ def _from_names(
             if rx.search(name):
                 _add(scores, why, category, weight / (n + 1), f"the command or name '{name[:80]}'")
                 break
+
+
+#: what fails first and explains a known cause that follows it ("Connection refused" before
+#: pip's "No matching distribution", "require a different python version" before it)
+_FIRST_CAUSES = (C.INFRASTRUCTURE, C.CONFIGURATION)
+
+
+def _said_before(
+    evidence: Sequence[Sequence[str]], matched: tuple[FailureCategory, float, str, str]
+) -> FailureCategory | None:
+    """What the first excerpt says failed above the known cause's line, when that is the
+    network or the CI set-up (and the known cause is of another category)."""
+    if not evidence or matched[0] in _FIRST_CAUSES or matched[3] not in evidence[0]:
+        return None
+    for line in evidence[0][: list(evidence[0]).index(matched[3])]:
+        if NOT_EVIDENCE.search(line):
+            continue
+        for category, rx, _ in LINE_RULES:
+            if category in _FIRST_CAUSES and rx.search(line):
+                return category
+    return None
 
 
 def categorize(
@@ -434,6 +485,11 @@ def categorize(
         # a tool's catch-all ("npm error <anything>", "Failed to execute goal <any>"): it
         # says which tool failed, the lines say how
         _add(scores, why, matched[0], 1.5, f"the known cause '{matched[2]}'")
+        matched = None
+    first_cause = _said_before(evidence, matched) if matched is not None else None
+    if first_cause is not None:
+        # the network or the set-up failed first; the known cause followed from it
+        _add(scores, why, first_cause, 4.0, "what failed before the known cause")
         matched = None
     if matched is not None and not SUMMARY.search(matched[3]):
         # a known cause (not a tool's last words) decides; the rest is its support

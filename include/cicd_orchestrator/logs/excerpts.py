@@ -32,6 +32,9 @@ from cicd_orchestrator.logs.formats import LogStep, StepTracker
 from cicd_orchestrator.logs.normalize import clean_line, strip_ansi
 from cicd_orchestrator.logs.prefilter import Searcher
 from cicd_orchestrator.logs.scoring import (
+    DIFF_BODY,
+    DIFF_FILE,
+    DIFF_HUNK,
     FINAL_MARKER,
     STEP_END_MARKER,
     SUMMARY,
@@ -57,6 +60,8 @@ INDENTED = re.compile(r"^\s+\S")
 BLOCK_HEADER = re.compile(scoring.BLOCK_HEADER)
 EXCEPTION_LINE = re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception)\b")
 PRE_MARKER_LINES = 8
+#: how far above a line the hunk header of the diff it may be in is looked for
+DIFF_LOOKBACK = 400
 #: the longest excerpt (lines), and how many lines above its first key line it starts
 EXCERPT_LINES = 20
 WINDOW_ABOVE = 2
@@ -85,6 +90,9 @@ class Region:
     final: float = 0.0
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_KEEP))
     dropped: int = 0
+    #: the line a region stands for when it is not its last: a failed step's marker, for
+    #: the head of the diff that the step printed last
+    anchor: int | None = None
 
     def add(self, line: str) -> None:
         """Keep the first :data:`HEAD_KEEP` and the last :data:`TAIL_KEEP` lines."""
@@ -113,6 +121,10 @@ class Region:
         best = max(k[0] for k in self.key)
         first = min(n for score, n, _ in self.key if score >= 0.8 * best)
         start = max(self.start, min(first - WINDOW_ABOVE, self.end - size + 1))
+        # the line that says most is shown, with the line under it (the exception at the
+        # foot of a long traceback, below its frames)
+        top = min(n for score, n, _ in self.key if score == best)
+        start = max(start, min(top + 1, self.end) - size + 1)
         end = start + size - 1
         offset = start - self.start
         if offset + size <= len(self.lines):  # inside the head that the region keeps
@@ -171,10 +183,14 @@ def _lead(region: Region) -> str:
 
 def _kind(region: Region) -> tuple[str, str]:
     """What a region's most telling line is, numbers masked: its shape (the first two words,
-    a long word or one that joins words, a path or a name, masked: ``--- FAIL:``, ``not ok``,
-    ``FAILED *``) and what it says (its first 48 characters)."""
+    a long word, one that joins words (a path, a name) or a linter's code (``E501``) masked:
+    ``--- FAIL:``, ``not ok``, ``FAILED *``, ``* *``) and what it says (its first 48
+    characters)."""
     words = re.sub(r"\d+", "0", " ".join(_lead(region).split()))
-    shape = [w if len(w) <= 8 and not re.search(r"[\w]\W+\w", w) else "*" for w in words.split(" ")]
+    shape = [
+        w if len(w) <= 8 and not re.search(r"[\w]\W+\w|[A-Za-z]0", w) else "*"
+        for w in words.split(" ")
+    ]
     return " ".join(shape[:2]), words[:48]
 
 
@@ -325,10 +341,32 @@ class ExcerptScanner:
             if STEP_END_MARKER.search(text):
                 self._pre_marker(window, ls, le, line_no, text)
             return le + 1, line_no + 1
+        if DIFF_BODY.match(text) and text and self._diff_head(window, ls, hunk_only=True):
+            return le + 1, line_no + 1  # the code a diff shows, not a message
         score, noise = self._score(text)
         if score < MIN_SCORE:
             return le + 1, line_no + 1
         return self._extend(window, ls, le, line_no, text, score, noise)
+
+    @staticmethod
+    def _diff_head(window: bytes, off: int, hunk_only: bool = False) -> tuple[int, int] | None:
+        """The unified diff that the line at ``off`` is in: the offset of its first file
+        header and how many lines above ``off`` it is (with ``hunk_only``, of the nearest
+        hunk header: whether the line is in a diff at all)."""
+        head: tuple[int, int] | None = None
+        n = 0
+        while off > 0 and n < DIFF_LOOKBACK:
+            s = window.rfind(b"\n", 0, off - 1) + 1
+            prev = _decode(window[s : off - 1])
+            n, off = n + 1, s
+            if DIFF_HUNK.match(prev):
+                if hunk_only:
+                    return off, n
+            elif DIFF_FILE.match(prev):
+                head = (off, n)
+            elif not DIFF_BODY.match(prev):
+                break
+        return None if hunk_only else head
 
     def _back(
         self, window: bytes, ls: int, line_no: int, belongs: re.Pattern[str] = BACKWARD
@@ -386,7 +424,8 @@ class ExcerptScanner:
             nxt = _decode(window[off:e])
             # a line continues the one above (a line ending in ":" announces what follows),
             # or it is a blank line inside a runner's indented failure block (RSpec's)
-            blank_inside = not nxt.strip() and depth > 0 and self._indented_after(window, e, depth)
+            inner = depth or _indent(prev)  # under a header at the margin: the block's own
+            blank_inside = not nxt.strip() and inner > 0 and self._indented_after(window, e, inner)
             said = bool(nxt.strip())
             continues = is_continuation(nxt) or ((prev.endswith(":") or block) and said)
             if not (blank_inside or continues) or FINAL_MARKER.search(nxt) or "##[" in nxt:
@@ -422,13 +461,21 @@ class ExcerptScanner:
         before: list[str] = []
         start_off = ls
         off = ls
+        in_diff: int | None = None  # the offset just under the step's last line of a diff
         while off > 0 and len(before) < PRE_MARKER_LINES:
             s = window.rfind(b"\n", 0, off - 1) + 1
             prev = _decode(window[s : off - 1])
             if "##[endgroup]" in prev or "##[group]" in prev or self._is_step_header(prev):
                 break
+            if in_diff is None and prev.strip() and DIFF_BODY.match(prev):
+                in_diff = off
             before.append(prev)
             start_off = off = s
+        if in_diff is not None and self._diff_head(window, in_diff, hunk_only=True):
+            head = self._diff_head(window, in_diff)
+            if head is not None:
+                self._diff_region(window, head, line_no, ls)
+                return
         before.reverse()
         while before and not before[0].strip():
             before.pop(0)
@@ -444,6 +491,30 @@ class ExcerptScanner:
             start, line_no, lines, 1.2 + 0.5 * best, key or [(1.0, line_no, text)], True
         )
         self._emit(region, window, start_off, le + 1)
+
+    def _diff_region(
+        self, window: bytes, head: tuple[int, int], marker: int, marker_off: int
+    ) -> None:
+        """The head of the diff a failed step printed last (its first file and hunk), standing
+        for the step's last words."""
+        off, _ = head
+        above = window.count(b"\n", off, marker_off)
+        lines: list[str] = []
+        while len(lines) < PRE_MARKER_LINES + 4:
+            e = window.find(b"\n", off)
+            if e < 0:
+                break
+            lines.append(_decode(window[off:e]))
+            off = e + 1
+        start = marker - above
+        region = Region(start, start + len(lines) - 1, lines, 2.2, [(2.0, start, lines[0])], True)
+        region.anchor = marker
+        if self._open is not None:
+            self._store(self._open)
+            self._open = None
+        self._seq += 1
+        region.seq = self._seq
+        self._store(region)
 
     @staticmethod
     def _is_step_header(text: str) -> bool:
@@ -486,7 +557,7 @@ class ExcerptScanner:
         self, r: Region, total: int, failed: list[LogStep], last_marker: int | None
     ) -> float:
         end = last_marker if last_marker is not None and last_marker >= r.start else total
-        distance = max(0, end - r.end)
+        distance = max(0, end - (r.anchor or r.end))
         score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
         score += 0.3 * (r.end / max(total, 1)) ** 2
         restates = r.restates_only

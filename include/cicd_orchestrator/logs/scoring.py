@@ -37,7 +37,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (re.compile(r"##\[error\](?!Process completed with exit code)"), 3.2, False),
     (re.compile(r"^::error\b"), 3.2, False),
     (re.compile(r"\bFailed to execute goal\b"), 3.0, False),
-    (re.compile(r"^Traceback \(most recent call last\)"), 3.0, False),
+    (re.compile(r"^Traceback \(most recent call last\)"), 2.6, False),
     (
         re.compile(r"^(?:E\s+)?(?:[\w$]+\.)*[A-Z]\w*(?:Error|Exception|Failure|Exit)\b(?::|$)"),
         3.0,
@@ -57,7 +57,12 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # a compiler's or checker's diagnostic: path:line[:col]: error
     (re.compile(r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b", re.I), 2.8, False),
     # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, W0611, no-unused-vars/...)
-    (re.compile(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b"), 2.6, False),
+    # or path:line:col: C: (RuboCop's severity letter)
+    (
+        re.compile(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|^\S+:\d+:\d+: [CWERF]: "),
+        2.6,
+        False,
+    ),
     # test runners' failure shapes: TAP, PHPUnit, XCTest, Elixir/Erlang exceptions,
     # the cross marks of JavaScript runners and linters
     (
@@ -116,7 +121,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         _lc(
             r"cannot find symbol|undefined reference|\bundefined: |"
             r"unresolved (?:reference|import)|cannot access|could not resolve|"
-            r"unable to resolve|cannot find module|no module named"
+            r"unable to resolve|cannot find module|no module named|module '[\w.]+' not found"
         ),
         2.8,
         True,
@@ -158,6 +163,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     (
         _lc(
             r"\bis (?:empty|not set)\b|not accessible by integration|permission denied|"
+            r"flag provided but not defined|unrecognized arguments?:|no such option|"
             r"invalid workflow|deprecated version|unable to resolve action|not supplied"
         ),
         2.8,
@@ -272,7 +278,7 @@ SUMMARY = re.compile(
     r"|^npm ERR! (?:code ELIFECYCLE|errno|Exit status|Failed at the|This is probably not|"
     r"A complete log|Test failed|Tell the author|You can get|Make sure you have|spawn|"
     r"[\w@./-]+ [\w:.-]+: `)"
-    r"|\*\* (?:TEST|BUILD|ARCHIVE) FAILED \*\*|^make(?:\[\d+\])?: \*\*\* "
+    r"|\*\* (?:TEST|BUILD|ARCHIVE) FAILED \*\*|^make(?:\[\d+\])?: \*\*\* (?:\[|Waiting)"
     r"|recipe for target .* failed"
     r"|TestsFailedException|Tests unsuccessful|^FAILURE: Build failed with an exception"
     r"|Command failed with exit code|^error Command failed|script returned exit code"
@@ -296,6 +302,8 @@ SUMMARY = re.compile(
     # prove's report and rebar3's last words: the test's own output above says why
     r"|^Result: FAIL$|^\s*Non-zero exit status: \d+$|^\s*Parse errors: |^\S+\s+\(Wstat: \d+"
     r"|^===> Error running tests$"
+    r"|^npm (?:ERR!|error) {2,}\S"  # npm's usage text after a usage error
+    r"|^Found \d+ errors?\b|^\d+ files? inspected, \d+ offen[cs]es? detected"  # counts
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     # Maven's last words on a surefire run: the test output above says which and why
@@ -306,6 +314,13 @@ SUMMARY = re.compile(
     r"|Process completed with exit code|Your build exited with|(?<!\d)\d+ failing$",
     re.I,
 )
+#: a unified diff (a formatter's check, generated code out of date): a file's header, a hunk's
+#: header, a line the hunk keeps, adds or removes
+DIFF_FILE = re.compile(r"^(?:diff |--- \S|\+\+\+ \S|index [0-9a-f]+\.\.)")
+DIFF_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
+DIFF_LINE = re.compile(r"^[+-](?![+-]{2} )")
+DIFF_BODY = re.compile(r"^(?:[ +-]|$)")
+
 #: the most a summary line scores
 SUMMARY_CAP = 1.8
 
