@@ -440,8 +440,8 @@ def _from_names(
                 break
 
 
-#: what fails first and explains a known cause that follows it ("Connection refused" before
-#: pip's "No matching distribution", "require a different python version" before it)
+#: what fails first and explains a known cause that follows it ("Connection refused" in the
+#: retries before pip's "No matching distribution")
 _FIRST_CAUSES = (C.INFRASTRUCTURE, C.CONFIGURATION)
 
 

@@ -241,6 +241,7 @@ class ExcerptScanner:
         self.baseline = baseline
         self.step_column = step_column
         self.markers: deque[int] = deque(maxlen=16)
+        self._diff_memo: tuple[bytes | None, int, bool] = (None, -1, False)
         self._best: list[tuple[float, int, Region]] = []
         self._recent: deque[Region] = deque(maxlen=KEEP_RECENT)
         self._open: Region | None = None
@@ -341,32 +342,49 @@ class ExcerptScanner:
             if STEP_END_MARKER.search(text):
                 self._pre_marker(window, ls, le, line_no, text)
             return le + 1, line_no + 1
-        if DIFF_BODY.match(text) and text and self._diff_head(window, ls, hunk_only=True):
+        if text and DIFF_BODY.match(text) and self._in_diff(window, ls):
             return le + 1, line_no + 1  # the code a diff shows, not a message
         score, noise = self._score(text)
         if score < MIN_SCORE:
             return le + 1, line_no + 1
         return self._extend(window, ls, le, line_no, text, score, noise)
 
+    def _in_diff(self, window: bytes, off: int) -> bool:
+        """Whether the lines above ``off`` reach a diff's hunk header through lines a diff
+        shows. The answer for the last offset asked about is kept, so that a long block of
+        such lines is walked once, not once per line."""
+        memo_window, memo_off, memo = self._diff_memo
+        start, n, found = off, 0, False
+        while off > 0 and n < DIFF_LOOKBACK:
+            s = window.rfind(b"\n", 0, off - 1) + 1
+            prev = _decode(window[s : off - 1])
+            n, off = n + 1, s
+            if DIFF_HUNK.match(prev):
+                found = True
+                break
+            if not DIFF_BODY.match(prev):
+                break
+            if off == memo_off and memo_window is window:
+                found = memo
+                break
+        self._diff_memo = (window, start, found)
+        return found
+
     @staticmethod
-    def _diff_head(window: bytes, off: int, hunk_only: bool = False) -> tuple[int, int] | None:
-        """The unified diff that the line at ``off`` is in: the offset of its first file
-        header and how many lines above ``off`` it is (with ``hunk_only``, of the nearest
-        hunk header: whether the line is in a diff at all)."""
+    def _diff_head(window: bytes, off: int) -> tuple[int, int] | None:
+        """The unified diff whose lines run down to ``off``: the offset of its first file
+        header, and how many lines above ``off`` it is."""
         head: tuple[int, int] | None = None
         n = 0
         while off > 0 and n < DIFF_LOOKBACK:
             s = window.rfind(b"\n", 0, off - 1) + 1
             prev = _decode(window[s : off - 1])
             n, off = n + 1, s
-            if DIFF_HUNK.match(prev):
-                if hunk_only:
-                    return off, n
-            elif DIFF_FILE.match(prev):
+            if DIFF_FILE.match(prev):
                 head = (off, n)
-            elif not DIFF_BODY.match(prev):
+            elif not (DIFF_HUNK.match(prev) or DIFF_BODY.match(prev)):
                 break
-        return None if hunk_only else head
+        return head
 
     def _back(
         self, window: bytes, ls: int, line_no: int, belongs: re.Pattern[str] = BACKWARD
@@ -471,7 +489,7 @@ class ExcerptScanner:
                 in_diff = off
             before.append(prev)
             start_off = off = s
-        if in_diff is not None and self._diff_head(window, in_diff, hunk_only=True):
+        if in_diff is not None and self._in_diff(window, in_diff):
             head = self._diff_head(window, in_diff)
             if head is not None:
                 self._diff_region(window, head, line_no, ls)

@@ -306,3 +306,48 @@ def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
     assert score_line("FAILED tests/Composer/Test/DependencyResolver") <= 1.8
     # and pytest's short summary: the failure sections above it say why
     assert score_line("FAILED tests/unit/test_api.py::test_get - KeyError: 'id'") <= 1.8
+
+
+def test_a_diff_printed_last_is_read_from_its_head() -> None:
+    """A check that prints a diff (a formatter's, generated code out of date) and fails: the
+    diff's first file and hunk lead, and the code it shows (words such as "NotFound" or "Too
+    many requests") is not read as messages."""
+    diff = [
+        "diff --git a/errcodes/codes_gen.go b/errcodes/codes_gen.go",
+        "--- a/errcodes/codes_gen.go",
+        "+++ b/errcodes/codes_gen.go",
+        "@@ -8,6 +8,8 @@ const (",
+        " \tNotFound         Code = 1004",
+        "+\tRateLimited      Code = 1006",
+        *[f" \tline{i}: 0," for i in range(30)],
+        "@@ -40,3 +42,4 @@ var messages = map[Code]string{",
+        ' \tNotFound:         "The requested resource does not exist.",',
+        '+\tRateLimited:      "Too many requests; retry later.",',
+        " }",
+    ]
+    log = ["$ make check-generated", "go generate ./...", "git diff --exit-code", *diff]
+    log.append('The command "make check-generated" exited with 1.')
+    analysis = analyze_text("\n".join(log) + "\n")
+    first = analysis.excerpts[0]
+    assert first.start == 4 and first.text.startswith("diff --git a/errcodes/codes_gen.go")
+    assert analysis.category is FailureCategory.QUALITY, analysis.reasons
+
+
+def test_a_long_diff_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a line is a diff's is asked of each candidate line that could be one: the
+    answer for the line above is reused, so a long block is read once, not once per line."""
+    from cicd_orchestrator.logs import excerpts
+
+    decoded = 0
+    decode = excerpts._decode
+
+    def counting(raw: bytes) -> str:
+        nonlocal decoded
+        decoded += 1
+        return decode(raw)
+
+    monkeypatch.setattr(excerpts, "_decode", counting)
+    n = 3000
+    log = ["@@ -1,3 +1,3 @@", *[f"-    raise ValueError('error {i}')" for i in range(n)]]
+    analyze_text("\n".join([*log, "Error: Process completed with exit code 1."]) + "\n")
+    assert decoded < 6 * n
