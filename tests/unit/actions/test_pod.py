@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from cicd_devkit.containers import SERVED
 
 from cicd_orchestrator.actions import containers
+from cicd_orchestrator.actions import pod as pod_module
 from cicd_orchestrator.actions.pod import ContainerError, PodSpec, _health, _seconds, pod_spec
 from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.runner import JobRunner
@@ -178,8 +181,16 @@ def test_services_are_reached_by_label_and_on_localhost(
 
 
 def test_a_job_whose_image_cannot_be_had_is_not_replayed(
-    run_workflow: RunFn, container_images: tuple[str, str], tmp_path: object
+    run_workflow: RunFn,
+    container_images: tuple[str, str],
+    tmp_path: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # this job's pod has a name of its own (other tests' pods come and go meanwhile)
+    mine, named = uuid.uuid4(), []
+    monkeypatch.setattr(
+        pod_module, "uuid", SimpleNamespace(uuid4=lambda: named.append(mine) or mine)
+    )
     wf = """
     on: push
     jobs:
@@ -192,7 +203,7 @@ def test_a_job_whose_image_cannot_be_had_is_not_replayed(
     assert job.conclusion is Conclusion.NEUTRAL, text(job)
     assert job.not_replayable and "could not be started" in job.not_replayable
     assert "Cannot replay locally" in text(job) and "never" not in text(job).split("Run")[-1]
-    assert "cicd-job-" not in pods()
+    assert named and f"cicd-job-{mine.hex[:12]}" not in pods()
 
 
 def test_an_unhealthy_service_makes_the_job_not_replayable(
