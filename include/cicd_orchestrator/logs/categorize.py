@@ -60,7 +60,8 @@ LINE_RULES: list[Rule] = [
             r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
             r"bad gateway|remote end hung up|empty reply from server|early eof|hash sum mismatch|"
             r"failed to (?:download|fetch|connect)|unable to (?:download|connect|access 'https?:)|"
-            r"too many requests|network timeout|\bfetch_error\b|operation timed out|"
+            r"too many requests|network timeout|could not reach host|\bfetch_error\b|"
+            r"operation timed out|"
             r"curl: \((?:6|7|28|35|52|56)\)|insufficient memory|malloc.{0,20}failed|"
             r"^memoryerror\b|"
             r"rate limit (?:exceeded|reached)|could not (?:download|connect|fetch)|"
@@ -97,6 +98,9 @@ LINE_RULES: list[Rule] = [
             r"line \d+: \S+: permission denied|executable file not found in \$path|"
             r"the program '[^']+' is currently not installed|non-parseable pom|malformed pom|"
             r"unable to locate package|has no installation candidate|no pom in this directory|"
+            r"your ruby version is .{0,40}but your gemfile specified|no main manifest attribute|"
+            r"can't find header files for ruby|no tests matching pattern|was not found in the "
+            r"path|\d+(?:\.\d+)+ or (?:higher|newer|later) is required|"
             r"no rule to make target '[^']+'\.\s+stop|invalid package\.json|"
             r"can only install with an existing "
             r"(?:package-lock|lockfile|npm-shrinkwrap)|missing required env(?:ironment)? variable|"
@@ -180,6 +184,8 @@ LINE_RULES: list[Rule] = [
             r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
             r"overfull \\[hv]box|"
             r"line (?:is )?longer than \d+|there were undefined (?:references|citations)|"
+            r"@param \w+ not found|no @(?:param|return|throws) for|\bdoclint\b|malformed html|"
+            r"minimum (?:line |branch )?coverage|fail[-_]under|"
             r"\b(?:words?|entries|items|lines|keys|names|imports|links) (?:are |is )?not "
             r"(?:in (?:\w+ )?order|(?:alphabetically )?sorted)|duplicate links?\b|"
             r"does not match (?:the )?(?:expected |required )?format"
@@ -216,12 +222,16 @@ LINE_RULES: list[Rule] = [
             r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
             r"(?:failure|error)|\bspec\b.{0,40}fail|"
-            r"^\s*[\u2717\u2716\u00d7]\s|\bexamples?, [1-9]\d* failures?|"
+            # (not pip's "\u00d7 Building wheel for x did not run successfully")
+            r"^\s*[\u2717\u2716\u00d7]\s(?!.*did not run successfully)|"
+            r"\bexamples?, [1-9]\d* failures?|"
             r"unfulfilled expectation|"
             r"(?:uncaught|unhandled) exception|pending.{0,20}fail|\bfailed on line \d+|"
             r"^\s*failure/error:|"
             r"running the tests in .{0,80} failed|^#\s+failed test\b|"
             r"^(?:ERROR|FAIL): test\w* \([\w.]+\)|^E {3,}\S|"
+            r"forked vm terminated without (?:properly )?saying goodbye|\b\w+sanitizer: |"
+            r"^==\d+== (?:invalid (?:read|write|free)|conditional jump|mismatched free)|"
             r"looks like you failed \d+ tests?"
         ),
         1.6,
@@ -264,7 +274,8 @@ LINE_RULES: list[Rule] = [
             r"cannot find module providing package|module lookup disabled|unknown revision|"
             r"installation (?:of package .{0,60})?(?:failed|had "
             r"non-zero exit status)|the requested package .{0,80}(?:could not be found|exists as)|"
-            r"no version of .{0,60} is available"
+            r"no version of .{0,60} is available|building wheel for .{0,60}did not run "
+            r"successfully|failed building wheel|failed to build installable wheels"
         ),
         1.6,
     ),
@@ -276,7 +287,10 @@ LINE_RULES: list[Rule] = [
     # name does not make it one
     (
         C.BUILD,
-        _rx(r"an error occurred while loading|error loading module|can't locate \S+ in @inc"),
+        _rx(
+            r"an error occurred while loading|error loading module|can't locate \S+ in @inc|"
+            r"cannot load such file"
+        ),
         2.6,
     ),
     # what an interpreted language raises when it loads code: a build problem when the
@@ -297,7 +311,7 @@ NAME_RULES: list[Rule] = [
     (
         C.DEPLOYMENT,
         _rx(
-            r"\b(?:deploy|release|publish|dpl|gh-pages|surge|firebase|heroku|netlify|"
+            r"(?<![=-])\b(?:deploy|release|publish|dpl|gh-pages|surge|firebase|heroku|netlify|"
             r"twine upload|gem push|cargo publish|npm publish|docker push|helm|kubectl|"
             r"terraform apply|s3_website|aws s3)\b"
         ),
@@ -309,7 +323,7 @@ NAME_RULES: list[Rule] = [
             r"lint|\bstyle|format|\bfmt\b|prettier|rubocop|flake8|pylint|pycodestyle|pep8|"
             r"black|isort|mypy|checkstyle|scalastyle|clippy|gofmt|go vet|golangci|shellcheck|"
             r"vint|hlint|credo|swiftlint|phpcs|php-cs-fixer|phpstan|perlcritic|codespell|"
-            r"dialyzer|xref|luacheck|stylelint|csslint|sass-lint|"
+            r"dialyzer|xref|luacheck|stylelint|csslint|sass-lint|javadoc|"
             r"spell|awesome_bot|link.?check|mima|danger|commitlint|sniff|"
             r"\bcheck(?:style|_format|-format)\b|\bcheck[_-]\w+|\w[_-]check\b"
         ),
@@ -500,6 +514,8 @@ def categorize(
     if not scores:
         return Verdict(FailureCategory.UNKNOWN, 0.0, [])
     best = max(scores, key=lambda c: scores[c])
+    if best is C.TEST and C.FLAKY in scores:
+        best = C.FLAKY  # a test failure that says it is flaky is a flaky test's
     total = sum(scores.values())
     confidence = round(min(0.95, 0.3 + 0.65 * scores[best] / total), 3)
     return Verdict(best, confidence, why[best][:3])

@@ -116,6 +116,15 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         False,
     ),
     (_lc(r"^fatal:|^FATAL:|\bpanic:"), 2.8, True),
+    # a sanitizer's or valgrind's report of a memory error
+    (
+        re.compile(
+            r"^==\d+==\s?ERROR: \w+Sanitizer|\bruntime error: |^==\d+== (?:Invalid (?:read|write|"
+            r"free)|Conditional jump|Mismatched free)"
+        ),
+        3.0,
+        False,
+    ),
     (_lc(r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137"), 3.0, True),
     (
         _lc(
