@@ -74,7 +74,8 @@ LINE_RULES: list[Rule] = [
         C.INFRASTRUCTURE,
         _rx(
             r"no output has been received in the last|exceeded the maximum (?:time|log|execution)|"
-            r"out of memory|outofmemoryerror|cannot allocate memory|no space left on device|"
+            r"out of memory|outofmemoryerror|java heap space|cannot allocate memory|"
+            r"no space left on device|"
             r"\bkilled\b|oomkilled|disconnected|lost communication|"
             r"shutdown signal|job was (?:cancell?ed|aborted)|emulator|simulator.{0,40}(?:fail|"
             r"boot|timed out)|runner.{0,20}(?:lost|offline)"

@@ -125,7 +125,14 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         3.0,
         False,
     ),
-    (_lc(r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137"), 3.0, True),
+    (
+        _lc(
+            r"no space left on device|out of memory|oomkilled|\bkilled\s*$|exit code 137|"
+            r"java heap space|outofmemoryerror|gc overhead limit exceeded"
+        ),
+        3.0,
+        True,
+    ),
     (
         _lc(
             r"cannot find symbol|undefined reference|\bundefined: |"
@@ -313,6 +320,9 @@ SUMMARY = re.compile(
     r"|^===> Error running tests$"
     r"|^npm (?:ERR!|error) {2,}\S"  # npm's usage text after a usage error
     r"|^Found \d+ errors?\b|^\d+ files? inspected, \d+ offen[cs]es? detected"  # counts
+    # pip's report of a build step that failed: the step's own output, inside it, says why
+    r"|error: (?:subprocess-exited-with-error|metadata-generation-failed)"
+    r"|did not run successfully\.?$|^note: This error originates from a subprocess"
     r"|^npm ERR! Test failed|^ERROR: InvocationError|commands failed$"
     r"|^\[ERROR\] (?:Tests run:|Failures:|Errors:)\s*$"
     # Maven's last words on a surefire run: the test output above says which and why
