@@ -61,12 +61,7 @@ def toolchain_rows() -> list[list[str]]:
             text, before = datasets.wrap_output(kind, case.command, output)
             analysis = analyze_text(text)
             ex = analysis.excerpts[0] if analysis.excerpts else None
-            hit = bool(
-                ex
-                and ex.start - before <= case.last
-                and ex.end - before >= case.first
-                and ex.end - ex.start < 25
-            )
+            hit = bool(ex and case.read_well(ex.start - before, ex.end - before))
             right = str(analysis.category) == case.category
             for key in (case.id.split("/")[0], "all"):
                 t = tally.setdefault(key, [0, 0, 0])

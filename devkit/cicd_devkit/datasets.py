@@ -68,6 +68,11 @@ class ToolchainCase:
     #: "travis,github: what the reader gets wrong", for a case it still gets wrong
     known_miss: str = ""
 
+    def read_well(self, start: int, end: int) -> bool:
+        """Whether an excerpt of the output's lines ``start``..``end`` holds the person's
+        lines, and is short enough to paste (hit@1 as LogChunks' ``evaluate.py`` counts it)."""
+        return start <= self.last and end >= self.first and end - start < 25
+
     def misses(self, kind: str) -> str:
         """What the reader still gets wrong in this case, printed as ``kind`` prints it."""
         kinds, _, why = self.known_miss.partition(": ")

@@ -45,7 +45,7 @@ def test_a_real_failure_is_read_as_a_person_reads_it(
     assert analysis.excerpts, "no excerpt"
     first = analysis.excerpts[0]
     start, end = first.start - before, first.end - before
-    assert start <= case.last and end >= case.first and end - start < 25, (
+    assert case.read_well(start, end), (
         f"first excerpt {start}-{end}, the person's lines {case.first}-{case.last}"
     )
     assert str(analysis.category) == case.category, analysis.reasons
