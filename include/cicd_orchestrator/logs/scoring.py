@@ -90,6 +90,8 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         False,
     ),
     (re.compile(GTEST_FAILURE), 2.8, False),
+    # pre-commit's failed hook ("flake8.......Failed"), its id and findings under it
+    (re.compile(r"^\S.*\.{4,}\s?Failed$"), 2.6, False),
     # an Erlang error term (EUnit, Common Test, a crash): {badmatch,...}, {assertEqual,...}
     (
         re.compile(
