@@ -21,6 +21,7 @@ answers differently the second time (DNS rebinding) gains nothing.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import functools
@@ -413,11 +414,14 @@ _lock = threading.Lock()
 
 
 def proxy_for(allowlist: Iterable[str]) -> EgressProxy:
-    """The running proxy of this process for ``allowlist`` (started at its first use)."""
+    """The running proxy of this process for ``allowlist`` (started at its first use, closed
+    with its socket's folder when the process exits: a task process runs the exit handlers
+    registered after its fork)."""
     key = frozenset(normalize_host(h) for h in allowlist)
     with _lock:
         proxy = _proxies.get(key)
         if proxy is None:
             proxy = EgressProxy(key).start()
+            atexit.register(proxy.close)
             _proxies[key] = proxy
         return proxy

@@ -9,7 +9,10 @@ connection is made it goes to a server of the test on loopback.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -314,3 +317,24 @@ def test_the_allowlist_takes_host_names_only() -> None:
             load_config({"job_network_allowlist": bad})
     with pytest.raises(ConfigError):
         load_config({"job_network_allowlist": "pypi.org"})
+
+
+def test_a_process_leaves_no_proxy_socket_behind(tmp_path: Path) -> None:
+    """Each process that replays a step starts its proxy on first use; when it exits, the
+    socket and its private folder go with it (a worker runs thousands of such processes)."""
+    script = (
+        "import sys\n"
+        "from cicd_orchestrator import egress\n"
+        "print(egress.proxy_for(['registry.test']).socket_path)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=60,
+        check=True,
+    )
+    socket_path = Path(proc.stdout.strip())
+    assert socket_path.parent.parent == tmp_path, proc.stdout
+    assert list(tmp_path.iterdir()) == []
