@@ -1,0 +1,105 @@
+"""The package imported once in the components that fork task processes (the scheduler, the
+Celery worker), through Airflow's local settings, as the deployments start Airflow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cicd_orchestrator.airflow.bodies import Body
+from cicd_orchestrator.airflow.factory import build_attempt_dags, build_monitor_dag
+from cicd_orchestrator.airflow.preload import forks_tasks, package_modules, preload
+
+INCLUDE = Path(__file__).resolve().parents[3] / "include"
+
+#: what a task of each stage runs, and the clients it builds
+TASK_MODULES = [
+    "cicd_orchestrator.airflow.factory",
+    "cicd_orchestrator.stages.discovery",
+    "cicd_orchestrator.stages.fixing",
+    "cicd_orchestrator.publish.attempt",
+    "cicd_orchestrator.logs.categorize",
+    "github",
+]
+
+_PROBE = """
+import json, sys
+sys.argv = ["airflow", *sys.argv[1:]]
+import airflow  # Airflow's start-up in every component: its settings import the local settings
+print(json.dumps({m: m in sys.modules for m in %r}))
+"""
+
+
+def _component(tmp_path: Path, *command: str, **env: str) -> dict[str, bool]:
+    """Which of TASK_MODULES a component started as ``airflow <command>`` has imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE % (TASK_MODULES,), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "AIRFLOW_HOME": str(tmp_path),
+            "PYTHONPATH": str(INCLUDE),  # as every deployment of the project sets it
+            **env,
+        },
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", [("scheduler",), ("celery", "worker", "--concurrency", "4")])
+def test_a_component_that_forks_tasks_has_the_package_before_its_first_task(tmp_path, command):
+    assert _component(tmp_path, *command) == dict.fromkeys(TASK_MODULES, True)
+
+
+@pytest.mark.parametrize(
+    "command", [("api-server",), ("triggerer",), ("dag-processor",), ("dags", "list")]
+)
+def test_the_other_components_and_commands_import_nothing_more(tmp_path, command):
+    assert _component(tmp_path, *command) == dict.fromkeys(TASK_MODULES, False)
+
+
+def test_preloading_can_be_turned_off(tmp_path):
+    assert _component(tmp_path, "scheduler", CICD_PRELOAD="0") == dict.fromkeys(TASK_MODULES, False)
+
+
+def test_the_command_lines_that_fork_tasks():
+    assert forks_tasks(["airflow", "scheduler", "--pid", "/run/s.pid"])
+    assert forks_tasks(["/venv/bin/airflow", "celery", "worker", "-q", "default"])
+    for argv in (
+        ["airflow"],
+        ["airflow", "celery", "flower"],
+        ["airflow", "standalone"],  # its scheduler is a process of its own
+        ["airflow", "tasks", "run"],
+        ["pytest", "tests"],
+    ):
+        assert not forks_tasks(argv), argv
+
+
+def test_a_module_that_fails_to_import_does_not_stop_the_component(monkeypatch, caplog):
+    monkeypatch.delenv("CICD_PRELOAD", raising=False)
+    broken = "cicd_orchestrator.no_such_module_here"
+    with caplog.at_level(logging.WARNING, logger="cicd_orchestrator.airflow.preload"):
+        done = preload(["airflow", "scheduler"], [broken, "cicd_orchestrator.stages.opening"])
+    assert done == ["cicd_orchestrator.stages.opening"]
+    assert broken in caplog.text and "ModuleNotFoundError" in caplog.text
+
+
+def test_every_task_body_is_in_what_is_preloaded():
+    """A body moved out of the package would be imported by every task again."""
+    dags = [*build_attempt_dags().values(), build_monitor_dag()]
+    bodies = {
+        task.python_callable.module
+        for dag in dags
+        for task in dag.tasks
+        if isinstance(getattr(task, "python_callable", None), Body)
+    }
+    assert bodies and bodies <= set(package_modules())
