@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 _TRIES = 8
 _VERSION = "_version"
 
+#: the session this process read or saved last: in a task, the task's own session
+_latest: SessionState | None = None
+
 
 def _variable() -> Any:
     """Airflow's Variables: the Task SDK's in a task (and wherever it runs with a supervisor);
@@ -79,7 +82,20 @@ def load_session(session_id: str) -> SessionState:
     raw = _variable().get(session_key(session_id), default=None)
     if raw is None:
         raise KeyError(f"no session {session_id!r}")
-    return from_json_obj(SessionState, json.loads(raw))
+    return _remember(from_json_obj(SessionState, json.loads(raw)))
+
+
+def seen_session() -> SessionState | None:
+    """The session this process read or saved last, as it was then. A task process runs one
+    task of one session: its links, computed when it ends, show what it saw without asking
+    Airflow again."""
+    return _latest
+
+
+def _remember(state: SessionState) -> SessionState:
+    global _latest
+    _latest = state
+    return state
 
 
 def save_session(state: SessionState) -> None:
@@ -91,6 +107,7 @@ def save_session(state: SessionState) -> None:
     state.report = render_report(state)
     text = redact(json.dumps(to_json_obj(state), sort_keys=True))
     _variable().set(key, text, description=f"CI/CD orchestration session of {state.repository}")
+    _remember(state)
     observability.session_saved(saved, state)
 
 
