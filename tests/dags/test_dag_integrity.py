@@ -293,10 +293,19 @@ def test_tasks_use_the_configured_provider_pool(monkeypatch):
     assert {t.pool for t in factory.build_attempt_dag(spec).tasks} == {"cicd_provider_calls"}
 
 
-def test_session_tasks_link_to_the_run_pull_request_and_issue(dagbag):
-    dag = dagbag.dags["cicd_attempt_1_standard_parallel_fixing"]
-    names = {link.name for link in dag.get_task("publish").operator_extra_links}
-    assert names == {"Failing CI run", "Pull request", "Escalation issue"}
+def test_the_tasks_that_make_or_judge_a_repair_link_to_the_run_pull_request_and_issue(dagbag):
+    """Each link is an XCom its task writes as it ends: the tasks that open the session,
+    publish the repair and decide on CI's verdict carry them, the others none."""
+    every = {"Failing CI run", "Pull request", "Escalation issue"}
+    for dag_id in sorted(EXPECTED - {"cicd_sweep", "cicd_maintenance"}):
+        dag = dagbag.dags[dag_id]
+        linked = {
+            t.task_id for t in dag.tasks if {link.name for link in t.operator_extra_links} == every
+        }
+        unlinked = {t.task_id for t in dag.tasks if not t.operator_extra_links}
+        expected = {"decide"} if dag_id == "cicd_monitor" else {"open_session", "publish"}
+        assert linked == expected, dag_id
+        assert linked | unlinked == {t.task_id for t in dag.tasks}, dag_id
 
 
 def test_links_read_the_session_state(monkeypatch):
