@@ -150,8 +150,17 @@ LINE_RULES: list[Rule] = [
         2.0,
     ),
     # ---------------------------------------------------------------- quality
-    # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, TLDR004, W0611)
-    (C.QUALITY, _rx(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b", 0), 2.4),
+    # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, TLDR004, W0611), or
+    # cpplint's: path:line: message [category] [confidence]
+    (
+        C.QUALITY,
+        _rx(
+            r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|"
+            r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$",
+            0,
+        ),
+        2.4,
+    ),
     # a linter's finding: line:col, message, (rule-name) (stylelint, eslint's stylish); or
     # SEVERITY: path:line:col rule-name (tslint); a unified diff's hunk (a formatter's check)
     (
@@ -233,13 +242,17 @@ LINE_RULES: list[Rule] = [
             r"^(?:ERROR|FAIL): test\w* \([\w.]+\)|^E {3,}\S|"
             r"forked vm terminated without (?:properly )?saying goodbye|\b\w+sanitizer: |"
             r"^==\d+== (?:invalid (?:read|write|free)|conditional jump|mismatched free)|"
-            r"looks like you failed \d+ tests?"
+            r"looks like you failed \d+ tests?|^test case '.+' failed \(|^failed example:$"
         ),
         1.6,
     ),
     (
         C.TEST,
-        _rx(r"^--- FAIL|^FAIL[: \t](?!.*\[build failed\])|\bFAILED\b|\[FAIL\]|\sFAIL$", 0),
+        _rx(
+            r"^--- FAIL|^FAIL[: \t](?!.*\[build failed\])|\bFAILED\b|\[FAIL\]|\sFAIL$|"
+            r"\s(?:FAIL|ERROR) \([\d.]+m?s\)$",
+            0,
+        ),
         1.6,
     ),  # upper case only
     # ---------------------------------------------------------------- build

@@ -70,7 +70,7 @@ KEEP_RECENT = 32
 NOISE_FACTOR = 0.1
 STRONG_BONUS = 0.25
 END_BONUS = 1.2
-#: where it failed comes first: a region in a failed step (command) outranks the others
+#: where it failed comes first: a region in the failed step (command) outranks the others
 FAILED_STEP_BONUS = 2.0
 END_DECAY = 150.0
 
@@ -263,7 +263,9 @@ class ExcerptScanner:
     # ------------------------------------------------------------------ regions
     def _store(self, region: Region) -> None:
         self._recent.append(region)
-        item = (region.score, region.seq, region)
+        # of regions that score the same, the earliest stay (the first failure of a kind
+        # leads); the latest are in ``_recent``
+        item = (region.score, -region.seq, region)
         if len(self._best) < KEEP_BEST:
             heapq.heappush(self._best, item)
         elif item[:2] > self._best[0][:2]:
@@ -579,7 +581,9 @@ class ExcerptScanner:
         score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
         score += 0.3 * (r.end / max(total, 1)) ** 2
         restates = r.restates_only
-        if any(s.start <= r.start <= s.end for s in failed) and not restates:
+        # when several commands failed, the first is where the job went wrong (Travis runs
+        # every ``script`` command; a later one often fails because the first did)
+        if failed and failed[0].start <= r.start <= failed[0].end and not restates:
             score += FAILED_STEP_BONUS
         if r.marker and not restates:
             score += 0.3

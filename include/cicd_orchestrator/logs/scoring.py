@@ -57,9 +57,12 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # a compiler's or checker's diagnostic: path:line[:col]: error
     (re.compile(r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b", re.I), 2.8, False),
     # a linter's finding: path:line[:col]: CODE (E501, MD034, SC2086, W0611, no-unused-vars/...)
-    # or path:line:col: C: (RuboCop's severity letter)
+    # or path:line:col: C: (RuboCop's severity letter), or cpplint's
     (
-        re.compile(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|^\S+:\d+:\d+: [CWERF]: "),
+        re.compile(
+            r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|^\S+:\d+:\d+: [CWERF]: |"
+            r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$"  # cpplint's: message [category] [confidence]
+        ),
         2.6,
         False,
     ),
@@ -67,24 +70,32 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # the cross marks of JavaScript runners and linters
     (
         re.compile(
-            r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^\s*\*\* \(\w+\) |"
+            r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^Test Case '.+' failed \(|"
+            r"^\s*\*\* \(\w+\) |"
             r"^\s*[\u2716\u2717\u2718\u274c\u00d7]\s|\s[\u2716\u2717\u2718]\s|\u274c\s"
         ),
         2.6,
         False,
     ),
-    # the failure headers of the test runners: RSpec, minitest, jest, CTest, PHPUnit, ExUnit,
-    # clojure.test, Rust, Perl's Test::More, testthat, busted, Pester, xUnit, NUnit/dotnet
-    # test, pytest's failure section; MSBuild/NuGet/C# and tsc diagnostics
+    # the failure headers of the test runners: RSpec, minitest (and Rails' runner), jest, CTest,
+    # PHPUnit, ExUnit, clojure.test, Rust, Perl's Test::More, testthat, busted, Pester, xUnit,
+    # NUnit/dotnet test, pytest's failure section; MSBuild/NuGet/C# and tsc diagnostics
     (
         re.compile(
-            r"^\s*Failure/Error:|^\s*\d+\) (?:Failure|Error):|^\s*\u25cf .+ \u203a |"
+            r"^\s*Failure/Error:|^\s*\d+\) (?:Failure|Error):|^(?:Failure|Error):$|"
+            r"^\s*\u25cf .+ \u203a |"
             r"\bTest +#\d+: \S+ \.*\*+(?:Failed|Exception|Timeout)|"
             r"^\s*\d+\) test .+ \([\w.]+\)$|^(?:FAIL|ERROR) in \(|"
             r"thread '.+'(?: \(\d+\))? panicked at|^#\s+Failed test\b|"
             r"^\W*\d+\. (?:Failure|Error)\b.*:|" + BLOCK_HEADER + r"|^\s*\[-\] |\[FAIL\]|"
             r"^\s*Failed [\w.]+(?: \[[\d.]+ m?s\])?$|^_{3,} .+ _{3,}$|\berror [A-Z]{2,4}\d{3,5}:|"
-            r"^\d+\) [\w\\]+::\w+|^\S+\.\w+ ?\(\d+,\d+\):\s"
+            r"^\d+\) [\w\\]+::\w+|^\S+\.\w+ ?\(\d+,\d+\):\s|"
+            # a test's line ending in its verdict (tasty's, minitest-reporters'), its details
+            # under it; minitest's progress reporter; Python's doctest; a mocha or Jasmine,
+            # minitest, luassert or Nimble expectation
+            r"^\s+\S.*\s(?:FAIL|ERROR)(?: \([\d.]+m?s\))?$|^\s*(?:FAIL|ERROR) \S+#\S+|"
+            r"^Failed example:$|(?:^\s*|:\d+: )Expected .+ (?:not )?to (?:be|equal|eq|include|"
+            r"contain|match|have|respond|throw|raise)\b"
         ),
         2.6,
         False,
@@ -104,7 +115,8 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # diagnostics with a file and a line, in the shapes the build tools print them: javac
     # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
     # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
-    # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions
+    # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions; where a
+    # PowerShell error record was raised; a linter's finding with a message only (standard)
     (
         re.compile(
             r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
@@ -112,7 +124,9 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"^\S+: line \d+: .+: (?:command not found|No such file or directory|Permission "
             r"denied)$|^\* What went wrong:|^An error occurred while installing|"
             r"\((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$|^Error in .+ : |"
-            r"Liquid (?:Exception|syntax error)|^Dubious, test returned"
+            r"Liquid (?:Exception|syntax error)|^Dubious, test returned|"
+            r"^At (?:line:\d+|\S.*:\d+) char:\d+$|"  # a PowerShell error record's place
+            r"^\s*\S+\.\w{1,5}:\d+:\d+: [A-Z][a-z]"  # a linter's path:line:col: Message
         ),
         2.6,
         False,
@@ -251,10 +265,15 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
         1.8,
         True,
     ),
-    (_lc(r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)"), 1.2, True),
+    # (sbt prints ScalaTest's failures at [info] too)
+    (
+        _lc(r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)(?!.* \*\*\* FAILED \*\*\*$)"),
+        1.2,
+        True,
+    ),
     (
         _lc(
-            r"^\s*(?:Downloading|Downloaded|Download|Progress|Collecting|Requirement already"
+            r"^\s*(?:- )?(?:Downloading|Downloaded|Download|Progress|Collecting|Requirement already"
             r"|Using cached|Installing|Fetching|Get:\d|Unpacking|Setting up|Selecting)"
         ),
         2.0,
@@ -269,7 +288,14 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
         1.2,
         True,
     ),
-    (re.compile(r"\bPASS(?:ED)?\b|\bok\b\s+\S+\s+[\d.]+s$|\bSUCCESS\b"), 1.5, False),
+    # a check that passed: a runner's PASS or ok, a tick
+    (
+        re.compile(
+            r"\bPASS(?:ED)?\b|\bok\b\s+\S+\s+[\d.]+s$|\bSUCCESS\b|^\s*[\u2713\u2714\u221a]\s"
+        ),
+        1.5,
+        False,
+    ),
     (_lc(r"deprecat"), 0.6, True),
     (
         _lc(
@@ -320,6 +346,12 @@ SUMMARY = re.compile(
     # prove's report and rebar3's last words: the test's own output above says why
     r"|^Result: FAIL$|^\s*Non-zero exit status: \d+$|^\s*Parse errors: |^\S+\s+\(Wstat: \d+"
     r"|^===> Error running tests$"
+    # xcodebuild's last words: the compiler's or the test's own lines above say why
+    r"|^The following build commands failed:|^Testing failed:$|Error Domain=IDE\w+ErrorDomain"
+    # XCTest's count, cpplint's
+    r"|^\s*Executed \d+ tests?, with [1-9]\d* failures?|^Total errors found: \d+$"
+    # tasty's count and cabal's verdict on a test suite
+    r"|^\d+ out of \d+ tests failed|^Test suite \S+: FAIL$"
     r"|^npm (?:ERR!|error) {2,}\S"  # npm's usage text after a usage error
     r"|^Found \d+ errors?\b|^\d+ files? inspected, \d+ offen[cs]es? detected"  # counts
     # pip's report of a build step that failed: the step's own output, inside it, says why

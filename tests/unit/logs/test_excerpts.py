@@ -293,6 +293,18 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "Error in library(lubridate) : there is no package called 'lubridate'",
         "  Liquid Exception: Liquid syntax error (line 3): Unknown tag 'foo' in index.md",
         "Dubious, test returned 255 (wstat 65280, 0xff00)",
+        "      tables:                                                FAIL (0.06s)",
+        "  test_0001_renders the page                                 ERROR (0.01s)",
+        "  FAIL TestSite#test_0001_renders (0.00s)",
+        "Failure:",
+        "Failed example:",
+        "      Expected false to be truthy.",
+        "  Expected 3 to equal 4.",
+        "test/functional/ui/screen_spec.lua:124: Expected objects to be the same.",
+        "Test Case '-[RACSignalSpec testMap]' failed (0.012 seconds).",
+        "src/eval.c:120:  Lines should be <= 80 characters long  [whitespace/line_length] [2]",
+        "At /home/runner/build.psm1:12 char:5",
+        "  /w/src/app.js:12:5: Extra semicolon.",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
@@ -306,6 +318,18 @@ def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
     assert score_line("FAILED tests/Composer/Test/DependencyResolver") <= 1.8
     # and pytest's short summary: the failure sections above it say why
     assert score_line("FAILED tests/unit/test_api.py::test_get - KeyError: 'id'") <= 1.8
+    # xcodebuild's, tasty's, cabal's, XCTest's and cpplint's last words
+    for line in (
+        "Testing failed:",
+        "The following build commands failed:",
+        "2018-09-22 08:25:27.105 xcodebuild[2543:9590] Error Domain=IDETestOperationsObserver"
+        'ErrorDomain Code=14 "Test operation was canceled."',
+        "1 out of 2041 tests failed (45.46s)",
+        "Test suite test-pandoc: FAIL",
+        "Executed 120 tests, with 1 failure (0 unexpected) in 2.043 (2.101) seconds",
+        "Total errors found: 3",
+    ):
+        assert score_line(line) <= 1.8, line
 
 
 def test_a_diff_printed_last_is_read_from_its_head() -> None:
@@ -351,3 +375,53 @@ def test_a_long_diff_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     log = ["@@ -1,3 +1,3 @@", *[f"-    raise ValueError('error {i}')" for i in range(n)]]
     analyze_text("\n".join([*log, "Error: Process completed with exit code 1."]) + "\n")
     assert decoded < 6 * n
+
+
+def _name(i: int) -> str:
+    return "".join(chr(97 + i // 26**k % 26) for k in range(3))
+
+
+def test_the_first_of_very_many_failures_alike_is_kept_and_leads() -> None:
+    """More failures of one kind than the reader keeps: the first still leads."""
+    log = ["=" * 30 + " FAILURES " + "=" * 30]
+    for i in range(120):
+        log += [
+            f"{'_' * 10} test_endpoint_{i} {'_' * 10}",
+            "",
+            f"    def test_endpoint_{i}(client):",
+            f">       r = client.get('/port/{i}')",
+            f"E       ConnectionError: HTTPConnectionPool(host='{_name(i)}.tld', port=80)",
+            "",
+            f"{'-' * 10} captured stdout {'-' * 10}",
+            *[f"starting worker {j}" for j in range(12)],
+        ]
+    log.append("=" * 20 + " 120 failed in 812.1s " + "=" * 20)
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start <= 6 <= a.excerpts[0].end, a.excerpts[0]
+
+
+def test_a_powershell_error_record_is_read_with_its_message() -> None:
+    log = [
+        *[f"Building module {i}" for i in range(20)],
+        "Start-PSPester : Tests failed",
+        "At /home/travis/build/PowerShell/build.psm1:1201 char:9",
+        "+         Start-PSPester -Path $testPath",
+        "+         ~~~~~~~~~~~~~~",
+        "    + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorException",
+        *[f"Cleaning {i}" for i in range(20)],
+    ]
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start <= 21 <= a.excerpts[0].end, a.excerpts[0]
+
+
+def test_a_coloured_cross_mark_is_a_failure_and_a_tick_is_not() -> None:
+    """xcpretty colours its marks: the colour code between the mark and the test's name
+    does not hide the failure, and the passing tests' ticks say nothing."""
+    log = [
+        *[f"    \x1b[32;1m\u2713\x1b[0m testIllegalCharacter{i} (0.004 seconds)" for i in range(3)],
+        "    \x1b[31m\u2717\x1b[0m testCancelledRequestCallsCompletion, Test crashed",
+        *[f"    \x1b[32;1m\u2713\x1b[0m testInvalidRequest{i} (0.004 seconds)" for i in range(300)],
+        "\t Executed 529 tests, with 1 failure (0 unexpected) in 12.887 (13.516) seconds",
+    ]
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start == 4, a.excerpts[0]

@@ -94,3 +94,26 @@ def test_a_commands_last_words_stay_the_excerpt_when_nothing_says_more() -> None
     analysis = analyze_text("\n".join(lines), fmt="travis")
     first = analysis.excerpts[0]
     assert first.start <= 12 <= first.end, analysis.excerpts
+
+
+def test_when_several_commands_failed_the_first_is_read_first() -> None:
+    """Travis runs every ``script`` command: a later one that fails because the first did is
+    not where the job went wrong."""
+    lines = [
+        "travis_time:start:0a1b\r$ xcodebuild -scheme App-iOS build-for-testing test | xcpretty",
+        "\u25b8 Compiling JSON.swift",
+        "\u274c  /w/Source/JSON.swift:97:2: unknown attribute 'dynamicMemberLookup'",
+        "** TEST BUILD FAILED **",
+        'The command "xcodebuild -scheme App-iOS build-for-testing test | xcpretty" exited '
+        "with 65.",
+        "travis_time:start:0c2d\r$ xcodebuild -scheme App-macOS build-for-testing test",
+        *[f"CompileSwift normal x86_64 /w/Source/File{i}.swift" for i in range(30)],
+        "/w/Source/JSON.swift:97:2: error: unknown attribute 'dynamicMemberLookup'",
+        "Testing failed:",
+        "\tUnknown attribute 'dynamicMemberLookup'",
+        'The command "xcodebuild -scheme App-macOS build-for-testing test" exited with 65.',
+        "Done. Your build exited with 1.",
+    ]
+    analysis = analyze_text("\n".join(lines) + "\n", fmt="travis")
+    first = analysis.excerpts[0]
+    assert first.start <= 3 <= first.end, analysis.excerpts
