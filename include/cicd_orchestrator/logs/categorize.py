@@ -228,7 +228,7 @@ LINE_RULES: list[Rule] = [
             r"expected:? (?:(?!\bto\b).){0,80}(?:but (?:was|got|found)|\bto (?:equal|be|have|"
             r"contain|match|include|throw))|\bexpected\b.{0,40}\b(?:got|actual|received)\b|"
             r"^\s*(?:actual|expected|received)\s*:|^\s*not ok \d+|"
-            r"\bfailures?:\s*[1-9]|\b[1-9]\d* (?:failing|failures?|failed)\b|"
+            r"\bfailures?:\s*[1-9]|(?<!\()\b[1-9]\d* (?:failing|failures?|failed)\b|"
             r"tests? (?:failed|failures)|test result: FAILED|test suite .{0,40}fail|"
             r"<<< (?:FAILURE|ERROR)!|errors?: [1-9]\d*, failures|there (?:was|were) \d+ "
             r"(?:failure|error)|\bspec\b.{0,40}fail|"
@@ -260,6 +260,7 @@ LINE_RULES: list[Rule] = [
         C.BUILD,
         _rx(
             r"^\S+?:\d+(?::\d+)?:?\s+(?:fatal )?error\b|\*\* (?:TEST )?BUILD FAILED \*\*|"
+            r"^\(\d+ failures?\)$|"  # xcodebuild's count of the build commands that failed
             r"\berror(?:\[E\d+\]| (?:CS|TS|C|LNK)\d+\b)|"
             r"^\[error\] \S+\.\w+:\d+(?::\d+)?: |^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |"
             r"^e: \S+\.kts?: |^\S+\.\w+\(\d+,\d+\): error|"

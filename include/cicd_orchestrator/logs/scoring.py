@@ -116,7 +116,8 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
     # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
     # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions; where a
-    # PowerShell error record was raised; a linter's finding with a message only (standard)
+    # PowerShell error record was raised; a linter's finding with a message only (standard);
+    # the Erlang compiler's diagnostic
     (
         re.compile(
             r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
@@ -126,7 +127,12 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"\((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$|^Error in .+ : |"
             r"Liquid (?:Exception|syntax error)|^Dubious, test returned|"
             r"^At (?:line:\d+|\S.*:\d+) char:\d+$|"  # a PowerShell error record's place
-            r"^\s*\S+\.\w{1,5}:\d+:\d+: [A-Z][a-z]"  # a linter's path:line:col: Message
+            r"^\s*\S+\.\w{1,5}:\d+:\d+: [A-Z][a-z]|"  # a linter's path:line:col: Message
+            r"^\S+\.[eh]rl:\d+(?::\d+)?: (?!Warning)|"  # erlc's (no "error" word either)
+            # Checkstyle's violation, a PMD failure and an Enforcer rule under Maven; Sphinx -W
+            r"^\[(?:ERROR|WARN)\] \S+\.\w+:\d+(?::\d+)?: .+ \[\w+\]$|\bPMD Failure: |"
+            r"^\[\w+\] Rule \d+: \S+ failed with message:|^Warning, treated as error:|"
+            r"^\s+Line\s{2,}\S+\.php\s*$"  # the head of PHPStan's table of a file's errors
         ),
         2.6,
         False,
@@ -160,7 +166,8 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     ),
     (
         _lc(
-            r"would reformat|would be reformatted|^Found \d+ errors?\b|imported but unused|"
+            r"would reformat|would be reformatted|not (?:properly )?formatted|needs? formatting|"
+            r"^Found \d+ errors?\b|imported but unused|"
             r"code style issues|incorrectly sorted"
         ),
         2.8,
@@ -265,9 +272,12 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
         1.8,
         True,
     ),
-    # (sbt prints ScalaTest's failures at [info] too)
+    # (sbt prints ScalaTest's failures at [info], Maven PMD's and Enforcer's at INFO and WARNING)
     (
-        _lc(r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)(?!.* \*\*\* FAILED \*\*\*$)"),
+        _lc(
+            r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)"
+            r"(?!.* \*\*\* FAILED \*\*\*$|.*\bPMD Failure: |.* failed with message:)"
+        ),
         1.2,
         True,
     ),
@@ -348,8 +358,9 @@ SUMMARY = re.compile(
     r"|^===> Error running tests$"
     # xcodebuild's last words: the compiler's or the test's own lines above say why
     r"|^The following build commands failed:|^Testing failed:$|Error Domain=IDE\w+ErrorDomain"
-    # XCTest's count, cpplint's
+    # XCTest's count, cpplint's, PHPStan's
     r"|^\s*Executed \d+ tests?, with [1-9]\d* failures?|^Total errors found: \d+$"
+    r"|^\s*\[ERROR\] Found \d+ errors?\s*$"
     # tasty's count and cabal's verdict on a test suite
     r"|^\d+ out of \d+ tests failed|^Test suite \S+: FAIL$"
     r"|^npm (?:ERR!|error) {2,}\S"  # npm's usage text after a usage error

@@ -56,6 +56,21 @@ C = FailureCategory
         ),
         (["Error: the environment variable DEPLOY_KEY is not defined"], C.CONFIGURATION),
         (["Please rebuild the JavaScript and commit the changes."], C.QUALITY),
+        (
+            [
+                "The following build commands failed:",
+                "\tCompileSwift normal x86_64 /w/Source/JSON.swift",
+                "(1 failure)",
+            ],
+            C.BUILD,
+        ),
+        (["      tables:                                       FAIL (0.06s)"], C.TEST),
+        (["Test Case '-[RACSignalSpec testMap]' failed (0.012 seconds)."], C.TEST),
+        (["Failed example:", "    add(1, 2)", "Expected:", "    3", "Got:", "    4"], C.TEST),
+        (
+            ["src/eval.c:120:  Lines should be <= 80 chars long [whitespace/line_length] [2]"],
+            C.QUALITY,
+        ),
     ],
 )
 def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategory) -> None:

@@ -305,6 +305,13 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "src/eval.c:120:  Lines should be <= 80 characters long  [whitespace/line_length] [2]",
         "At /home/runner/build.psm1:12 char:5",
         "  /w/src/app.js:12:5: Extra semicolon.",
+        "src/elixir_erl.erl:12: function foo/0 undefined",
+        "[ERROR] /w/src/main/java/App.java:12:5: Missing a Javadoc comment. [JavadocType]",
+        "[INFO] PMD Failure: com.example.App:12 Rule:UnusedPrivateField Priority:3 Avoid it.",
+        "[WARNING] Rule 0: org.apache.maven.enforcer.RequireJavaVersion failed with message:",
+        "Warning, treated as error:",
+        "File not formatted. Run the 'Format Document' command to fix it: src/vs/editor.ts",
+        "  Line   src/Composer/Installer.php                                    ",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
@@ -328,6 +335,7 @@ def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
         "Test suite test-pandoc: FAIL",
         "Executed 120 tests, with 1 failure (0 unexpected) in 2.043 (2.101) seconds",
         "Total errors found: 3",
+        " [ERROR] Found 1 error                                                          ",
     ):
         assert score_line(line) <= 1.8, line
 
