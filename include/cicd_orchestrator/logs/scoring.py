@@ -114,7 +114,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     ),
     # diagnostics with a file and a line, in the shapes the build tools print them: javac
     # under Maven, sbt and scalac, kotlinc, the Go compiler (no "error" word), TeX's "! ",
-    # CMake, a shell script's own error line; Gradle's and Bundler's "what went wrong"; a
+    # CMake, a shell script's own error line; Bundler's failed install; a
     # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions; where a
     # PowerShell error record was raised; a linter's finding with a message only (standard);
     # the Erlang compiler's diagnostic
@@ -123,7 +123,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
             r"^e: \S+\.kts?: |^\S+\.go:\d+(?::\d+)?: |" + TEX_ERROR + r"|^CMake Error\b|"
             r"^\S+: line \d+: .+: (?:command not found|No such file or directory|Permission "
-            r"denied)$|^\* What went wrong:|^An error occurred while installing|"
+            r"denied)$|^An error occurred while installing|"
             r"\((?:[A-Z]\w*::)*[A-Z]\w*(?:Error|Exception)\)$|^Error in .+ : |"
             r"Liquid (?:Exception|syntax error)|^Dubious, test returned|"
             r"^At (?:line:\d+|\S.*:\d+) char:\d+$|"  # a PowerShell error record's place
@@ -175,7 +175,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     ),
     (
         _lc(
-            r"Execution failed for task|COMPILATION ERROR|Compilation failure|"
+            r"COMPILATION ERROR|Compilation failure|"
             r"There are test failures"
         ),
         2.6,
@@ -358,6 +358,10 @@ SUMMARY = re.compile(
     r"|^===> Error running tests$"
     # xcodebuild's last words: the compiler's or the test's own lines above say why
     r"|^The following build commands failed:|^Testing failed:$|Error Domain=IDE\w+ErrorDomain"
+    # Gradle's count, its verdict on a task, its "what went wrong" with a task and its own
+    # exceptions under --stacktrace: the task's output above says why
+    r"|^\d+ tests completed, \d+ failed|^> Task \S+ FAILED$|^\* Exception is:$"
+    r"|^(?:Caused by: )?org\.gradle\.[\w.$]+(?:Exception|Error): |Execution failed for task"
     # XCTest's count, cpplint's, PHPStan's
     r"|^\s*Executed \d+ tests?, with [1-9]\d* failures?|^Total errors found: \d+$"
     r"|^\s*\[ERROR\] Found \d+ errors?\s*$"

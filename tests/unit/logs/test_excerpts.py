@@ -288,7 +288,6 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "! LaTeX Error: File `foo.sty' not found.",
         "CMake Error at CMakeLists.txt:12 (find_package):",
         "./ci/setup.sh: line 3: rake: command not found",
-        "* What went wrong:",
         "/w/lib/app.rb:12:in `call': undefined local variable or method `x' (NameError)",
         "Error in library(lubridate) : there is no package called 'lubridate'",
         "  Liquid Exception: Liquid syntax error (line 3): Unknown tag 'foo' in index.md",
@@ -433,3 +432,59 @@ def test_a_coloured_cross_mark_is_a_failure_and_a_tick_is_not() -> None:
     ]
     a = analyze_text("\n".join(log) + "\n")
     assert a.excerpts[0].start == 4, a.excerpts[0]
+
+
+def _gradle_log(task_output: list[str], what_went_wrong: list[str]) -> list[str]:
+    """Gradle run with --stacktrace, as a Travis job prints it."""
+    return [
+        "travis_time:start:0a1b\r$ ./gradlew build --stacktrace",
+        "> Task :compileJava",
+        *task_output,
+        *[f"io.example.Flow{i}Test > testOk PASSED" for i in range(30)],
+        "",
+        "FAILURE: Build failed with an exception.",
+        "",
+        *what_went_wrong,
+        "",
+        "* Exception is:",
+        "org.gradle.api.tasks.TaskExecutionException: Execution failed for task ':test'.",
+        *[f"\tat org.gradle.execution.Exec{i}.execute(Exec{i}.java:{i})" for i in range(40)],
+        "Caused by: org.gradle.api.GradleException: There were failing tests.",
+        *[f"\tat org.gradle.testing.Task{i}.run(Task{i}.java:{i})" for i in range(20)],
+        "",
+        "BUILD FAILED in 5m 12s",
+        'The command "./gradlew build --stacktrace" exited with 1.',
+    ]
+
+
+def test_gradle_s_restatements_never_outrank_the_tasks_own_output() -> None:
+    """The failed test leads; Gradle's count, its verdict on the task, its "what went wrong"
+    and its own exceptions under --stacktrace only restate it."""
+    log = _gradle_log(
+        [
+            "> Task :test",
+            "",
+            "io.example.flowable.FlowableFooTest > testBar FAILED",
+            "    java.lang.AssertionError: Values at position 0 differ; Expected: 1, Actual: 2",
+            "        at io.example.observers.BaseTestConsumer.fail(BaseTestConsumer.java:189)",
+            "",
+            "7123 tests completed, 1 failed, 23 skipped",
+            "",
+            "> Task :test FAILED",
+        ],
+        ["Execution failed for task ':test'.", "> There were failing tests. See the report."],
+    )
+    a = analyze_text("\n".join(log) + "\n", fmt="travis")
+    assert a.excerpts[0].start <= 5 <= a.excerpts[0].end, a.excerpts[0]
+
+
+def test_what_went_wrong_leads_when_it_says_why() -> None:
+    log = _gradle_log(
+        ["> Task :compileJava FAILED"],
+        [
+            "Could not resolve all files for configuration ':compileClasspath'.",
+            "> Could not find io.example:missing-lib:1.0.",
+        ],
+    )
+    a = analyze_text("\n".join(log) + "\n", fmt="travis")
+    assert "Could not resolve all files" in a.excerpts[0].text, a.excerpts[0]
