@@ -93,8 +93,13 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             # a test's line ending in its verdict (tasty's, minitest-reporters'), its details
             # under it; minitest's progress reporter; Python's doctest; a mocha or Jasmine,
             # minitest, luassert or Nimble expectation
-            r"^\s+\S.*\s(?:FAIL|ERROR)(?: \([\d.]+m?s\))?$|^\s*(?:FAIL|ERROR) \S+#\S+|"
-            r"^Failed example:$|(?:^\s*|:\d+: )Expected .+ (?:not )?to (?:be|equal|eq|include|"
+            r"^\s+\S.*:\s+(?:FAIL|ERROR)$|^\s+\S.*\s(?:FAIL|ERROR) \([\d.]+m?s\)$|"
+            r"^\s*(?:FAIL|ERROR) \S+#\S+|"
+            r"^Failed example:$|"
+            # busted's gtest verdict (its message above it), Neovim's handler's (below it)
+            r"^\[  (?:FAILED|ERROR)   ?\] \S+ @ \d+: .+ \([\d.]+ m?s\)$|"
+            r"^\[ RUN      \] .+: [\d.]+ ms (?:FAIL|ERR)$|"
+            r"(?:^\s*|:\d+: )Expected .+ (?:not )?to (?:be|equal|eq|include|"
             r"contain|match|have|respond|throw|raise)\b"
         ),
         2.6,
@@ -129,6 +134,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"^At (?:line:\d+|\S.*:\d+) char:\d+$|"  # a PowerShell error record's place
             r"^\s*\S+\.\w{1,5}:\d+:\d+: [A-Z][a-z]|"  # a linter's path:line:col: Message
             r"^\S+\.[eh]rl:\d+(?::\d+)?: (?!Warning)|"  # erlc's (no "error" word either)
+            r"^\S+\.lua:\d+: (?!in )|"  # a Lua error raised with its place
             # Checkstyle's violation, a PMD failure and an Enforcer rule under Maven; Sphinx -W
             r"^\[(?:ERROR|WARN)\] \S+\.\w+:\d+(?::\d+)?: .+ \[\w+\]$|\bPMD Failure: |"
             r"^\[\w+\] Rule \d+: \S+ failed with message:|^Warning, treated as error:|"
@@ -352,7 +358,9 @@ SUMMARY = re.compile(
     r"|^The following tests FAILED:|^\s*\d+ - \S+ \((?:Failed|SEGFAULT|Timeout|Not Run|"
     r"Subprocess aborted|Exception)\)$|^Errors while running CTest|^\d+% tests passed, \d+ tests"
     # GoogleTest's list of the failed tests: each test's "Failure" above says why
-    r"|^\[  FAILED  \] (?:\d+ tests?, listed below:|[\w/.]+(?:, where .*)?)$|^\d+ FAILED TESTS?$"
+    r"|^\[  FAILED  \] (?:\d+ tests?, listed below:|[\w/.]+(?:, where .*)?)$"
+    r"|^\s*\d+ (?:FAILED TESTS?|ERRORS?)$"
+    r"|^\[  ERROR   \] \d+ errors?, listed below:$"  # busted's gtest handler's
     # prove's report and rebar3's last words: the test's own output above says why
     r"|^Result: FAIL$|^\s*Non-zero exit status: \d+$|^\s*Parse errors: |^\S+\s+\(Wstat: \d+"
     r"|^===> Error running tests$"
