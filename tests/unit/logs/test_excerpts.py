@@ -314,6 +314,7 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "[  FAILED  ] spec/parse_spec.lua @ 12: parse rejects junk (0.08 ms)",
         "[ RUN      ] jobs does not invoke callbacks recursively: 1507.49 ms FAIL",
         "./test/functional/ui/screen.lua:440: attempt to index local 'cell' (a nil value)",
+        "    - ERROR | [iOS] unknown: Encountered an unknown error during validation.",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
@@ -338,6 +339,8 @@ def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
         "Executed 120 tests, with 1 failure (0 unexpected) in 2.043 (2.101) seconds",
         "Total errors found: 3",
         "[  ERROR   ] 1 error, listed below:",
+        "    - ERROR | [iOS] xcodebuild: Returned an unsuccessful exit code.",
+        "[!] ReactiveCocoa did not pass validation, due to 1 error.",
         " [ERROR] Found 1 error                                                          ",
     ):
         assert score_line(line) <= 1.8, line
