@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cicd_orchestrator.constants import FailureCategory
-from cicd_orchestrator.logs.scoring import DIFF_HUNK, DIFF_LINE, SUMMARY
+from cicd_orchestrator.logs.scoring import DIFF_HUNK, DIFF_LINE, FINAL_MARKER, SUMMARY
 
 C = FailureCategory
 Rule = tuple[FailureCategory, re.Pattern[str], float]
@@ -443,8 +443,8 @@ def _from_lines(
                 status_said = True
                 category = _EXIT_CATEGORY[status.group(1)]
                 _add(scores, why, category, 2.0 * factor, f"'{line.strip()[:120]}'")
-            if SUMMARY.search(line) or NOT_EVIDENCE.search(line):
-                continue  # "npm ERR! Test failed" says that, not why; "No lint errors!"
+            if SUMMARY.search(line) or FINAL_MARKER.search(line) or NOT_EVIDENCE.search(line):
+                continue  # "npm ERR! Test failed", "BUILD FAILED" say that, not why
             weak = 0.25 if WARNING.search(line) and not warnings_fail else 1.0
             for i, (category, rx, weight) in enumerate(LINE_RULES):
                 if i not in seen and rx.search(line):

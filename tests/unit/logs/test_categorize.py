@@ -397,3 +397,17 @@ def test_the_logchunks_labels_cover_the_dataset_with_a_reason_each() -> None:
             for p in datasets.LOGCHUNKS.glob("*/*/*/label.json")
         }
         assert on_disk == {r[0] for r in rows}
+
+
+def test_a_build_tools_final_verdict_does_not_vote() -> None:
+    """"BUILD FAILED" closes a failed test run as much as a failed compile: it says neither."""
+    lines = [
+        "io.example.FooTest > testBar FAILED",
+        "    java.lang.AssertionError: expected:<1> but was:<2>",
+        "BUILD FAILED in 5m 12s",
+        "[INFO] BUILD FAILURE",
+    ]
+    verdict = categorize([lines])
+    assert verdict.category is C.TEST
+    assert not any("BUILD" in reason for reason in verdict.reasons), verdict
+    assert categorize([["BUILD FAILED in 5m 12s"]]).category is C.UNKNOWN
