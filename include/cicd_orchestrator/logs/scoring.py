@@ -122,7 +122,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # CMake, a shell script's own error line; Bundler's failed install; a
     # Ruby exception's "(NameError)"; R's "Error in f(x) :"; Liquid's exceptions; where a
     # PowerShell error record was raised; a linter's finding with a message only (standard);
-    # the Erlang compiler's diagnostic, a Lua error, CocoaPods' lint finding
+    # the Erlang compiler's diagnostic, a Lua error, CocoaPods' lint finding, MiMa's problem
     (
         re.compile(
             r"^\[ERROR\] \S+\.\w+:\[\d+,\d+\] |^\[error\] \S+\.\w+:\d+(?::\d+)?: |"
@@ -136,6 +136,9 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             r"^\S+\.[eh]rl:\d+(?::\d+)?: (?!Warning)|"  # erlc's (no "error" word either)
             r"^\S+\.lua:\d+: (?!in )|"  # a Lua error raised with its place
             r"^\s*- ERROR \| |"  # CocoaPods' lint finding
+            # a MiMa (binary compatibility) problem
+            r"does not have a correspondent in (?:current|new|other) version|"
+            r"(?:is different|is present only) in (?:current|new|other) version|"
             # Checkstyle's violation, a PMD failure and an Enforcer rule under Maven; Sphinx -W
             r"^\[(?:ERROR|WARN)\] \S+\.\w+:\d+(?::\d+)?: .+ \[\w+\]$|\bPMD Failure: |"
             r"^\[\w+\] Rule \d+: \S+ failed with message:|^Warning, treated as error:|"
@@ -365,7 +368,11 @@ SUMMARY = re.compile(
     # prove's report and rebar3's last words: the test's own output above says why
     r"|^Result: FAIL$|^\s*Non-zero exit status: \d+$|^\s*Parse errors: |^\S+\s+\(Wstat: \d+"
     r"|^===> Error running tests$"
-    # xcodebuild's and CocoaPods' last words: the compiler's or the test's own lines say why
+    # a verdict in a table of results ("wallet.py | \u2716 Failed | 94 s"): the run's own
+    # output says why
+    r"|\|\s*(?:[\u2716\u2717\u2718\u274c]\s*)?(?:Failed|FAILED|Failure|Error)\s*\|"
+    # xcodebuild's, CocoaPods' and MiMa's last words: the lines above say why
+    r"|Binary compatibility check failed"
     r"|xcodebuild: Returned an unsuccessful exit code|^\[!\] .+ did not pass validation"
     r"|^The following build commands failed:|^Testing failed:$|Error Domain=IDE\w+ErrorDomain"
     # Gradle's count, its verdict on a task, its "what went wrong" with a task and its own

@@ -315,6 +315,7 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "[ RUN      ] jobs does not invoke callbacks recursively: 1507.49 ms FAIL",
         "./test/functional/ui/screen.lua:440: attempt to index local 'cell' (a nil value)",
         "    - ERROR | [iOS] unknown: Encountered an unknown error during validation.",
+        "[error]  * class akka.cluster.Msg does not have a correspondent in current version",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
@@ -341,6 +342,8 @@ def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
         "[  ERROR   ] 1 error, listed below:",
         "    - ERROR | [iOS] xcodebuild: Returned an unsuccessful exit code.",
         "[!] ReactiveCocoa did not pass validation, due to 1 error.",
+        "wallet_address_types.py                | \u2716 Failed  | 94 s",
+        "[error] java.lang.RuntimeException: akka-cluster: Binary compatibility check failed!",
         " [ERROR] Found 1 error                                                          ",
     ):
         assert score_line(line) <= 1.8, line
