@@ -576,14 +576,19 @@ class ExcerptScanner:
     def _final_score(
         self, r: Region, total: int, failed: list[LogStep], last_marker: int | None
     ) -> float:
-        end = last_marker if last_marker is not None and last_marker >= r.start else total
+        # when several commands failed, the first is where the job went wrong (Travis runs
+        # every ``script`` command; a later one often fails because the first did): its
+        # lines come first, its last words are those before its own end
+        first_failed = bool(failed) and failed[0].start <= r.start <= failed[0].end
+        if first_failed:
+            end = failed[0].end
+        else:
+            end = last_marker if last_marker is not None and last_marker >= r.start else total
         distance = max(0, end - (r.anchor or r.end))
         score = r.score + END_BONUS * math.exp(-distance / END_DECAY)
         score += 0.3 * (r.end / max(total, 1)) ** 2
         restates = r.restates_only
-        # when several commands failed, the first is where the job went wrong (Travis runs
-        # every ``script`` command; a later one often fails because the first did)
-        if failed and failed[0].start <= r.start <= failed[0].end and not restates:
+        if first_failed and not restates:
             score += FAILED_STEP_BONUS
         if r.marker and not restates:
             score += 0.3

@@ -400,7 +400,7 @@ def test_the_logchunks_labels_cover_the_dataset_with_a_reason_each() -> None:
 
 
 def test_a_build_tools_final_verdict_does_not_vote() -> None:
-    """"BUILD FAILED" closes a failed test run as much as a failed compile: it says neither."""
+    """ "BUILD FAILED" closes a failed test run as much as a failed compile: it says neither."""
     lines = [
         "io.example.FooTest > testBar FAILED",
         "    java.lang.AssertionError: expected:<1> but was:<2>",

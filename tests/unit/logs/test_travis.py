@@ -117,3 +117,28 @@ def test_when_several_commands_failed_the_first_is_read_first() -> None:
     analysis = analyze_text("\n".join(lines) + "\n", fmt="travis")
     first = analysis.excerpts[0]
     assert first.start <= 3 <= first.end, analysis.excerpts
+
+
+def test_the_first_failed_commands_last_words_are_before_its_own_end() -> None:
+    """A compile error early in the first failed command still leads over a later command's
+    error next to the job's end."""
+    lines = [
+        "travis_time:start:0a1b\r$ docker build -t app .",
+        "src/Fixer.hs:38:10: error:",
+        "    Not in scope: type constructor or class `Semigroup'",
+        *[f"[{i} of 20] Compiling Module{i}" for i in range(20)],
+        'The command "docker build -t app ." exited with 1.',
+        "travis_time:start:0b1c\r$ docker build -f Dockerfile.alpine -t app .",
+        *[f"Step {i}/300 : RUN make module{i}" for i in range(300)],
+        'The command "docker build -f Dockerfile.alpine -t app ." exited with 1.',
+        "travis_time:start:0c2d\r$ cp dist/app.exe deploy/",
+        "cp: cannot stat 'dist/app.exe': No such file or directory",
+        ".\\dist\\setup\\setup.version: openFile: permission denied (Permission denied)",
+        'The command "cp dist/app.exe deploy/" exited with 1.',
+        "travis_time:start:0e3f\r$ rm -rf dist || true",
+        *[f"rm: cannot remove 'dist/build/M{i}.o': Permission denied" for i in range(8)],
+        "Done. Your build exited with 1.",
+    ]
+    analysis = analyze_text("\n".join(lines) + "\n", fmt="travis")
+    first = analysis.excerpts[0]
+    assert first.start <= 2 <= first.end, analysis.excerpts
