@@ -498,3 +498,23 @@ def test_what_went_wrong_leads_when_it_says_why() -> None:
     )
     a = analyze_text("\n".join(log) + "\n", fmt="travis")
     assert "Could not resolve all files" in a.excerpts[0].text, a.excerpts[0]
+
+
+def test_phpunit_s_numbered_failure_is_a_candidate_without_a_failure_word() -> None:
+    log = [
+        "PHPUnit 7.5.14 by Sebastian Bergmann and contributors.",
+        "",
+        "..E..",
+        "",
+        "There was 1 error:",
+        "",
+        "1) Composer\\Test\\ApplicationTest::testDevWarning",
+        "Function ReflectionType::__toString() is deprecated",
+        "",
+        "/home/travis/build/composer/tests/Composer/Test/ApplicationTest.php:25",
+        "",
+        *[f"Installing package{i}" for i in range(30)],
+        "Done",
+    ]
+    a = analyze_text("\n".join(log) + "\n")
+    assert a.excerpts[0].start <= 7 <= a.excerpts[0].end, a.excerpts[0]
