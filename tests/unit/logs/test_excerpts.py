@@ -7,7 +7,9 @@ import pytest
 from cicd_devkit import datasets
 
 from cicd_orchestrator.constants import FailureCategory
+from cicd_orchestrator.logs import prefilter
 from cicd_orchestrator.logs.analyze import analyze_log, analyze_path, analyze_text
+from cicd_orchestrator.logs.patterns import load_library
 from cicd_orchestrator.logs.scoring import score_line
 from cicd_orchestrator.models import Excerpt
 
@@ -259,6 +261,11 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
     assert a.excerpts[0].start <= 3 <= a.excerpts[0].end
 
 
+@pytest.fixture(scope="module")
+def searcher() -> prefilter.Searcher:
+    return prefilter.compile_prefilter(load_library().prefilter_regex())
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -313,13 +320,28 @@ def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
         "  Line   src/Composer/Installer.php                                    ",
         "[  FAILED  ] spec/parse_spec.lua @ 12: parse rejects junk (0.08 ms)",
         "[ RUN      ] jobs does not invoke callbacks recursively: 1507.49 ms FAIL",
+        "[ RUN      ] jobs does not invoke callbacks recursively: 1507.49 ms ERR",
+        "! Emergency stop.",
+        "src/app.ts(5,1): Argument of type 'x' is not assignable to parameter of type 'y'.",
+        "e: /w/src/Main.kt: (12, 5): Expecting an element",
+        "==4521== Conditional jump or move depends on uninitialised value(s)",
+        "/usr/bin/python3: No module named pytest",
+        "Expected: is <1>",
+        "Main has been compiled by a more recent version of the Java Runtime (class file 55.0)",
         "./test/functional/ui/screen.lua:440: attempt to index local 'cell' (a nil value)",
         "    - ERROR | [iOS] unknown: Encountered an unknown error during validation.",
         "[error]  * class akka.cluster.Msg does not have a correspondent in current version",
     ],
 )
-def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(line: str) -> None:
+def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(
+    line: str, searcher: prefilter.Searcher
+) -> None:
+    """Each scores as a failure, and the prefilter lets it through (a line it skips is never
+    scored), coloured as a terminal prints it too."""
     assert score_line(line) >= 2.5
+    for raw in (line, f"\x1b[31m{line}\x1b[0m"):
+        data = raw.encode() + b"\n"
+        assert searcher.search(searcher.prepare(data), 0, len(data)) is not None, raw
 
 
 def test_a_wrappers_exit_code_and_a_progress_line_only_restate() -> None:
