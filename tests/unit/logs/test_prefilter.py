@@ -38,3 +38,23 @@ def test_prefilter_engines_agree(monkeypatch: pytest.MonkeyPatch, log_fixtures: 
     assert [(e.start, e.end) for e in again.excerpts] == [
         (e.start, e.end) for e in expected.excerpts
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "tests/unit/test_api.py::test_get_session PASSED                        [ 42%]",
+        "test_parse (tests.test_parser.ParserTest) ... ok",
+        "[ RUN      ] spec/stack_spec.lua @ 5: a stack starts empty",
+        "Compiling ShellCheck.Data  ( src/ShellCheck/Data.hs, dist/build/ShellCheck/Data.o )",
+        "Downloading https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",
+    ],
+)
+def test_a_line_that_says_nothing_of_a_failure_is_no_candidate(line: str) -> None:
+    """The prefilter is what keeps reading fast: the lines of a passing run stay out of it."""
+    from cicd_orchestrator.logs import prefilter
+    from cicd_orchestrator.logs.patterns import load_library
+
+    searcher = prefilter.compile_prefilter(load_library().prefilter_regex())
+    data = line.encode() + b"\n"
+    assert searcher.search(searcher.prepare(data), 0, len(data)) is None
