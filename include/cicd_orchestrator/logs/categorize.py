@@ -33,7 +33,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cicd_orchestrator.constants import FailureCategory
-from cicd_orchestrator.logs.scoring import DIFF_HUNK, DIFF_LINE, FINAL_MARKER, SUMMARY
+from cicd_orchestrator.logs.scoring import (
+    CPPLINT,
+    DIFF_HUNK,
+    DIFF_LINE,
+    DOCTEST_FAILED,
+    FINAL_MARKER,
+    SUMMARY,
+    XCTEST_FAILED,
+)
 
 C = FailureCategory
 Rule = tuple[FailureCategory, re.Pattern[str], float]
@@ -154,11 +162,7 @@ LINE_RULES: list[Rule] = [
     # cpplint's: path:line: message [category] [confidence]
     (
         C.QUALITY,
-        _rx(
-            r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|"
-            r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$",
-            0,
-        ),
+        _rx(r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|" + CPPLINT, 0),
         2.4,
     ),
     # a linter's finding: line:col, message, (rule-name) (stylelint, eslint's stylish); or
@@ -242,7 +246,7 @@ LINE_RULES: list[Rule] = [
             r"^(?:ERROR|FAIL): test\w* \([\w.]+\)|^E {3,}\S|"
             r"forked vm terminated without (?:properly )?saying goodbye|\b\w+sanitizer: |"
             r"^==\d+== (?:invalid (?:read|write|free)|conditional jump|mismatched free)|"
-            r"looks like you failed \d+ tests?|^test case '.+' failed \(|^failed example:$"
+            r"looks like you failed \d+ tests?|" + XCTEST_FAILED + "|" + DOCTEST_FAILED
         ),
         1.6,
     ),

@@ -29,6 +29,11 @@ GO_FAIL = r"^\s*--- FAIL: "
 GTEST_FAILURE = r"^\S+:\d+: Failure$"
 #: TeX's error: "! message", then where (``l.12 \texbf``) and what TeX did
 TEX_ERROR = r"^! (?:LaTeX Error|Undefined control|Emergency stop|Missing|Package \w+ Error)"
+#: XCTest's verdict on a test case (what failed is above it), Python doctest's failed example
+XCTEST_FAILED = r"^Test Case '.+' failed \("
+DOCTEST_FAILED = r"^Failed example:$"
+#: cpplint's finding (and its derivatives'): "path:line:  message  [category] [confidence]"
+CPPLINT = r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$"
 #: failure headers whose details follow unindented, up to a blank line: busted's,
 #: GoogleTest's, TeX's
 BLOCK_HEADER = r"^(?:Failure|Error) (?:\u2192|->) |" + GTEST_FAILURE + "|" + TEX_ERROR
@@ -60,8 +65,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # or path:line:col: C: (RuboCop's severity letter), or cpplint's
     (
         re.compile(
-            r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|^\S+:\d+:\d+: [CWERF]: |"
-            r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$"  # cpplint's: message [category] [confidence]
+            r"^\S+?:\s?\d+(?::\d+)?:?\s+[A-Z]{1,4}\d{2,5}\b|^\S+:\d+:\d+: [CWERF]: |" + CPPLINT
         ),
         2.6,
         False,
@@ -70,7 +74,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
     # the cross marks of JavaScript runners and linters
     (
         re.compile(
-            r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|^Test Case '.+' failed \(|"
+            r"^\s*not ok \d+|Failed asserting|XCTAssert\w* failed|" + XCTEST_FAILED + "|"
             r"^\s*\*\* \(\w+\) |"
             r"^\s*[\u2716\u2717\u2718\u274c\u00d7]\s|\s[\u2716\u2717\u2718]\s|\u274c\s"
         ),
@@ -94,8 +98,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             # under it; minitest's progress reporter; Python's doctest; a mocha or Jasmine,
             # minitest, luassert or Nimble expectation
             r"^\s+\S.*:\s+(?:FAIL|ERROR)$|^\s+\S.*\s(?:FAIL|ERROR) \([\d.]+m?s\)$|"
-            r"^\s*(?:FAIL|ERROR) \S+#\S+|"
-            r"^Failed example:$|"
+            r"^\s*(?:FAIL|ERROR) \S+#\S+|" + DOCTEST_FAILED + "|"
             # busted's gtest verdict (its message above it), Neovim's handler's (below it)
             r"^\[  (?:FAILED|ERROR)   ?\] \S+ @ \d+: .+ \([\d.]+ m?s\)$|"
             r"^\[ RUN      \] .+: [\d.]+ ms (?:FAIL|ERR)$|"
