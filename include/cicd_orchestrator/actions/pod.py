@@ -206,7 +206,8 @@ class JobPod:
         self._created = False
 
     # ------------------------------------------------------------------ the engine
-    def _engine(self, *args: str, timeout: float = ENGINE_TIMEOUT) -> str:
+    def _engine(self, *args: str, timeout: float | None = None) -> str:
+        timeout = ENGINE_TIMEOUT if timeout is None else timeout
         try:
             done = subprocess.run(
                 [self.engine.executable, *args],
@@ -251,11 +252,13 @@ class JobPod:
             ),
             encoding="utf-8",
         )
+        # a create that failed or ran out of time may have left the pod half made: close()
+        # removes it all the same
+        self._created = True
         self._engine(
             "pod", "create", "--name", self.name, "--network", "none", "--userns", "auto",
             "--label", "cicd-orchestrator=job",
         )  # fmt: skip
-        self._created = True
         self._engine("pod", "start", self.name)
         common = ["--pod", self.name, "--pull", "missing", "--security-opt", "no-new-privileges"]
         common += ["--volume", f"{hosts}:/etc/hosts:ro"]

@@ -6,6 +6,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -252,3 +253,25 @@ def test_runs_on_stands_for_an_image_when_asked(
     (host,) = run_workflow(wf)
     assert "Initialize containers" not in [s.name for s in host.steps]
     assert "host tools" in text(host).split("##[endgroup]")[-1].splitlines()
+
+
+def test_a_pod_whose_create_ran_out_of_time_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hung on ``pod create`` (it may still make the pod): the pod is removed all
+    the same, not left behind to hold the engine's names and locks."""
+    calls = tmp_path / "calls"
+    engine = tmp_path / "podman"
+    engine.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\nif [ "$1 $2" = "pod create" ]; then sleep 5; fi\n',
+        encoding="utf-8",
+    )
+    engine.chmod(0o755)
+    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.5)
+    job = pod_module.JobPod(containers.Engine("podman", str(engine)), tmp_path, say=print)
+    with pytest.raises(ContainerError, match="took over"):
+        job.start(PodSpec(None, {}), writable=[], readable=[])
+    job.close()
+    said = calls.read_text(encoding="utf-8").splitlines()
+    assert said[0].startswith("pod create --name cicd-job-")
+    assert any(line.startswith(f"pod rm --force {job.name}") for line in said), said
