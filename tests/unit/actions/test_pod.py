@@ -33,6 +33,26 @@ def pods() -> str:
     ).stdout
 
 
+@pytest.fixture
+def made_pods(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the pods the test makes (other tests' pods come and go meanwhile)."""
+    names: list[str] = []
+    make = uuid.uuid4
+
+    def recorded() -> uuid.UUID:
+        made = make()
+        names.append(f"cicd-job-{made.hex[:12]}")
+        return made
+
+    monkeypatch.setattr(pod_module, "uuid", SimpleNamespace(uuid4=recorded))
+    return names
+
+
+def left_behind(names: list[str]) -> list[str]:
+    listed = pods()
+    return [name for name in names if name in listed]
+
+
 # --------------------------------------------------------------------------- what a job asks
 def test_the_pod_spec_of_a_job() -> None:
     body = {
@@ -85,7 +105,7 @@ def test_durations_and_health_options() -> None:
 
 # --------------------------------------------------------------------------- replayed in a pod
 def test_a_container_job_runs_its_steps_in_the_image(
-    run_workflow: RunFn, container_images: tuple[str, str]
+    run_workflow: RunFn, container_images: tuple[str, str], made_pods: list[str]
 ) -> None:
     busybox, _ = container_images
     wf = f"""
@@ -139,11 +159,11 @@ def test_a_container_job_runs_its_steps_in_the_image(
         assert expected in log, (expected, log)
     path_line = next(ln for ln in log.splitlines() if ln.endswith("/usr/local/bin:/usr/bin:/bin"))
     assert path_line.split(":")[0].endswith("/home/bin")  # GITHUB_PATH before the image's
-    assert "cicd-job-" not in pods()  # the pod is gone
+    assert made_pods and not left_behind(made_pods)  # the pod is gone
 
 
 def test_services_are_reached_by_label_and_on_localhost(
-    run_workflow: RunFn, container_images: tuple[str, str]
+    run_workflow: RunFn, container_images: tuple[str, str], made_pods: list[str]
 ) -> None:
     busybox, httpd = container_images
     services = f"""
@@ -178,20 +198,14 @@ def test_services_are_reached_by_label_and_on_localhost(
         assert jobs[name].conclusion is Conclusion.SUCCESS, log
         assert "Service 'web' is healthy" in log
         assert log.count(SERVED) == 2, log
-    assert "cicd-job-" not in pods()
+    assert made_pods and not left_behind(made_pods)
 
 
 def test_a_job_whose_image_cannot_be_had_is_not_replayed(
     run_workflow: RunFn,
     container_images: tuple[str, str],
-    tmp_path: object,
-    monkeypatch: pytest.MonkeyPatch,
+    made_pods: list[str],
 ) -> None:
-    # this job's pod has a name of its own (other tests' pods come and go meanwhile)
-    mine, named = uuid.uuid4(), []
-    monkeypatch.setattr(
-        pod_module, "uuid", SimpleNamespace(uuid4=lambda: named.append(mine) or mine)
-    )
     wf = """
     on: push
     jobs:
@@ -204,7 +218,7 @@ def test_a_job_whose_image_cannot_be_had_is_not_replayed(
     assert job.conclusion is Conclusion.NEUTRAL, text(job)
     assert job.not_replayable and "could not be started" in job.not_replayable
     assert "Cannot replay locally" in text(job) and "never" not in text(job).split("Run")[-1]
-    assert named and f"cicd-job-{mine.hex[:12]}" not in pods()
+    assert made_pods and not left_behind(made_pods)
 
 
 def test_an_unhealthy_service_makes_the_job_not_replayable(
