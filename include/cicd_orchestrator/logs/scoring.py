@@ -32,6 +32,9 @@ TEX_ERROR = r"^! (?:LaTeX Error|Undefined control|Emergency stop|Missing|Package
 #: XCTest's verdict on a test case (what failed is above it), Python doctest's failed example
 XCTEST_FAILED = r"^Test Case '.+' failed \("
 DOCTEST_FAILED = r"^Failed example:$"
+#: findings that Maven logs at INFO or WARNING level: a PMD failure, an Enforcer rule (lower
+#: case: read in lower-cased text)
+MAVEN_AT_INFO = r"\bpmd failure: |\brule \d+: [^ ]+ failed with message:"
 #: cpplint's finding (and its derivatives'): "path:line:  message  [category] [confidence]"
 CPPLINT = r"^\S+:\d+:\s+.+\s\[[\w/+-]+\] \[[1-5]\]$"
 #: failure headers whose details follow unindented, up to a blank line: busted's,
@@ -142,14 +145,14 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
             # a MiMa (binary compatibility) problem
             r"does not have a correspondent in (?:current|new|other) version|"
             r"(?:is different|is present only) in (?:current|new|other) version|"
-            # Checkstyle's violation, a PMD failure and an Enforcer rule under Maven; Sphinx -W
-            r"^\[(?:ERROR|WARN)\] \S+\.\w+:\d+(?::\d+)?: .+ \[\w+\]$|\bPMD Failure: |"
-            r"^\[\w+\] Rule \d+: \S+ failed with message:|^Warning, treated as error:|"
+            # Checkstyle's violation under Maven; Sphinx -W
+            r"^\[(?:ERROR|WARN)\] \S+\.\w+:\d+(?::\d+)?: .+ \[\w+\]$|^Warning, treated as error:|"
             r"^\s+Line\s{2,}\S+\.php\s*$"  # the head of PHPStan's table of a file's errors
         ),
         2.6,
         False,
     ),
+    (_lc(MAVEN_AT_INFO), 2.6, True),
     (_lc(r"^fatal:|^FATAL:|\bpanic:"), 2.8, True),
     # a sanitizer's or valgrind's report of a memory error
     (
@@ -289,7 +292,7 @@ NEGATIVE: list[tuple[re.Pattern[str], float, bool]] = [
     (
         _lc(
             r"^\s*(?:\[(?:INFO|DEBUG|WARNING|WARN)\]|INFO\b|DEBUG\b)"
-            r"(?!.* \*\*\* FAILED \*\*\*$|.*\bPMD Failure: |.* failed with message:)"
+            r"(?!.*(?: \*\*\* failed \*\*\*$|" + MAVEN_AT_INFO + "))"
         ),
         1.2,
         True,
