@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from cicd_orchestrator.logs.scoring import score_line
 from cicd_orchestrator.models import Excerpt
 
 CIDIFF = datasets.CIDIFF
+#: the first excerpt of a log given as its lines (the ``first_excerpt`` fixture)
+FirstExcerpt = Callable[..., Excerpt]
 
 
 def cidiff_cases() -> list[str]:
@@ -130,7 +133,7 @@ def _go_failure(name: str) -> list[str]:
     ]
 
 
-def test_the_first_of_several_failures_of_a_kind_leads() -> None:
+def test_the_first_of_several_failures_of_a_kind_leads(first_excerpt: FirstExcerpt) -> None:
     """Two tests failed the same way: the first is the one a person reads first; a summary
     that repeats the last failure is not another failure."""
     log = [
@@ -141,8 +144,8 @@ def test_the_first_of_several_failures_of_a_kind_leads() -> None:
         "FAIL\tgithub.com/example/proxied\t7.831s",
         'The command "make test" exited with 1.',
     ]
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start <= 21 <= a.excerpts[0].end
+    first = first_excerpt(log)
+    assert first.start <= 21 <= first.end
     repeated = [*_go_failure("TestChainedThenFronted"), *_go_failure("TestChainedThenFronted")]
     b = analyze_text("\n".join([*repeated, 'The command "make test" exited with 1.']) + "\n")
     assert b.excerpts[0].start > 33  # the later one, next to where the step failed
@@ -253,12 +256,12 @@ def test_a_compile_error_that_says_expected_is_no_test_failure(log_fixtures: Pat
     assert "Compilation error in file lib/calc.ex" in analysis.excerpts[0].text
 
 
-def test_a_tap_failure_named_no_errors_is_a_failure() -> None:
+def test_a_tap_failure_named_no_errors_is_a_failure(first_excerpt: FirstExcerpt) -> None:
     log = ["# passes a good component", "ok 5 no warnings", "not ok 6 no errors", "  ---",
            "    operator: notOk", "  ...", *[f"# step {i}" for i in range(40)],
            "# fail  1"]  # fmt: skip
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start <= 3 <= a.excerpts[0].end
+    first = first_excerpt(log)
+    assert first.start <= 3 <= first.end
 
 
 @pytest.fixture(scope="module")
@@ -420,7 +423,9 @@ def _name(i: int) -> str:
     return "".join(chr(97 + i // 26**k % 26) for k in range(3))
 
 
-def test_the_first_of_very_many_failures_alike_is_kept_and_leads() -> None:
+def test_the_first_of_very_many_failures_alike_is_kept_and_leads(
+    first_excerpt: FirstExcerpt,
+) -> None:
     """More failures of one kind than the reader keeps: the first still leads."""
     log = ["=" * 30 + " FAILURES " + "=" * 30]
     for i in range(120):
@@ -435,11 +440,11 @@ def test_the_first_of_very_many_failures_alike_is_kept_and_leads() -> None:
             *[f"starting worker {j}" for j in range(12)],
         ]
     log.append("=" * 20 + " 120 failed in 812.1s " + "=" * 20)
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start <= 6 <= a.excerpts[0].end, a.excerpts[0]
+    first = first_excerpt(log)
+    assert first.start <= 6 <= first.end, first
 
 
-def test_a_powershell_error_record_is_read_with_its_message() -> None:
+def test_a_powershell_error_record_is_read_with_its_message(first_excerpt: FirstExcerpt) -> None:
     log = [
         *[f"Building module {i}" for i in range(20)],
         "Start-PSPester : Tests failed",
@@ -449,11 +454,11 @@ def test_a_powershell_error_record_is_read_with_its_message() -> None:
         "    + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorException",
         *[f"Cleaning {i}" for i in range(20)],
     ]
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start <= 21 <= a.excerpts[0].end, a.excerpts[0]
+    first = first_excerpt(log)
+    assert first.start <= 21 <= first.end, first
 
 
-def test_a_coloured_cross_mark_is_a_failure_and_a_tick_is_not() -> None:
+def test_a_coloured_cross_mark_is_a_failure_and_a_tick_is_not(first_excerpt: FirstExcerpt) -> None:
     """xcpretty colours its marks: the colour code between the mark and the test's name
     does not hide the failure, and the passing tests' ticks say nothing."""
     log = [
@@ -462,8 +467,8 @@ def test_a_coloured_cross_mark_is_a_failure_and_a_tick_is_not() -> None:
         *[f"    \x1b[32;1m\u2713\x1b[0m testInvalidRequest{i} (0.004 seconds)" for i in range(300)],
         "\t Executed 529 tests, with 1 failure (0 unexpected) in 12.887 (13.516) seconds",
     ]
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start == 4, a.excerpts[0]
+    first = first_excerpt(log)
+    assert first.start == 4, first
 
 
 def _gradle_log(task_output: list[str], what_went_wrong: list[str]) -> list[str]:
@@ -489,7 +494,9 @@ def _gradle_log(task_output: list[str], what_went_wrong: list[str]) -> list[str]
     ]
 
 
-def test_gradle_s_restatements_never_outrank_the_tasks_own_output() -> None:
+def test_gradle_s_restatements_never_outrank_the_tasks_own_output(
+    first_excerpt: FirstExcerpt,
+) -> None:
     """The failed test leads; Gradle's count, its verdict on the task, its "what went wrong"
     and its own exceptions under --stacktrace only restate it."""
     log = _gradle_log(
@@ -506,11 +513,11 @@ def test_gradle_s_restatements_never_outrank_the_tasks_own_output() -> None:
         ],
         ["Execution failed for task ':test'.", "> There were failing tests. See the report."],
     )
-    a = analyze_text("\n".join(log) + "\n", fmt="travis")
-    assert a.excerpts[0].start <= 5 <= a.excerpts[0].end, a.excerpts[0]
+    first = first_excerpt(log, fmt="travis")
+    assert first.start <= 5 <= first.end, first
 
 
-def test_what_went_wrong_leads_when_it_says_why() -> None:
+def test_what_went_wrong_leads_when_it_says_why(first_excerpt: FirstExcerpt) -> None:
     log = _gradle_log(
         ["> Task :compileJava FAILED"],
         [
@@ -518,11 +525,13 @@ def test_what_went_wrong_leads_when_it_says_why() -> None:
             "> Could not find io.example:missing-lib:1.0.",
         ],
     )
-    a = analyze_text("\n".join(log) + "\n", fmt="travis")
-    assert "Could not resolve all files" in a.excerpts[0].text, a.excerpts[0]
+    first = first_excerpt(log, fmt="travis")
+    assert "Could not resolve all files" in first.text, first
 
 
-def test_phpunit_s_numbered_failure_is_a_candidate_without_a_failure_word() -> None:
+def test_phpunit_s_numbered_failure_is_a_candidate_without_a_failure_word(
+    first_excerpt: FirstExcerpt,
+) -> None:
     log = [
         "PHPUnit 7.5.14 by Sebastian Bergmann and contributors.",
         "",
@@ -538,5 +547,5 @@ def test_phpunit_s_numbered_failure_is_a_candidate_without_a_failure_word() -> N
         *[f"Installing package{i}" for i in range(30)],
         "Done",
     ]
-    a = analyze_text("\n".join(log) + "\n")
-    assert a.excerpts[0].start <= 7 <= a.excerpts[0].end, a.excerpts[0]
+    first = first_excerpt(log)
+    assert first.start <= 7 <= first.end, first

@@ -3,10 +3,15 @@ the failed command read first."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cicd_orchestrator.constants import FailureCategory
 from cicd_orchestrator.logs.analyze import analyze_text
+from cicd_orchestrator.models import Excerpt
 
 ESC = "\x1b"
+#: the first excerpt of a log given as its lines (the ``first_excerpt`` fixture)
+FirstExcerpt = Callable[..., Excerpt]
 
 
 def _travis_log() -> str:
@@ -96,7 +101,7 @@ def test_a_commands_last_words_stay_the_excerpt_when_nothing_says_more() -> None
     assert first.start <= 12 <= first.end, analysis.excerpts
 
 
-def test_when_several_commands_failed_the_first_is_read_first() -> None:
+def test_when_several_commands_failed_the_first_is_read_first(first_excerpt: FirstExcerpt) -> None:
     """Travis runs every ``script`` command: a later one that fails because the first did is
     not where the job went wrong."""
     lines = [
@@ -114,12 +119,13 @@ def test_when_several_commands_failed_the_first_is_read_first() -> None:
         'The command "xcodebuild -scheme App-macOS build-for-testing test" exited with 65.',
         "Done. Your build exited with 1.",
     ]
-    analysis = analyze_text("\n".join(lines) + "\n", fmt="travis")
-    first = analysis.excerpts[0]
-    assert first.start <= 3 <= first.end, analysis.excerpts
+    first = first_excerpt(lines, fmt="travis")
+    assert first.start <= 3 <= first.end, first
 
 
-def test_the_first_failed_commands_last_words_are_before_its_own_end() -> None:
+def test_the_first_failed_commands_last_words_are_before_its_own_end(
+    first_excerpt: FirstExcerpt,
+) -> None:
     """A compile error early in the first failed command still leads over a later command's
     error next to the job's end."""
     lines = [
@@ -139,6 +145,5 @@ def test_the_first_failed_commands_last_words_are_before_its_own_end() -> None:
         *[f"rm: cannot remove 'dist/build/M{i}.o': Permission denied" for i in range(8)],
         "Done. Your build exited with 1.",
     ]
-    analysis = analyze_text("\n".join(lines) + "\n", fmt="travis")
-    first = analysis.excerpts[0]
-    assert first.start <= 2 <= first.end, analysis.excerpts
+    first = first_excerpt(lines, fmt="travis")
+    assert first.start <= 2 <= first.end, first
