@@ -23,20 +23,30 @@ ends (:meth:`JobPod.close`). What it is:
   image's, after what ``$GITHUB_PATH`` added). A job with services only runs its steps in the
   command sandbox, as any job, joined to the pod's network (:func:`netns`).
 
-Images come from the engine's store, or are pulled when missing (``--pull missing``); an
-image that cannot be had makes the job not replayable, and the log says why.
+Images come from the engine's store, or are pulled when missing; an image that cannot be had
+makes the job not replayable, and the log says why.
+
+**One engine call at a time.** podman deadlocks when several processes create, start, run,
+inspect and remove pods with ``--userns auto`` at the same moment (each waits on a lock
+another holds, until the engine's timeout). The calls that touch the engine's state are
+therefore made one at a time on a host, by every worker and task alike: they hold an
+exclusive lock on a file of the system's temporary folder (:func:`engine_lock`), which the
+jobs' commands cannot see (theirs is a private one). A pull, which may take minutes, is made
+outside it; the steps' own ``podman exec`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +188,39 @@ def _engine_env() -> dict[str, str]:
     return env
 
 
+def engine_lock_path() -> Path:
+    """The file whose lock the engine's state-changing calls hold (see the module docstring)."""
+    return Path(tempfile.gettempdir()) / f"cicd-engine-{os.getuid()}.lock"
+
+
+@contextlib.contextmanager
+def engine_lock(timeout: float) -> Iterator[None]:
+    """Hold the engine's lock, waiting for it at most ``timeout`` seconds (ContainerError)."""
+    try:
+        fd = os.open(
+            engine_lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+    except OSError as exc:
+        raise ContainerError(f"the engine's lock cannot be opened: {exc}") from exc
+    try:
+        if os.fstat(fd).st_uid != os.getuid():
+            raise ContainerError(f"the engine's lock {engine_lock_path()} is another user's")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ContainerError(
+                        f"the engine was busy with another job for over {timeout:g}s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases its lock
+
+
 def _env_args(env: Mapping[str, str]) -> list[str]:
     args: list[str] = []
     for key, value in env.items():
@@ -206,8 +249,14 @@ class JobPod:
         self._created = False
 
     # ------------------------------------------------------------------ the engine
-    def _engine(self, *args: str, timeout: float | None = None) -> str:
+    def _engine(self, *args: str, timeout: float | None = None, locked: bool = True) -> str:
+        """Run the engine client with ``args``; its output. ``locked``: one call at a time on
+        the host (see the module docstring)."""
         timeout = ENGINE_TIMEOUT if timeout is None else timeout
+        with engine_lock(timeout) if locked else contextlib.nullcontext():
+            return self._run_engine(args, timeout)
+
+    def _run_engine(self, args: Sequence[str], timeout: float) -> str:
         try:
             done = subprocess.run(
                 [self.engine.executable, *args],
@@ -224,7 +273,8 @@ class JobPod:
         if done.returncode != 0:
             err = done.stderr.decode("utf-8", "replace").strip().splitlines()
             why = err[-1] if err else f"exit code {done.returncode}"
-            raise ContainerError(f"{self.engine.name} {args[0]} {args[1]}: {why}")
+            what = " ".join(a for a in args[:2] if not a.startswith("-"))
+            raise ContainerError(f"{self.engine.name} {what}: {why}")
         return done.stdout.decode("utf-8", "replace").strip()
 
     # ------------------------------------------------------------------ start
@@ -260,11 +310,12 @@ class JobPod:
             "--label", "cicd-orchestrator=job",
         )  # fmt: skip
         self._engine("pod", "start", self.name)
-        common = ["--pod", self.name, "--pull", "missing", "--security-opt", "no-new-privileges"]
+        common = ["--pod", self.name, "--pull", "never", "--security-opt", "no-new-privileges"]
         common += ["--volume", f"{hosts}:/etc/hosts:ro"]
         for label, service in spec.services.items():
             self._note_ignored(f"service '{label}'", service)
             self.say(f"Starting service container '{label}' ({service.image})")
+            self._have_image(service.image)
             self._engine(
                 "run", "--detach", "--name", f"{self.name}-{label}", *common,
                 *service.health, *_env_args(service.env), service.image, *service.command,
@@ -303,6 +354,7 @@ class JobPod:
             if os.path.isdir(path):
                 mounts += ["--volume", f"{path}:{path}:ro"]
         name = f"{self.name}-job"
+        self._have_image(job.image)
         self._engine(
             "run", "--detach", "--init", "--name", name, *common, *mounts,
             *_env_args(job.env), "--entrypoint", "tail", job.image, "-f", "/dev/null",
@@ -318,6 +370,13 @@ class JobPod:
             self._engine("exec", name, "sh", "-c", "command -v bash", timeout=60.0)
         except ContainerError:
             self.has_bash = False
+
+    def _have_image(self, image: str) -> None:
+        """Pull ``image`` unless the engine's store has it (outside the engine's lock)."""
+        try:
+            self._engine("image", "exists", image, locked=False)
+        except ContainerError:
+            self._engine("pull", "--quiet", image, locked=False)
 
     def _wait_healthy(self, label: str, service: ContainerSpec) -> None:
         """Run the service's health check until it passes, for as long as the engine would

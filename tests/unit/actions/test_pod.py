@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -289,3 +293,116 @@ def test_a_pod_whose_create_ran_out_of_time_is_removed(
     said = calls.read_text(encoding="utf-8").splitlines()
     assert said[0].startswith("pod create --name cicd-job-")
     assert any(line.startswith(f"pod rm --force {job.name}") for line in said), said
+
+
+# --------------------------------------------------------------------------- the engine's lock
+def stand_in_engine(tmp_path: Path, body: str) -> containers.Engine:
+    """A podman that logs each call to ``calls`` and then runs ``body`` (sh)."""
+    engine = tmp_path / "podman"
+    engine.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "calls"}\n{body}\n', encoding="utf-8")
+    engine.chmod(0o755)
+    return containers.Engine("podman", str(engine))
+
+
+@pytest.fixture
+def lock_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "engine.lock"
+    monkeypatch.setattr(pod_module, "engine_lock_path", lambda: path)
+    return path
+
+
+JOB_ONLY = PodSpec(pod_module.ContainerSpec("localhost/any:1"), {})
+
+
+def test_engine_calls_are_made_one_at_a_time(tmp_path: Path, lock_file: Path) -> None:
+    """Jobs starting and ending together: no two of their state-changing engine calls
+    overlap (podman deadlocks on that), while their image checks need not wait."""
+    busy = tmp_path / "busy"
+    engine = stand_in_engine(
+        tmp_path,
+        f'case "$1" in image) exit 0;; esac\n'
+        f'mkdir {busy} 2>/dev/null || echo "OVERLAP $*" >> {tmp_path / "calls"}\n'
+        f'sleep 0.05; rmdir {busy}\n[ "$1 $3" = "exec env" ] && echo PATH=/bin\nexit 0',
+    )
+
+    def one_job() -> None:
+        job = pod_module.JobPod(engine, tmp_path, say=lambda _: None)
+        try:
+            job.start(JOB_ONLY, writable=[], readable=[])
+        finally:
+            job.close()
+
+    threads = [threading.Thread(target=one_job) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    said = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert sum(line.startswith("pod create") for line in said) == 4
+    assert sum(line.startswith("pod rm") for line in said) == 4
+    assert not [line for line in said if line.startswith("OVERLAP")], said
+
+
+def test_a_held_engine_is_waited_for_then_refused(
+    tmp_path: Path, lock_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the engine past the timeout: the job is refused with a clear
+    error and the engine is not called meanwhile."""
+    engine = stand_in_engine(tmp_path, "exit 0")
+    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.3)
+    holder = subprocess.Popen(
+        ["flock", str(lock_file), "sleep", "30"], stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not lock_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # flock holds it once the file exists and sleep has started
+        job = pod_module.JobPod(engine, tmp_path, say=print)
+        with pytest.raises(ContainerError, match="busy with another job"):
+            job.start(JOB_ONLY, writable=[], readable=[])
+        assert not (tmp_path / "calls").exists()
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and its sleep, which holds the lock too
+        holder.wait()
+    job.close()
+    assert (tmp_path / "calls").read_text(encoding="utf-8").startswith("pod stop")
+
+
+def test_an_image_is_pulled_outside_the_engine_lock(tmp_path: Path, lock_file: Path) -> None:
+    """A pull may take minutes: it is made with the lock free, and the container is then run
+    from the store."""
+    engine = stand_in_engine(
+        tmp_path,
+        f'case "$1" in image) exit 1;; pull) flock --nonblock {lock_file} true || '
+        f'echo "PULLED UNDER LOCK" >> {tmp_path / "calls"};; esac\n'
+        '[ "$1 $3" = "exec env" ] && echo PATH=/bin\nexit 0',
+    )
+    job = pod_module.JobPod(engine, tmp_path, say=print)
+    job.start(JOB_ONLY, writable=[], readable=[])
+    job.close()
+    said = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert "pull --quiet localhost/any:1" in said and "PULLED UNDER LOCK" not in said
+    run = next(line for line in said if line.startswith("run "))
+    assert "--pull never" in run
+
+
+@pytest.mark.parametrize("planted", ["symlink", "other owner"])
+def test_a_planted_engine_lock_is_refused(tmp_path: Path, lock_file: Path, planted: str) -> None:
+    """A lock file someone else put there (a link to a file of theirs, a file of another
+    user) is not used: the job is refused and the file it points to is untouched."""
+    engine = stand_in_engine(tmp_path, "exit 0")
+    target = tmp_path / "victim"
+    target.write_text("keep\n", encoding="utf-8")
+    if planted == "symlink":
+        lock_file.symlink_to(target)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("only root can give a file to another user")
+        lock_file.write_text("", encoding="utf-8")
+        os.chown(lock_file, 65534, 65534)
+    job = pod_module.JobPod(engine, tmp_path, say=print)
+    with pytest.raises(ContainerError, match="engine's lock"):
+        job.start(JOB_ONLY, writable=[], readable=[])
+    assert target.read_text(encoding="utf-8") == "keep\n"
+    assert not (tmp_path / "calls").exists()
