@@ -218,7 +218,7 @@ LINE_RULES: list[Rule] = [
             r"php-cs-fixer|phpstan|psalm|phpmd|lintr|codespell|editorconfig|commitlint|"
             r"awesome_bot|html-?proofer|linkchecker|markdown-link-check|vale|luacheck|"
             r"elm-format|dartfmt|dart analyze|xmllint|yamllint|jsonlint|hadolint|dialyzer|xref)"
-            r"\b(?!\.\w)|has no local return|will never return|breaks the contract|"
+            r"\b(?![.-]\w)|has no local return|will never return|breaks the contract|"
             r"invalid type specification|calls undefined function"
         ),
         1.5,
@@ -287,7 +287,7 @@ LINE_RULES: list[Rule] = [
             r"^! (?:LaTeX Error|Undefined control sequence|"
             r"Missing|Emergency stop|Package \w+ Error|Paragraph ended|Extra|Too many)|"
             r"'\w+' expected (?:\(to close|near)|module '[\w.]+' not found|\[build failed\]|"
-            r"^\u274c\s+\S+:\d+:\d+: |"
+            r"\u274c\s+\S+:\d+:\d+: |"
             r"\bredeclared\b|already declared|redefinition of|"
             r"(?:imported|declared) and not used|no required module provides package|"
             r"cannot find module providing package|module lookup disabled|unknown revision|"
@@ -405,6 +405,10 @@ WARNINGS_FAIL = _rx(
 )
 
 
+#: how much an excerpt's lines count: the first (where the job failed), the others
+FIRST_EXCERPT = 2.0
+LATER_EXCERPT = 0.5
+
 #: the confidence of the pattern library's catch-alls, which vote rather than decide
 GENERIC_CAUSE = 0.5
 
@@ -431,7 +435,7 @@ def _from_lines(
 ) -> None:
     """What the excerpts' lines say: each rule once per excerpt, the first excerpt double."""
     for rank, lines in enumerate(evidence):
-        factor = 2.0 if rank == 0 else 0.5
+        factor = FIRST_EXCERPT if rank == 0 else LATER_EXCERPT
         # a compiler that fails on warnings: its findings (an unused import) fail the build
         warnings_fail = any(WARNINGS_FAIL.search(line) for line in lines)
         # a unified diff (a formatter's check, generated code out of date): the lines it adds

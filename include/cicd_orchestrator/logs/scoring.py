@@ -184,7 +184,10 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         _lc(
             r"would reformat|would be reformatted|not (?:properly )?formatted|needs? formatting|"
             r"^Found \d+ errors?\b|imported but unused|"
-            r"code style issues|incorrectly sorted"
+            r"code style issues|incorrectly sorted|"
+            # a check that the generated files are committed
+            r"please (?:commit|regenerate|rebuild)\b|working (?:tree|directory) (?:is )?not "
+            r"clean|uncommitted changes"
         ),
         2.8,
         True,

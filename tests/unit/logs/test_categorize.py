@@ -71,6 +71,8 @@ C = FailureCategory
             ["src/eval.c:120:  Lines should be <= 80 chars long [whitespace/line_length] [2]"],
             C.QUALITY,
         ),
+        # xcpretty's compiler error, wherever the line's prefix puts the cross mark
+        (["[08:25:27] \u274c  /w/Source/JSON.swift:97:2: unknown attribute 'x'"], C.BUILD),
     ],
 )
 def test_the_shapes_of_the_toolchains(lines: list[str], category: FailureCategory) -> None:
@@ -269,6 +271,19 @@ def test_names_decide_when_the_lines_say_nothing_and_summaries_never_vote() -> N
     summary_only = categorize([["npm ERR! Test failed.  See above for more details."]])
     assert summary_only.category is C.UNKNOWN  # it says that something failed, not what
     assert categorize([[]], []).category is C.UNKNOWN
+
+
+def test_a_package_named_after_a_linter_is_not_the_linter_speaking() -> None:
+    """``eslint-config-x``, ``prettier-plugin-y``, ``flake8.cfg``: the tool's name in a
+    package's or a file's name says nothing of a finding."""
+    for line in (
+        "at: Test.<anonymous> (/w/packages/eslint-config-base/test/order.js:57:7)",
+        "npm ERR! peer dep missing: prettier-plugin-foo@^1.0.0",
+        "Reading /w/setup/flake8.cfg",
+    ):
+        verdict = categorize([[line]], ["npm test"])
+        assert verdict.category is C.TEST, (line, verdict)
+    assert categorize([["eslint found 3 problems"]], ["npm test"]).category is C.QUALITY
 
 
 def test_a_tools_catch_all_votes_and_the_lines_decide() -> None:

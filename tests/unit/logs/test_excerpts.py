@@ -334,6 +334,7 @@ def searcher() -> prefilter.Searcher:
         "./test/functional/ui/screen.lua:440: attempt to index local 'cell' (a nil value)",
         "    - ERROR | [iOS] unknown: Encountered an unknown error during validation.",
         "[error]  * class akka.cluster.Msg does not have a correspondent in current version",
+        "Working tree is not clean after regenerating the sources",
     ],
 )
 def test_the_failure_headers_of_the_test_runners_and_compilers_are_telling(
@@ -396,6 +397,25 @@ def test_a_diff_printed_last_is_read_from_its_head() -> None:
     analysis = analyze_text("\n".join(log) + "\n")
     first = analysis.excerpts[0]
     assert first.start == 4 and first.text.startswith("diff --git a/errcodes/codes_gen.go")
+    assert analysis.category is FailureCategory.QUALITY, analysis.reasons
+
+
+def test_a_check_that_generated_files_are_committed_leads_over_the_runners_last_words() -> None:
+    """The build ran clean, then the check found files it changed: that check's line says
+    why (a quality finding), not the runner's "Command failed" after it."""
+    log = [
+        "$ yarn test",
+        "$ gulp && git status | grep 'working tree clean' || (echo 'Please commit the "
+        "regenerated files'; exit 1)",
+        *[f"[12:37:{i:02}] Finished 'task{i}' after 8 ms" for i in range(20)],
+        "Please commit the regenerated files",
+        "error Command failed with exit code 1.",
+        "info Visit https://yarnpkg.com/en/docs/cli/run for documentation about this command.",
+        'The command "yarn test" exited with 1.',
+    ]
+    analysis = analyze_text("\n".join(log) + "\n")
+    first = analysis.excerpts[0]
+    assert first.start <= 23 <= first.end, first
     assert analysis.category is FailureCategory.QUALITY, analysis.reasons
 
 
