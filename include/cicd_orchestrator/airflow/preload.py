@@ -4,7 +4,8 @@ Airflow runs each task in a process forked from a long-lived one: the LocalExecu
 which the scheduler forks at its start, and the Celery worker's pool. What that process
 imported before the fork, every task process has at no cost. What a task imports itself, every
 task pays for again: the DAG file's parse (the factory), the log reader's and the repair tools'
-regular expressions and tables, the CI clients. That was most of a task's own CPU time.
+regular expressions and tables (and the log reader's pattern library and prefilter, made
+after the imports: :data:`WARM_UPS`), the CI clients. That was most of a task's own CPU time.
 
 ``include/airflow_local_settings.py``, which Airflow imports at the start of every component,
 calls :func:`preload`; it imports in the scheduler and the Celery worker only. A change to the
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: the CI clients a task builds from its connection (imported lazily by the package itself)
 CLIENTS = ("github", "gitlab", "jenkins", "airflow.providers.github.hooks.github")
+
+#: what else is made once before the fork, after the imports: the log reader's pattern
+#: library and prefilter (loaded and compiled on first use otherwise, in every task)
+WARM_UPS = ("cicd_orchestrator.logs.analyze:warm",)
 
 #: the Airflow commands whose process forks task processes
 FORKING_COMMANDS = (("scheduler",), ("celery", "worker"))
@@ -59,4 +64,12 @@ def preload(argv: Sequence[str], modules: Iterable[str] | None = None) -> list[s
             log.warning("preload: %s not imported: %s: %s", name, type(exc).__name__, exc)
         else:
             imported.append(name)
+    for target in WARM_UPS:
+        module, _, function = target.partition(":")
+        if module not in imported:
+            continue
+        try:
+            getattr(importlib.import_module(module), function)()
+        except Exception as exc:  # left to the task that needs it, as an import is
+            log.warning("preload: %s failed: %s: %s", target, type(exc).__name__, exc)
     return imported

@@ -91,6 +91,13 @@ def _searcher(alternation: str) -> Searcher:
     return compile_prefilter(alternation)
 
 
+def warm() -> None:
+    """Load the packaged pattern library and compile its prefilter now (about a tenth of a
+    second), for the processes forked from this one to have them: the components that fork
+    task processes call it once (``cicd_orchestrator.airflow.preload``)."""
+    _searcher(load_library().prefilter_regex())
+
+
 def _resolve_format(fmt: str, sample: str) -> tuple[str, bool]:
     if fmt == "auto":
         fmt = detect_format(sample)

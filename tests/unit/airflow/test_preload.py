@@ -32,12 +32,18 @@ _PROBE = """
 import json, sys
 sys.argv = ["airflow", *sys.argv[1:]]
 import airflow  # Airflow's start-up in every component: its settings import the local settings
-print(json.dumps({m: m in sys.modules for m in %r}))
+found = {m: m in sys.modules for m in %r}
+reader = sys.modules.get("cicd_orchestrator.logs.analyze")
+found["log reader ready"] = bool(reader and reader._searcher.cache_info().currsize)
+print(json.dumps(found))
 """
+#: what the probe says besides the modules
+READY = "log reader ready"
 
 
 def _component(tmp_path: Path, *command: str, **env: str) -> dict[str, bool]:
-    """Which of TASK_MODULES a component started as ``airflow <command>`` has imported."""
+    """Which of TASK_MODULES a component started as ``airflow <command>`` has imported, and
+    whether its log reader has its pattern library and prefilter made (:data:`READY`)."""
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE % (TASK_MODULES,), *command],
         capture_output=True,
@@ -57,18 +63,19 @@ def _component(tmp_path: Path, *command: str, **env: str) -> dict[str, bool]:
 
 @pytest.mark.parametrize("command", [("scheduler",), ("celery", "worker", "--concurrency", "4")])
 def test_a_component_that_forks_tasks_has_the_package_before_its_first_task(tmp_path, command):
-    assert _component(tmp_path, *command) == dict.fromkeys(TASK_MODULES, True)
+    assert _component(tmp_path, *command) == dict.fromkeys([*TASK_MODULES, READY], True)
 
 
 @pytest.mark.parametrize(
     "command", [("api-server",), ("triggerer",), ("dag-processor",), ("dags", "list")]
 )
 def test_the_other_components_and_commands_import_nothing_more(tmp_path, command):
-    assert _component(tmp_path, *command) == dict.fromkeys(TASK_MODULES, False)
+    assert _component(tmp_path, *command) == dict.fromkeys([*TASK_MODULES, READY], False)
 
 
 def test_preloading_can_be_turned_off(tmp_path):
-    assert _component(tmp_path, "scheduler", CICD_PRELOAD="0") == dict.fromkeys(TASK_MODULES, False)
+    off = _component(tmp_path, "scheduler", CICD_PRELOAD="0")
+    assert off == dict.fromkeys([*TASK_MODULES, READY], False)
 
 
 def test_the_command_lines_that_fork_tasks():
@@ -91,6 +98,19 @@ def test_a_module_that_fails_to_import_does_not_stop_the_component(monkeypatch, 
         done = preload(["airflow", "scheduler"], [broken, "cicd_orchestrator.stages.opening"])
     assert done == ["cicd_orchestrator.stages.opening"]
     assert broken in caplog.text and "ModuleNotFoundError" in caplog.text
+
+
+def test_a_warm_up_that_fails_does_not_stop_the_component(monkeypatch, caplog):
+    from cicd_orchestrator.airflow import preload as preload_module
+
+    monkeypatch.delenv("CICD_PRELOAD", raising=False)
+    monkeypatch.setattr(
+        preload_module, "WARM_UPS", ("cicd_orchestrator.stages.opening:no_such_function",)
+    )
+    with caplog.at_level(logging.WARNING, logger="cicd_orchestrator.airflow.preload"):
+        done = preload(["airflow", "scheduler"], ["cicd_orchestrator.stages.opening"])
+    assert done == ["cicd_orchestrator.stages.opening"]
+    assert "no_such_function failed: AttributeError" in caplog.text
 
 
 def test_every_task_body_is_in_what_is_preloaded():
