@@ -273,29 +273,6 @@ def test_runs_on_stands_for_an_image_when_asked(
     assert "host tools" in text(host).split("##[endgroup]")[-1].splitlines()
 
 
-def test_a_pod_whose_create_ran_out_of_time_is_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The engine hung on ``pod create`` (it may still make the pod): the pod is removed all
-    the same, not left behind to hold the engine's names and locks."""
-    calls = tmp_path / "calls"
-    engine = tmp_path / "podman"
-    engine.write_text(
-        f'#!/bin/sh\necho "$*" >> {calls}\nif [ "$1 $2" = "pod create" ]; then sleep 5; fi\n',
-        encoding="utf-8",
-    )
-    engine.chmod(0o755)
-    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.5)
-    job = pod_module.JobPod(containers.Engine("podman", str(engine)), tmp_path, say=print)
-    with pytest.raises(ContainerError, match="took over"):
-        job.start(PodSpec(None, {}), writable=[], readable=[])
-    job.close()
-    said = calls.read_text(encoding="utf-8").splitlines()
-    assert said[0].startswith("pod create --name cicd-job-")
-    assert any(line.startswith(f"pod rm --force {job.name}") for line in said), said
-
-
-# --------------------------------------------------------------------------- the engine's lock
 def stand_in_engine(tmp_path: Path, body: str) -> containers.Engine:
     """A podman that logs each call to ``calls`` and then runs ``body`` (sh)."""
     engine = tmp_path / "podman"
@@ -304,6 +281,23 @@ def stand_in_engine(tmp_path: Path, body: str) -> containers.Engine:
     return containers.Engine("podman", str(engine))
 
 
+def test_a_pod_whose_create_ran_out_of_time_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine hung on ``pod create`` (it may still make the pod): the pod is removed all
+    the same, not left behind to hold the engine's names and locks."""
+    engine = stand_in_engine(tmp_path, 'if [ "$1 $2" = "pod create" ]; then sleep 5; fi')
+    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.5)
+    job = pod_module.JobPod(engine, tmp_path, say=print)
+    with pytest.raises(ContainerError, match="took over"):
+        job.start(PodSpec(None, {}), writable=[], readable=[])
+    job.close()
+    said = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert said[0].startswith("pod create --name cicd-job-")
+    assert any(line.startswith(f"pod rm --force {job.name}") for line in said), said
+
+
+# --------------------------------------------------------------------------- the engine's lock
 @pytest.fixture
 def lock_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "engine.lock"
@@ -355,9 +349,14 @@ def test_a_held_engine_is_waited_for_then_refused(
     )
     try:
         deadline = time.monotonic() + 10
-        while not lock_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)  # flock holds it once the file exists and sleep has started
+        while (
+            time.monotonic() < deadline
+            and subprocess.run(
+                ["flock", "--nonblock", str(lock_file), "true"], check=False
+            ).returncode
+            == 0
+        ):
+            time.sleep(0.05)  # until the holder has it
         job = pod_module.JobPod(engine, tmp_path, say=print)
         with pytest.raises(ContainerError, match="busy with another job"):
             job.start(JOB_ONLY, writable=[], readable=[])
