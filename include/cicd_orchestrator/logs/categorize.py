@@ -64,7 +64,7 @@ LINE_RULES: list[Rule] = [
             r"could not resolve host|temporary failure in name resolution|name or service not "
             r"known|network is unreachable|no route to host|\bETIMEDOUT\b|\bECONNRESET\b|"
             r"\bECONNREFUSED\b|\bEAI_AGAIN\b|socket hang up|read timed out|handshake|"
-            r"\bprotocol_version\b|ssl(?:error|_error)?\b.{0,40}(?:failed|error)|"
+            r"\bprotocol_version\b|(?<![\w/])ssl(?:error|_error)?\b(?![/.]\w).{0,40}(?:failed|error)|"
             r"\b50[0234]\b.{0,30}(?:error|unavailable|gateway|server)|service unavailable|"
             r"bad gateway|remote end hung up|empty reply from server|early eof|hash sum mismatch|"
             r"failed to (?:download|fetch|connect)|unable to (?:download|connect|access 'https?:)|"
@@ -397,6 +397,10 @@ LINK_CHECKER = _rx(
     r"broken-link-checker|\bblc\b|linkinator"
 )
 
+#: a line of source code that a compiler quotes under its diagnostic, in its gutter (rustc,
+#: gcc, clang, tsc: ``12 |     panic!("Out of memory");``): the code's words are not messages
+QUOTED_CODE = _rx(r"^\s*\d+\s*\|(?:\s|$)")
+
 #: warnings made errors: a :data:`WARNING` then fails the build
 WARNINGS_FAIL = _rx(
     r"warnings? (?:being )?treated as errors|warnings? as errors?\b|-werror\b|fatal.?warnings|"
@@ -444,7 +448,7 @@ def _from_lines(
         seen: set[int] = set()
         status_said = False
         for line in lines:
-            if diff and DIFF_LINE.match(line):
+            if (diff and DIFF_LINE.match(line)) or QUOTED_CODE.match(line):
                 continue
             status = EXIT_STATUS.search(line)
             if status and not status_said:

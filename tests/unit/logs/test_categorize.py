@@ -286,6 +286,19 @@ def test_a_package_named_after_a_linter_is_not_the_linter_speaking() -> None:
     assert categorize([["eslint found 3 problems"]], ["npm test"]).category is C.QUALITY
 
 
+def test_words_in_a_path_or_in_quoted_code_are_not_messages() -> None:
+    """A test file under ``ssl/`` failing is a test's failure, not a TLS error; the code a
+    compiler quotes in its gutter (``panic!("Out of memory")``) is code, not the machine."""
+    assert categorize([["tests/test_ssl/test_dhparam.py:93: AssertionError"]]).category is C.TEST
+    rustc = [
+        "error[E0425]: cannot find value `heap` in this scope",
+        "   --> src/allocator.rs:12:9",
+        '12 |         panic!("Out of memory");',
+    ]
+    assert categorize([rustc]).category is C.BUILD
+    assert categorize([["SSLError: certificate verify failed"]]).category is C.INFRASTRUCTURE
+
+
 def test_a_tools_catch_all_votes_and_the_lines_decide() -> None:
     log = "\n".join(
         [
