@@ -39,6 +39,7 @@ from cicd_orchestrator.logs.scoring import (
     DIFF_LINE,
     DOCTEST_FAILED,
     FINAL_MARKER,
+    NOT_COMMITTED,
     SUMMARY,
     XCTEST_FAILED,
 )
@@ -192,10 +193,11 @@ LINE_RULES: list[Rule] = [
             r"line too long|missing (?:magic comment|docstring|header|license|copyright|"
             r"documentation|include guard)|undocumented|coverage .{0,40}(?:below|less than|"
             r"threshold|decreased|fail)|binary compatibility|mima|incorrectly sorted|"
-            r"uncommitted|git diff --exit-code|not (?:up to date|in sync)|out of date|"
-            r"please (?:commit|rebuild|regenerate|apply)\b|"
+            # what the generated files' check says (NOT_COMMITTED), and broader words of it
+            r"uncommitted|please apply\b|git diff --exit-code|not (?:up to date|in sync)|"
+            r"out of date|"
             r"please run \W?\w*\s?(?:fmt|format|lint|gen\w*)\b|"
-            r"working (?:tree|directory) (?:is )?not clean|size limit|(?:bundle|size) budget|"
+            r"size limit|(?:bundle|size) budget|" + NOT_COMMITTED + "|"
             r"overfull \\[hv]box|"
             r"line (?:is )?longer than \d+|there were undefined (?:references|citations)|"
             r"@param \w+ not found|no @(?:param|return|throws) for|\bdoclint\b|malformed html|"

@@ -32,6 +32,12 @@ TEX_ERROR = r"^! (?:LaTeX Error|Undefined control|Emergency stop|Missing|Package
 #: XCTest's verdict on a test case (what failed is above it), Python doctest's failed example
 XCTEST_FAILED = r"^Test Case '.+' failed \("
 DOCTEST_FAILED = r"^Failed example:$"
+#: a check that the generated files are committed says they are not (lower case: read in
+#: lower-cased text)
+NOT_COMMITTED = (
+    r"please (?:commit|regenerate|rebuild)\b|working (?:tree|directory) (?:is )?not "
+    r"clean|uncommitted changes"
+)
 #: findings that Maven logs at INFO or WARNING level: a PMD failure, an Enforcer rule (lower
 #: case: read in lower-cased text)
 MAVEN_AT_INFO = r"\bpmd failure: |\brule \d+: [^ ]+ failed with message:"
@@ -184,10 +190,7 @@ STRONG: list[tuple[re.Pattern[str], float, bool]] = [
         _lc(
             r"would reformat|would be reformatted|not (?:properly )?formatted|needs? formatting|"
             r"^Found \d+ errors?\b|imported but unused|"
-            r"code style issues|incorrectly sorted|"
-            # a check that the generated files are committed
-            r"please (?:commit|regenerate|rebuild)\b|working (?:tree|directory) (?:is )?not "
-            r"clean|uncommitted changes"
+            r"code style issues|incorrectly sorted|" + NOT_COMMITTED
         ),
         2.8,
         True,
