@@ -38,7 +38,10 @@ def _static_busybox() -> str | None:
 def unavailable() -> str | None:
     """Why the job pods cannot be tested here, or None."""
     containers.forget_engine()
-    engine = containers.detect_engine()
+    try:
+        engine = containers.detect_engine()
+    except containers.EngineBusy as exc:
+        return f"podman cannot be asked: {exc}"
     if engine is None or engine.name != "podman":
         return "podman does not answer 'info' here (make container-prerequisites)"
     if _static_busybox() is None:
@@ -51,10 +54,10 @@ def _import(podman: str, root: Path, name: str, changes: list[str]) -> None:
         archive = Path(tmp, "rootfs.tar")
         with tarfile.open(archive, "w") as tar:
             tar.add(root, arcname=".")
-        argv = [podman, "import"]
+        argv = ["import"]
         for change in changes:
             argv += ["--change", change]
-        subprocess.run([*argv, str(archive), name], check=True, capture_output=True)
+        containers.run_engine(podman, *argv, str(archive), name)
 
 
 def build_images() -> None:
@@ -62,12 +65,9 @@ def build_images() -> None:
     engine = containers.detect_engine()
     busybox = _static_busybox()
     assert engine is not None and busybox is not None, unavailable()
-    have = subprocess.run(
-        [engine.executable, "images", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    have = containers.run_engine(
+        engine.executable, "images", "--format", "{{.Repository}}:{{.Tag}}"
+    ).split()
     if BUSYBOX_IMAGE in have and HTTPD_IMAGE in have:
         return
     with tempfile.TemporaryDirectory(prefix="cicd-rootfs-") as tmp:

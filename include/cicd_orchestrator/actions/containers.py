@@ -14,6 +14,14 @@ a job cannot be replayed here; the runner then does not run it, writes
   containers as root, outside the worker's user namespaces): with docker only, or no
   engine, the job is not replayable and the reason says which.
 
+**One engine call at a time.** podman deadlocks when several processes create, start, run,
+pull, inspect and remove pods with ``--userns auto`` at the same moment (each waits on a lock
+another holds, until the engine's timeout). Every call the orchestrator makes to the engine
+is therefore made one at a time on a host, by every worker and task alike, detection and
+pulls included: it holds an exclusive lock on a file of the system's temporary folder
+(:func:`engine_lock`), which the jobs' commands cannot see (theirs is a private one). Only the
+steps' own ``podman exec`` in a running container goes without it (a step may run for hours).
+
 :data:`RUNS_ON_IMAGES` maps GitHub's Linux runner labels to public images made to stand
 for them: with ``CICD_RUNS_ON_IMAGES=1`` a job without ``container:`` runs in that image
 (:mod:`~cicd_orchestrator.actions.runner`).
@@ -21,14 +29,20 @@ for them: with ``CICD_RUNS_ON_IMAGES=1`` a job without ``container:`` runs in th
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cicd_orchestrator import git
+from cicd_orchestrator import git, runner_tools
 from cicd_orchestrator.actions import expressions
 from cicd_orchestrator.actions.workflow import load_yaml
 from cicd_orchestrator.exceptions import CicdError
@@ -37,6 +51,11 @@ from cicd_orchestrator.exceptions import CicdError
 ENGINES = ("podman", "docker")
 #: how long ``<engine> info`` may take
 INFO_TIMEOUT = 20.0
+#: how long one engine command may take (a pull included), and wait for the engine's lock
+ENGINE_TIMEOUT = 600.0
+#: what of the orchestrator's environment the engine client gets (its own settings)
+_ENGINE_ENV = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR")
+_ENGINE_ENV_PREFIXES = ("CONTAINERS_", "CONTAINER_")
 #: GitHub's Linux runner labels and the image that stands for each (the catthehacker runner images)
 RUNS_ON_IMAGES: dict[str, str] = {
     "ubuntu-latest": "catthehacker/ubuntu:act-latest",
@@ -61,26 +80,104 @@ class Engine:
     executable: str
 
 
+class ContainerError(CicdError):
+    """A job's containers could not be started (the message says why)."""
+
+
+class EngineBusy(ContainerError):
+    """The engine's lock could not be had (another job held it too long, or it is planted)."""
+
+
+def engine_lock_path() -> Path:
+    """The file whose lock every engine call holds (see the module docstring)."""
+    return Path(tempfile.gettempdir()) / f"cicd-engine-{os.getuid()}.lock"
+
+
+@contextlib.contextmanager
+def engine_lock(timeout: float) -> Iterator[None]:
+    """Hold the engine's lock, waiting for it at most ``timeout`` seconds (EngineBusy).
+
+    The file is opened without following a symlink and must be the orchestrator's user's:
+    another user of the host cannot plant it, nor hold the lock of a file it owns."""
+    try:
+        fd = os.open(
+            engine_lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+    except OSError as exc:
+        raise EngineBusy(f"the engine's lock cannot be opened: {exc}") from exc
+    try:
+        if os.fstat(fd).st_uid != os.getuid():
+            raise EngineBusy(f"the engine's lock {engine_lock_path()} is another user's")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise EngineBusy(
+                        f"the engine was busy with another job for over {timeout:g}s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases its lock
+
+
+def engine_env() -> dict[str, str]:
+    """The engine client's environment: the system PATH and the orchestrator's own engine
+    settings, nothing of a job's."""
+    env = {"PATH": os.pathsep.join(runner_tools.SYSTEM_PATH), "LANG": "C.UTF-8"}
+    for key, value in os.environ.items():
+        if key in _ENGINE_ENV or key.startswith(_ENGINE_ENV_PREFIXES):
+            env[key] = value
+    return env
+
+
+def run_engine(executable: str, *args: str, timeout: float | None = None) -> str:
+    """Run the engine client ``executable`` with ``args`` under the engine's lock; its output.
+    ContainerError when it fails or runs out of ``timeout`` (default :data:`ENGINE_TIMEOUT`),
+    EngineBusy when the lock cannot be had within :data:`ENGINE_TIMEOUT`."""
+    name = os.path.basename(executable)
+    timeout = ENGINE_TIMEOUT if timeout is None else timeout
+    with engine_lock(ENGINE_TIMEOUT):
+        try:
+            done = subprocess.run(
+                [executable, *args],
+                capture_output=True,
+                env=engine_env(),
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ContainerError(f"{name} {args[0]} took over {timeout:g}s") from exc
+        except OSError as exc:
+            raise ContainerError(f"{name} cannot run: {exc}") from exc
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = err[-1] if err else f"exit code {done.returncode}"
+        what = " ".join(a for a in args[:2] if not a.startswith("-"))
+        raise ContainerError(f"{name} {what}: {why}")
+    return done.stdout.decode("utf-8", "replace").strip()
+
+
 @functools.cache
 def detect_engine() -> Engine | None:
     """The first of :data:`ENGINES` on PATH whose ``info`` succeeds (once per process;
-    :func:`forget_engine` asks again)."""
+    :func:`forget_engine` asks again). EngineBusy when the engine's lock cannot be had: a
+    busy engine is not an absent one."""
     for name in ENGINES:
         exe = shutil.which(name)
         if exe is None:
             continue
         try:
-            done = subprocess.run(
-                [exe, "info"],
-                capture_output=True,
-                timeout=INFO_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
+            run_engine(exe, "info", timeout=INFO_TIMEOUT)
+        except EngineBusy:
+            raise
+        except ContainerError:
             continue
-        if done.returncode == 0:
-            return Engine(name, exe)
+        return Engine(name, exe)
     return None
 
 
@@ -163,7 +260,10 @@ def replay_obstacle(
     if not needs:
         return None
     what = " and ".join(needs)
-    found = (engine or detect_engine)()
+    try:
+        found = (engine or detect_engine)()
+    except ContainerError as exc:
+        return f"the job runs {what}, and the container engine cannot be asked: {exc}"
     if found is None:
         return (
             f"the job runs {what}, and no container engine (podman answering 'info') is "

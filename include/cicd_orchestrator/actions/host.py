@@ -22,9 +22,10 @@ from typing import Any
 
 from cicd_orchestrator import git, process
 from cicd_orchestrator.actions import containers
+from cicd_orchestrator.actions.containers import ContainerError
 from cicd_orchestrator.actions.job_state import RunnerSettings
 from cicd_orchestrator.actions.joblog import JobLog
-from cicd_orchestrator.actions.pod import ContainerError, JobPod, PodSpec
+from cicd_orchestrator.actions.pod import JobPod, PodSpec
 from cicd_orchestrator.actions.step_process import StepOutcome, run_process
 from cicd_orchestrator.scratch import make_scratch
 

@@ -26,38 +26,29 @@ ends (:meth:`JobPod.close`). What it is:
 Images come from the engine's store, or are pulled when missing; an image that cannot be had
 makes the job not replayable, and the log says why.
 
-**One engine call at a time.** podman deadlocks when several processes create, start, run,
-inspect and remove pods with ``--userns auto`` at the same moment (each waits on a lock
-another holds, until the engine's timeout). The calls that touch the engine's state are
-therefore made one at a time on a host, by every worker and task alike: they hold an
-exclusive lock on a file of the system's temporary folder (:func:`engine_lock`), which the
-jobs' commands cannot see (theirs is a private one). A pull, which may take minutes, is made
-outside it; the steps' own ``podman exec`` too.
+Every call to the engine holds its lock
+(:func:`~cicd_orchestrator.actions.containers.engine_lock`), but the steps' ``podman exec``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cicd_orchestrator import egress, runner_tools, sandbox
 from cicd_orchestrator.actions import expressions
-from cicd_orchestrator.actions.containers import Engine
+from cicd_orchestrator.actions.containers import ContainerError, Engine, engine_env, run_engine
 from cicd_orchestrator.exceptions import CicdError
 
-#: how long one engine command may take (a pull included)
-ENGINE_TIMEOUT = 600.0
 #: the longest a service may take to become healthy when its options do not say
 SERVICE_READY_TIMEOUT = 120.0
 #: the service options that the pod honours (health checks); the others are left out
@@ -68,13 +59,6 @@ _HEALTH_OPTIONS = (
     "--health-retries",
     "--health-start-period",
 )
-#: what of the orchestrator's environment the engine client gets (its own settings)
-_ENGINE_ENV = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR")
-_ENGINE_ENV_PREFIXES = ("CONTAINERS_", "CONTAINER_")
-
-
-class ContainerError(CicdError):
-    """A job's containers could not be started (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -178,49 +162,6 @@ def label_ok(label: str) -> bool:
     return bool(label) and len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)
 
 
-def _engine_env() -> dict[str, str]:
-    """The engine client's environment: the system PATH and the orchestrator's own engine
-    settings, nothing of the job's."""
-    env = {"PATH": os.pathsep.join(runner_tools.SYSTEM_PATH), "LANG": "C.UTF-8"}
-    for key, value in os.environ.items():
-        if key in _ENGINE_ENV or key.startswith(_ENGINE_ENV_PREFIXES):
-            env[key] = value
-    return env
-
-
-def engine_lock_path() -> Path:
-    """The file whose lock the engine's state-changing calls hold (see the module docstring)."""
-    return Path(tempfile.gettempdir()) / f"cicd-engine-{os.getuid()}.lock"
-
-
-@contextlib.contextmanager
-def engine_lock(timeout: float) -> Iterator[None]:
-    """Hold the engine's lock, waiting for it at most ``timeout`` seconds (ContainerError)."""
-    try:
-        fd = os.open(
-            engine_lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
-    except OSError as exc:
-        raise ContainerError(f"the engine's lock cannot be opened: {exc}") from exc
-    try:
-        if os.fstat(fd).st_uid != os.getuid():
-            raise ContainerError(f"the engine's lock {engine_lock_path()} is another user's")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise ContainerError(
-                        f"the engine was busy with another job for over {timeout:g}s"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing the file releases its lock
-
-
 def _env_args(env: Mapping[str, str]) -> list[str]:
     args: list[str] = []
     for key, value in env.items():
@@ -249,33 +190,9 @@ class JobPod:
         self._created = False
 
     # ------------------------------------------------------------------ the engine
-    def _engine(self, *args: str, timeout: float | None = None, locked: bool = True) -> str:
-        """Run the engine client with ``args``; its output. ``locked``: one call at a time on
-        the host (see the module docstring)."""
-        timeout = ENGINE_TIMEOUT if timeout is None else timeout
-        with engine_lock(timeout) if locked else contextlib.nullcontext():
-            return self._run_engine(args, timeout)
-
-    def _run_engine(self, args: Sequence[str], timeout: float) -> str:
-        try:
-            done = subprocess.run(
-                [self.engine.executable, *args],
-                capture_output=True,
-                env=_engine_env(),
-                stdin=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ContainerError(f"{self.engine.name} {args[0]} took over {timeout:g}s") from exc
-        except OSError as exc:
-            raise ContainerError(f"{self.engine.name} cannot run: {exc}") from exc
-        if done.returncode != 0:
-            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            why = err[-1] if err else f"exit code {done.returncode}"
-            what = " ".join(a for a in args[:2] if not a.startswith("-"))
-            raise ContainerError(f"{self.engine.name} {what}: {why}")
-        return done.stdout.decode("utf-8", "replace").strip()
+    def _engine(self, *args: str, timeout: float | None = None) -> str:
+        """Run the engine client with ``args`` (under the engine's lock); its output."""
+        return run_engine(self.engine.executable, *args, timeout=timeout)
 
     # ------------------------------------------------------------------ start
     def start(
@@ -372,11 +289,11 @@ class JobPod:
             self.has_bash = False
 
     def _have_image(self, image: str) -> None:
-        """Pull ``image`` unless the engine's store has it (outside the engine's lock)."""
+        """Pull ``image`` unless the engine's store has it."""
         try:
-            self._engine("image", "exists", image, locked=False)
+            self._engine("image", "exists", image)
         except ContainerError:
-            self._engine("pull", "--quiet", image, locked=False)
+            self._engine("pull", "--quiet", image)
 
     def _wait_healthy(self, label: str, service: ContainerSpec) -> None:
         """Run the service's health check until it passes, for as long as the engine would
@@ -414,7 +331,7 @@ class JobPod:
                 sandbox.FORWARDER, proxy_socket, str(sandbox.PROXY_PORT),
             ],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=_engine_env(), start_new_session=True,
+            env=engine_env(), start_new_session=True,
         )  # fmt: skip
         assert self._forwarder.stdout is not None
         if self._forwarder.stdout.readline().strip() != b"ok":
@@ -453,7 +370,7 @@ class JobPod:
         and the keyword arguments (in the job container through the engine, or in the
         command sandbox joined to the pod's network)."""
         if self.job_container is not None:
-            return self.exec_argv(argv, cwd=cwd, env=env), {"engine_env": _engine_env()}
+            return self.exec_argv(argv, cwd=cwd, env=env), {"engine_env": engine_env()}
         return list(argv), {"netns": self.netns(), "hosts_file": self.hosts_file}
 
     def command_env(self, env: dict[str, str], path_added: Sequence[str] = ()) -> dict[str, str]:

@@ -67,9 +67,10 @@ from typing import Any
 
 from cicd_orchestrator import git, process, runner_tools
 from cicd_orchestrator.actions import containers, expressions
+from cicd_orchestrator.actions.containers import ContainerError
 from cicd_orchestrator.actions.job_state import FAILURE, JobState, timeout_seconds
 from cicd_orchestrator.actions.joblog import JobLog
-from cicd_orchestrator.actions.pod import ContainerError, JobPod, pod_spec
+from cicd_orchestrator.actions.pod import JobPod, pod_spec
 from cicd_orchestrator.actions.results import IdAllocator, JobExecution, OnUpdate, utc_now
 from cicd_orchestrator.actions.run_info import (
     RUNNER_NAME,

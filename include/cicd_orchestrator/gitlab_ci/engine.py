@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cicd_orchestrator import git
+from cicd_orchestrator.actions.containers import ContainerError
 from cicd_orchestrator.actions.host import HostJob, PlainLog
 from cicd_orchestrator.actions.job_state import RunnerSettings
-from cicd_orchestrator.actions.pod import ContainerError, ContainerSpec, PodSpec, label_ok
+from cicd_orchestrator.actions.pod import ContainerSpec, PodSpec, label_ok
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
 from cicd_orchestrator.actions.step_process import StepOutcome

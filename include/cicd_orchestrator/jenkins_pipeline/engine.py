@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cicd_orchestrator import git
+from cicd_orchestrator.actions.containers import ContainerError
 from cicd_orchestrator.actions.host import HostJob, PlainLog
 from cicd_orchestrator.actions.job_state import RunnerSettings
-from cicd_orchestrator.actions.pod import ContainerError, ContainerSpec, PodSpec
+from cicd_orchestrator.actions.pod import ContainerSpec, PodSpec
 from cicd_orchestrator.actions.results import JobExecution, utc_now
 from cicd_orchestrator.actions.run_info import RUNNER_NAME
 from cicd_orchestrator.constants import FAILED_CONCLUSIONS, Conclusion, RunStatus

@@ -140,7 +140,9 @@ def fake_engine(folder: Path, name: str, exit_code: int) -> None:
     path.chmod(0o755)
 
 
-def test_engine_detection_runs_info(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_engine_detection_runs_info(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine_lock_file: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert containers.detect_engine() is None  # none on PATH
     fake_engine(tmp_path, "docker", 1)  # a client whose daemon does not answer
@@ -157,6 +159,27 @@ def test_engine_detection_runs_info(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     containers.forget_engine()
     engine = containers.detect_engine()
     assert engine is not None and engine.name == "docker"
+
+
+def test_a_busy_engine_is_not_an_absent_one(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    hold_engine_lock: Callable[[], Callable[[], None]],
+) -> None:
+    """``info`` holds the engine's lock too: while another job holds it past the timeout, the
+    engine is neither called nor taken for missing, and a container job says why."""
+    release = hold_engine_lock()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fake_engine(tmp_path, "podman", 0)
+    (tmp_path / "podman").write_text(f"#!/bin/sh\ntouch {tmp_path / 'asked'}\nexit 0\n")
+    monkeypatch.setattr(containers, "ENGINE_TIMEOUT", 0.3)
+    with pytest.raises(containers.EngineBusy, match="busy with another job"):
+        containers.detect_engine()
+    reason = replay_obstacle({"container": "python:3.12"}, "ubuntu-latest", {})
+    assert reason is not None and "engine cannot be asked" in reason, reason
+    assert "busy with another job" in reason and not (tmp_path / "asked").exists()
+    release()
+    assert containers.detect_engine() == Engine("podman", str(tmp_path / "podman"))
 
 
 def test_runs_on_labels_and_images() -> None:

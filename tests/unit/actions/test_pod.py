@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
+import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +16,8 @@ from cicd_devkit.containers import SERVED
 
 from cicd_orchestrator.actions import containers
 from cicd_orchestrator.actions import pod as pod_module
-from cicd_orchestrator.actions.pod import ContainerError, PodSpec, _health, _seconds, pod_spec
+from cicd_orchestrator.actions.containers import ContainerError
+from cicd_orchestrator.actions.pod import PodSpec, _health, _seconds, pod_spec
 from cicd_orchestrator.actions.results import JobExecution
 from cicd_orchestrator.actions.runner import JobRunner
 from cicd_orchestrator.constants import Conclusion
@@ -32,9 +31,7 @@ def text(job: JobExecution) -> str:
 
 
 def pods() -> str:
-    return subprocess.run(
-        ["podman", "ps", "--all", "--format", "{{.Names}}"], capture_output=True, text=True
-    ).stdout
+    return containers.run_engine("podman", "ps", "--all", "--format", "{{.Names}}")
 
 
 @pytest.fixture
@@ -210,15 +207,18 @@ def test_a_job_whose_image_cannot_be_had_is_not_replayed(
     container_images: tuple[str, str],
     made_pods: list[str],
 ) -> None:
-    wf = """
-    on: push
-    jobs:
-      missing:
-        container: localhost/cicd-no-such-image:1
-        steps:
-          - run: echo never
-    """
-    (job,) = run_workflow(wf)
+    with socket.socket() as closed:  # a loopback port that refuses: the pull fails at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        wf = f"""
+        on: push
+        jobs:
+          missing:
+            container: localhost:{port}/cicd-no-such-image:1
+            steps:
+              - run: echo never
+        """
+        (job,) = run_workflow(wf)
     assert job.conclusion is Conclusion.NEUTRAL, text(job)
     assert job.not_replayable and "could not be started" in job.not_replayable
     assert "Cannot replay locally" in text(job) and "never" not in text(job).split("Run")[-1]
@@ -273,21 +273,32 @@ def test_runs_on_stands_for_an_image_when_asked(
     assert "host tools" in text(host).split("##[endgroup]")[-1].splitlines()
 
 
-def stand_in_engine(tmp_path: Path, body: str) -> containers.Engine:
-    """A podman that logs each call to ``calls`` and then runs ``body`` (sh)."""
-    engine = tmp_path / "podman"
-    engine.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "calls"}\n{body}\n', encoding="utf-8")
-    engine.chmod(0o755)
-    return containers.Engine("podman", str(engine))
+StandIn = Callable[[str], containers.Engine]
+
+
+@pytest.fixture
+def stand_in(tmp_path: Path, engine_lock_file: Path) -> StandIn:
+    """Makes a podman that logs each call to ``calls`` and then runs a body (sh); its calls
+    hold the test's own engine lock."""
+
+    def make(body: str) -> containers.Engine:
+        engine = tmp_path / "podman"
+        engine.write_text(
+            f'#!/bin/sh\necho "$*" >> {tmp_path / "calls"}\n{body}\n', encoding="utf-8"
+        )
+        engine.chmod(0o755)
+        return containers.Engine("podman", str(engine))
+
+    return make
 
 
 def test_a_pod_whose_create_ran_out_of_time_is_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stand_in: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The engine hung on ``pod create`` (it may still make the pod): the pod is removed all
     the same, not left behind to hold the engine's names and locks."""
-    engine = stand_in_engine(tmp_path, 'if [ "$1 $2" = "pod create" ]; then sleep 5; fi')
-    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.5)
+    engine = stand_in('if [ "$1 $2" = "pod create" ]; then sleep 5; fi')
+    monkeypatch.setattr(containers, "ENGINE_TIMEOUT", 0.5)
     job = pod_module.JobPod(engine, tmp_path, say=print)
     with pytest.raises(ContainerError, match="took over"):
         job.start(PodSpec(None, {}), writable=[], readable=[])
@@ -298,23 +309,14 @@ def test_a_pod_whose_create_ran_out_of_time_is_removed(
 
 
 # --------------------------------------------------------------------------- the engine's lock
-@pytest.fixture
-def lock_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "engine.lock"
-    monkeypatch.setattr(pod_module, "engine_lock_path", lambda: path)
-    return path
-
-
 JOB_ONLY = PodSpec(pod_module.ContainerSpec("localhost/any:1"), {})
 
 
-def test_engine_calls_are_made_one_at_a_time(tmp_path: Path, lock_file: Path) -> None:
-    """Jobs starting and ending together: no two of their state-changing engine calls
-    overlap (podman deadlocks on that), while their image checks need not wait."""
+def test_engine_calls_are_made_one_at_a_time(tmp_path: Path, stand_in: StandIn) -> None:
+    """Jobs starting and ending together: no two of their engine calls overlap (podman
+    deadlocks on that), their image checks included."""
     busy = tmp_path / "busy"
-    engine = stand_in_engine(
-        tmp_path,
-        f'case "$1" in image) exit 0;; esac\n'
+    engine = stand_in(
         f'mkdir {busy} 2>/dev/null || echo "OVERLAP $*" >> {tmp_path / "calls"}\n'
         f'sleep 0.05; rmdir {busy}\n[ "$1 $3" = "exec env" ] && echo PATH=/bin\nexit 0',
     )
@@ -333,64 +335,58 @@ def test_engine_calls_are_made_one_at_a_time(tmp_path: Path, lock_file: Path) ->
         thread.join()
     said = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
     assert sum(line.startswith("pod create") for line in said) == 4
+    assert sum(line.startswith("image exists") for line in said) == 4
     assert sum(line.startswith("pod rm") for line in said) == 4
     assert not [line for line in said if line.startswith("OVERLAP")], said
 
 
 def test_a_held_engine_is_waited_for_then_refused(
-    tmp_path: Path, lock_file: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    stand_in: StandIn,
+    hold_engine_lock: Callable[[], Callable[[], None]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Another process holds the engine past the timeout: the job is refused with a clear
     error and the engine is not called meanwhile."""
-    engine = stand_in_engine(tmp_path, "exit 0")
-    monkeypatch.setattr(pod_module, "ENGINE_TIMEOUT", 0.3)
-    holder = subprocess.Popen(
-        ["flock", str(lock_file), "sleep", "30"], stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while (
-            time.monotonic() < deadline
-            and subprocess.run(
-                ["flock", "--nonblock", str(lock_file), "true"], check=False
-            ).returncode
-            == 0
-        ):
-            time.sleep(0.05)  # until the holder has it
-        job = pod_module.JobPod(engine, tmp_path, say=print)
-        with pytest.raises(ContainerError, match="busy with another job"):
-            job.start(JOB_ONLY, writable=[], readable=[])
-        assert not (tmp_path / "calls").exists()
-    finally:
-        os.killpg(holder.pid, signal.SIGKILL)  # flock and its sleep, which holds the lock too
-        holder.wait()
+    engine = stand_in("exit 0")
+    monkeypatch.setattr(containers, "ENGINE_TIMEOUT", 0.3)
+    release = hold_engine_lock()
+    job = pod_module.JobPod(engine, tmp_path, say=print)
+    with pytest.raises(ContainerError, match="busy with another job"):
+        job.start(JOB_ONLY, writable=[], readable=[])
+    assert not (tmp_path / "calls").exists()
+    release()
     job.close()
     assert (tmp_path / "calls").read_text(encoding="utf-8").startswith("pod stop")
 
 
-def test_an_image_is_pulled_outside_the_engine_lock(tmp_path: Path, lock_file: Path) -> None:
-    """A pull may take minutes: it is made with the lock free, and the container is then run
-    from the store."""
-    engine = stand_in_engine(
-        tmp_path,
-        f'case "$1" in image) exit 1;; pull) flock --nonblock {lock_file} true || '
-        f'echo "PULLED UNDER LOCK" >> {tmp_path / "calls"};; esac\n'
+def test_an_image_is_pulled_under_the_engine_lock(
+    tmp_path: Path, stand_in: StandIn, engine_lock_file: Path
+) -> None:
+    """A pull writes the engine's store as a run does (podman deadlocked on pulls made beside
+    other calls): it holds the lock, and the container is then run from the store."""
+    engine = stand_in(
+        f'case "$1" in image) exit 1;; pull) flock --nonblock {engine_lock_file} true && '
+        f'echo "PULLED WITHOUT LOCK" >> {tmp_path / "calls"};; esac\n'
         '[ "$1 $3" = "exec env" ] && echo PATH=/bin\nexit 0',
     )
     job = pod_module.JobPod(engine, tmp_path, say=print)
     job.start(JOB_ONLY, writable=[], readable=[])
     job.close()
     said = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
-    assert "pull --quiet localhost/any:1" in said and "PULLED UNDER LOCK" not in said
+    assert "pull --quiet localhost/any:1" in said and "PULLED WITHOUT LOCK" not in said
     run = next(line for line in said if line.startswith("run "))
     assert "--pull never" in run
 
 
 @pytest.mark.parametrize("planted", ["symlink", "other owner"])
-def test_a_planted_engine_lock_is_refused(tmp_path: Path, lock_file: Path, planted: str) -> None:
+def test_a_planted_engine_lock_is_refused(
+    tmp_path: Path, stand_in: StandIn, engine_lock_file: Path, planted: str
+) -> None:
     """A lock file someone else put there (a link to a file of theirs, a file of another
     user) is not used: the job is refused and the file it points to is untouched."""
-    engine = stand_in_engine(tmp_path, "exit 0")
+    engine = stand_in("exit 0")
+    lock_file = engine_lock_file
     target = tmp_path / "victim"
     target.write_text("keep\n", encoding="utf-8")
     if planted == "symlink":
