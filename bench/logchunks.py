@@ -140,6 +140,9 @@ class Result:
     )
     categories: collections.Counter[str] = field(default_factory=collections.Counter)
     agree: Tally = field(default_factory=Tally)
+    #: category accuracy per language, and as the first excerpt hit or missed
+    agree_by_lang: dict[str, Tally] = field(default_factory=lambda: collections.defaultdict(Tally))
+    agree_by_hit: dict[bool, Tally] = field(default_factory=lambda: collections.defaultdict(Tally))
     confusion: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
     misses: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -177,7 +180,10 @@ def score(
             result.misses.append(f"{case.id} got={got.first} want={list(case.ranges)[:3]}")
         result.categories[got.category] += 1
         if labels is not None and case.id in labels:
-            result.agree.add(got.category == labels[case.id])
+            right = got.category == labels[case.id]
+            result.agree.add(right)
+            result.agree_by_lang[case.lang].add(right)
+            result.agree_by_hit[ok].add(right)
             result.confusion[(labels[case.id], got.category)] += 1
     return result
 
@@ -193,14 +199,19 @@ def report(name: str, result: Result, by_language: bool) -> list[str]:
     if result.agree.total:
         agree = result.agree
         out.append(f"  category accuracy {agree.rate:.3f} ({agree.hits}/{agree.total})")
+        for ok, what in ((True, "hit"), (False, "missed")):
+            t = result.agree_by_hit[ok]
+            out.append(f"    where the first excerpt {what:<6} {t.rate:.3f} ({t.hits}/{t.total})")
     if by_language:
         langs = sorted({lang for lang, _ in result.by_lang})
-        out.append(f"  {'language':<14} {'analyser':>9} {'before-err':>10} {'last-10':>8}  logs")
+        head = f"  {'language':<14} {'analyser':>9} {'before-err':>10} {'last-10':>8}"
+        out.append(head + (f" {'category':>9}" if result.agree.total else "") + "  logs")
         for lang in langs:
             row = [result.by_lang[(lang, s)] for s in ("analyser", "before-error", "last-10")]
+            category = f" {result.agree_by_lang[lang].rate:9.2f}" if result.agree.total else ""
             out.append(
                 f"  {lang:<14} {row[0].rate:9.2f} {row[1].rate:10.2f} {row[2].rate:8.2f}"
-                f"  {row[0].total}"
+                f"{category}  {row[0].total}"
             )
     return out
 
