@@ -26,8 +26,9 @@ ends (:meth:`JobPod.close`). What it is:
 Images come from the engine's store, or are pulled when missing; an image that cannot be had
 makes the job not replayable, and the log says why.
 
-Every call to the engine holds its lock
-(:func:`~cicd_orchestrator.actions.containers.engine_lock`), but the steps' ``podman exec``.
+Every engine call holds the engine's lock
+(:func:`~cicd_orchestrator.actions.containers.engine_lock`), except the steps' own
+``podman exec``.
 """
 
 from __future__ import annotations
