@@ -216,7 +216,9 @@ def apply_commit_folder(src: Path, tree: Path) -> str:
             target.mkdir(parents=True, exist_ok=True)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(item, target)
+            # a new time, not the source's: two versions of a file alike in size and time
+            # (as a fresh checkout makes them) would look unchanged to git's index
+            shutil.copy(item, target)
     delete = src / DELETE_FILE
     if delete.is_file():
         for line in delete.read_text(encoding="utf-8").splitlines():

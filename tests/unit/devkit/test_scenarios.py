@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cicd_devkit.scenarios import (
+    apply_commit_folder,
     fail_head_until_red,
     head_failed_jobs,
     list_scenarios,
@@ -104,6 +105,20 @@ def test_load_scenario(tmp_path: Path) -> None:
 def test_invalid_scenarios_are_explained(tmp_path: Path, spec: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
         load_scenario(make_scenario(tmp_path / "s", spec))
+
+
+def test_a_commit_folder_s_files_are_written_anew(tmp_path: Path) -> None:
+    """A copied file gets a time of its own, not its source's. In a fresh checkout two versions
+    of a file share one time; of one size too, and rewritten within a second, git's index
+    would take the second for unchanged and leave it out of its commit."""
+    scenario = make_scenario(tmp_path / "s")
+    source = scenario / "commits" / "02-cleanup" / "keep.txt"
+    os.utime(source, (1_600_000_000, 1_600_000_000))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    assert apply_commit_folder(source.parent, tree) == "Remove old file"
+    assert (tree / "keep.txt").read_text() == "v2\n"
+    assert (tree / "keep.txt").stat().st_mtime > 1_600_000_000 + 86_400
 
 
 def test_materialize_commits_each_folder_and_runs_ci(tmp_path: Path) -> None:
