@@ -134,9 +134,10 @@ def test_the_engine_is_asked_only_for_jobs_that_need_one() -> None:
     assert bad is not None and "cannot be read" in bad
 
 
-def fake_engine(folder: Path, name: str, exit_code: int) -> None:
+def fake_engine(folder: Path, name: str, exit_code: int, first: str = "") -> None:
+    """An engine client answering ``info`` with ``exit_code``, running ``first`` (sh) before."""
     path = folder / name
-    path.write_text(f'#!/bin/sh\ntest "$1" = info || exit 64\nexit {exit_code}\n')
+    path.write_text(f'#!/bin/sh\n{first}\ntest "$1" = info || exit 64\nexit {exit_code}\n')
     path.chmod(0o755)
 
 
@@ -170,8 +171,7 @@ def test_a_busy_engine_is_not_an_absent_one(
     engine is neither called nor taken for missing, and a container job says why."""
     release = hold_engine_lock()
     monkeypatch.setenv("PATH", str(tmp_path))
-    fake_engine(tmp_path, "podman", 0)
-    (tmp_path / "podman").write_text(f"#!/bin/sh\ntouch {tmp_path / 'asked'}\nexit 0\n")
+    fake_engine(tmp_path, "podman", 0, first=f"touch {tmp_path / 'asked'}")
     monkeypatch.setattr(containers, "ENGINE_TIMEOUT", 0.3)
     with pytest.raises(containers.EngineBusy, match="busy with another job"):
         containers.detect_engine()

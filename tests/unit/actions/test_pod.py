@@ -386,16 +386,15 @@ def test_a_planted_engine_lock_is_refused(
     """A lock file someone else put there (a link to a file of theirs, a file of another
     user) is not used: the job is refused and the file it points to is untouched."""
     engine = stand_in("exit 0")
-    lock_file = engine_lock_file
     target = tmp_path / "victim"
     target.write_text("keep\n", encoding="utf-8")
     if planted == "symlink":
-        lock_file.symlink_to(target)
+        engine_lock_file.symlink_to(target)
     else:
         if os.getuid() != 0:
             pytest.skip("only root can give a file to another user")
-        lock_file.write_text("", encoding="utf-8")
-        os.chown(lock_file, 65534, 65534)
+        engine_lock_file.write_text("", encoding="utf-8")
+        os.chown(engine_lock_file, 65534, 65534)
     job = pod_module.JobPod(engine, tmp_path, say=print)
     with pytest.raises(ContainerError, match="engine's lock"):
         job.start(JOB_ONLY, writable=[], readable=[])
