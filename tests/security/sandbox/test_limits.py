@@ -5,6 +5,7 @@ nothing is left running on the host."""
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,13 +57,15 @@ def _peak_while(run: Callable[[], Any], marker: str) -> tuple[Any, int]:
 @pytest.mark.parametrize(
     "script",
     [
-        "n=0; while [ $n -lt 500 ]; do sleep 41.4142 & n=$((n+1)); done",  # a flood
-        "bomb() { bomb | bomb & }; bomb; sleep 41.4142",  # the classic bomb
+        "n=0; while [ $n -lt 500 ]; do sleep MARKER & n=$((n+1)); done",  # a flood
+        "bomb() { bomb | bomb & }; bomb; sleep MARKER",  # the classic bomb
     ],
     ids=["flood", "bomb"],
 )
 def test_a_fork_bomb_is_stopped(work: Path, small_limits: sandbox.Limits, script: str) -> None:
-    marker = "41.4142"
+    # a sleep of this test's own (the other bomb may be running on another worker)
+    marker = f"41.{secrets.randbelow(10**9):09d}"
+    script = script.replace("MARKER", marker)
     start = time.monotonic()
     result, peak = _peak_while(
         lambda: run_command(["bash", "-c", script], cwd=work, timeout=5), marker
