@@ -84,11 +84,12 @@ demo: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 # `make test-all` (and CI) runs every tier.
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 2 ? 4 : 2 * n )))
 FAST_TESTS := tests/unit tests/dags tests/security
-test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
+test: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=10 -m "not slow" $(FAST_TESTS)
 
-# the same folders' slow tests: whole attempts through each hosting, real tool installs, the
-# 50 MB log, the cidiff pairs, the corpus scenarios
+# the same folders' slow tests: whole attempts through each hosting, real tool installs, real
+# containers, Airflow's start-up in a new interpreter, the 50 MB log, the cidiff pairs, the
+# corpus scenarios
 test-slow: $(STAMP) $(RUNNER_STAMP) sandbox-prerequisites container-prerequisites
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=10 -m slow $(FAST_TESTS)
 

@@ -67,6 +67,23 @@ def git_repo(make_git_repo: MakeRepo) -> GitRepo:
     return make_git_repo()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs real containers (it takes :func:`container_images`) is slow: it runs in
+    ``make test-slow``, not in the fast tier."""
+    for item in items:
+        if "container_images" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def no_container_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host has no container engine: a job's image is not used and its steps run with the
+    host's tools, whatever podman or the network would have made of it."""
+    from cicd_orchestrator.actions import containers
+
+    monkeypatch.setattr(containers, "detect_engine", lambda: None)
+
+
 @pytest.fixture(scope="session")
 def container_images() -> tuple[str, str]:
     """The test images of the job pods (``BUSYBOX_IMAGE``, ``HTTPD_IMAGE``), made in podman's

@@ -44,6 +44,7 @@ unit:
 """
 
 
+@pytest.mark.usefixtures("no_container_engine")
 def test_a_passing_and_a_failing_job(run_gitlab: Run) -> None:
     jobs = run_gitlab(PYTHON_PROJECT, {"version.py": "V = 5\n"})
     check = jobs["check-version"]
@@ -61,6 +62,7 @@ def test_a_passing_and_a_failing_job(run_gitlab: Run) -> None:
     assert "Job skipped: an earlier job failed" in unit.read_log()
 
 
+@pytest.mark.usefixtures("no_container_engine")
 def test_script_variables_and_after_script(run_gitlab: Run) -> None:
     jobs = run_gitlab(PYTHON_PROJECT, {"version.py": "V = 1\n"})
     assert jobs["check-version"].conclusion is Conclusion.SUCCESS

@@ -405,6 +405,7 @@ UGLY = "const a = {b:1,c:2};\nfunction f( x ){return x}\n"
 PRETTY_NO_SEMI = "const a = { b: 1, c: 2 }\nfunction f(x) {\n  return x\n}\n"
 
 
+@pytest.mark.slow  # a real install from the registry
 def test_prettier_formats_the_reported_file_at_the_pinned_version(repo, installs):
     tree = {
         "package.json": package({"prettier": PRETTIER}),
@@ -428,6 +429,7 @@ def test_prettier_formats_the_reported_file_at_the_pinned_version(repo, installs
     assert (installs / "tools" / "npm" / f"prettier-{PRETTIER}" / ".cicd-complete").is_file()
 
 
+@pytest.mark.slow  # a real install from the registry
 def test_eslint_fixes_with_its_own_recommended_rules_and_reports_the_rest(repo, installs):
     tree = {
         "package.json": package({"eslint": ESLINT, "@eslint/js": ESLINT}),

@@ -56,6 +56,7 @@ def _run(repo: Any, sha: str, path: str, jobs: set[str], **kwargs: Any) -> Any:
     )
 
 
+@pytest.mark.usefixtures("no_container_engine")
 def test_a_gitlab_job_fails_then_passes(git_repo: Any) -> None:
     bad = git_repo.commit({".gitlab-ci.yml": GITLAB_CI, "value.py": "V = 5\n"}, "bad")
     results = _run(git_repo, bad, ".gitlab-ci.yml", {"pytest"})
@@ -80,6 +81,7 @@ def test_a_jenkins_stage_fails_then_passes(git_repo: Any) -> None:
     assert all_passed(_run(git_repo, good, "Jenkinsfile", {"Unit tests"}))
 
 
+@pytest.mark.usefixtures("no_container_engine")
 def test_the_provider_decides_the_engine(git_repo: Any) -> None:
     """A GitLab configuration under another name is GitLab CI when the provider says so."""
     sha = git_repo.commit({"ci/pipeline.yml": GITLAB_CI, "value.py": "V = 1\n"}, "custom path")
