@@ -39,6 +39,8 @@ print(json.dumps(found))
 """
 #: what the probe says besides the modules
 READY = "log reader ready"
+#: a test that probes a component: a whole Airflow start-up in a new interpreter (make test-slow)
+starts_airflow = pytest.mark.slow
 
 
 def _component(tmp_path: Path, *command: str, **env: str) -> dict[str, bool]:
@@ -61,13 +63,13 @@ def _component(tmp_path: Path, *command: str, **env: str) -> dict[str, bool]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow  # a whole Airflow start-up in a new interpreter
+@starts_airflow
 @pytest.mark.parametrize("command", [("scheduler",), ("celery", "worker", "--concurrency", "4")])
 def test_a_component_that_forks_tasks_has_the_package_before_its_first_task(tmp_path, command):
     assert _component(tmp_path, *command) == dict.fromkeys([*TASK_MODULES, READY], True)
 
 
-@pytest.mark.slow  # a whole Airflow start-up in a new interpreter
+@starts_airflow
 def test_the_other_components_and_commands_import_nothing_more(tmp_path):
     """The API server, end to end; which command lines fork tasks is
     :func:`test_the_command_lines_that_fork_tasks`'s (the triggerer, the DAG processor and
@@ -75,7 +77,7 @@ def test_the_other_components_and_commands_import_nothing_more(tmp_path):
     assert _component(tmp_path, "api-server") == dict.fromkeys([*TASK_MODULES, READY], False)
 
 
-@pytest.mark.slow  # a whole Airflow start-up in a new interpreter
+@starts_airflow
 def test_preloading_can_be_turned_off(tmp_path):
     off = _component(tmp_path, "scheduler", CICD_PRELOAD="0")
     assert off == dict.fromkeys([*TASK_MODULES, READY], False)
