@@ -102,10 +102,18 @@ def save_session(state: SessionState) -> None:
     """Render the session's report and save the state, scrubbed of secrets. StaleStateError
     when another writer saved the session since ``state`` was read (a version check)."""
     key = session_key(state.session_id)
-    saved = _check_version(key, state.version)
-    state.version += 1
+    read = state.version
+    # the text is made before the version check, so that the check and the write follow each
+    # other at once: Variables have no compare-and-set, and a writer that comes between the
+    # two would lose its change
+    state.version = read + 1
     state.report = render_report(state)
     text = redact(json.dumps(to_json_obj(state), sort_keys=True))
+    try:
+        saved = _check_version(key, read)
+    except StaleStateError:
+        state.version = read
+        raise
     _variable().set(key, text, description=f"CI/CD orchestration session of {state.repository}")
     _remember(state)
     observability.session_saved(saved, state)
