@@ -109,3 +109,19 @@ def test_two_sessions_both_add_what_they_learned(monkeypatch: pytest.MonkeyPatch
 
     _run_concurrently(racy, learn("sig-a"), learn("sig-b"))
     assert set(state_store.load_learned("acme/shop")) == {"sig-a", "sig-b"}
+
+
+def test_the_version_check_comes_right_before_the_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing slow (the report's rendering) lies between the version check and the write:
+    a second writer whose check fell there would overwrite the first one's change."""
+    racy = _RacyVariables(writers=1)
+    monkeypatch.setattr(state_store, "_variable", lambda: racy)
+    state = new_state()
+    state_store.save_session(state)
+    calls: list[str] = []
+    get, render = racy.get, state_store.render_report
+    monkeypatch.setattr(racy, "get", lambda *a, **k: calls.append("check") or get(*a, **k))
+    monkeypatch.setattr(racy, "set", lambda *a, **k: calls.append("write"))
+    monkeypatch.setattr(state_store, "render_report", lambda s: calls.append("render") or render(s))
+    state_store.save_session(state)
+    assert calls == ["render", "check", "write"]
